@@ -1,0 +1,19 @@
+# ELBO Lab: `make lab` opens the notebooks, `make test` runs every check. Both set up .venv first
+# (only when requirements.txt or pyproject.toml changed since the last set-up).
+PYTHON ?= python3.11
+VENV := .venv
+READY := $(VENV)/.ready
+
+.PHONY: lab test
+lab: $(READY)
+	$(VENV)/bin/jupyter lab notebooks/01_evidence_and_jensen.ipynb
+
+test: $(READY)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/python -m pytest
+
+$(READY): requirements.txt pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet -r requirements.txt -e .
+	touch $@

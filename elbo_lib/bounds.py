@@ -1,0 +1,48 @@
+r"""Bounds on :math:`\log p(x)` built from log importance weights
+:math:`\log w_k = \log p(x, z_k) - \log q(z_k \mid x)`, :math:`z_k \sim q(z \mid x)`.
+
+Functions accept numpy arrays or torch tensors and reduce over ``axis`` (the samples).
+"""
+
+import math
+
+from elbo_lib._arrays import as_float, namespace
+
+
+def log_mean_exp(a, axis=-1):
+    r""":math:`\log \frac1K \sum_k e^{a_k} = m + \log \frac1K \sum_k e^{a_k - m}`, with
+    :math:`m = \max_k a_k` so that nothing overflows."""
+    xp = namespace(a)
+    a = as_float(xp, a, "a")
+    _check_axis(a, axis)
+    if bool(xp.any(a == math.inf)):
+        raise ValueError("a contains +inf: a log-weight must be finite or -inf")
+    m = xp.max(a, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    mean = xp.mean(xp.exp(a - m), axis=axis, keepdims=True)
+    out = m + xp.log(xp.where(mean > 0, mean, xp.ones_like(mean)))
+    out = xp.where(mean > 0, out, xp.full_like(out, -math.inf))  # every weight zero: log 0
+    return xp.squeeze(out, axis=axis)
+
+
+def iwae_bound(log_w, axis=-1):
+    r"""The importance-weighted bound :math:`\mathcal L_K = \log \frac1K \sum_{k=1}^K w_k
+    \le \log p(x)`. With K = 1 it is the (single-sample) ELBO; it rises with K towards
+    :math:`\log p(x)` (Burda et al. 2016)."""
+    return log_mean_exp(log_w, axis=axis)
+
+
+def jensen_gap(log_w, axis=-1):
+    r""":math:`\log \frac1K\sum_k w_k - \frac1K\sum_k \log w_k \ge 0`, the gap between
+    :math:`\log \mathbb E[w]` and :math:`\mathbb E[\log w]`. For weights from q(z|x) it estimates
+    :math:`\mathrm{KL}(q(z|x)\,\|\,p(z|x)) = \log p(x) - \mathrm{ELBO}`."""
+    xp = namespace(log_w)
+    log_w = as_float(xp, log_w, "log_w")
+    return log_mean_exp(log_w, axis=axis) - xp.mean(log_w, axis=axis)
+
+
+def _check_axis(a, axis):
+    if not -a.ndim <= axis < a.ndim:
+        raise ValueError(f"axis {axis} is out of range for an array of shape {tuple(a.shape)}")
+    if a.shape[axis] == 0:
+        raise ValueError("need at least one sample along axis")

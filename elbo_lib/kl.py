@@ -1,0 +1,85 @@
+"""Kullback–Leibler divergences between Gaussians, in nats.
+
+Every function takes numpy arrays (returning numpy) or torch tensors (returning tensors that carry
+gradients). Variances may instead be given as log-variances, the form a VAE encoder outputs.
+"""
+
+from elbo_lib._arrays import as_float, broadcastable, namespace, variance_or_logvar
+
+
+def kl_normal(mu_q, var_q=None, mu_p=0.0, var_p=1.0, *, logvar_q=None, logvar_p=None):
+    r"""Elementwise
+    :math:`\mathrm{KL}(\mathcal N(\mu_q, \sigma_q^2)\,\|\,\mathcal N(\mu_p, \sigma_p^2))`:
+
+    .. math:: \tfrac12\Big[\log\frac{\sigma_p^2}{\sigma_q^2}
+              + \frac{\sigma_q^2 + (\mu_q-\mu_p)^2}{\sigma_p^2} - 1\Big]
+
+    Arguments broadcast against each other. Give ``logvar_q``/``logvar_p`` instead of
+    ``var_q``/``var_p`` to work in log-variances.
+    """
+    if logvar_p is not None:
+        var_p = None
+    xp = namespace(mu_q, var_q, mu_p, var_p, logvar_q, logvar_p)
+    mu_q, mu_p = as_float(xp, mu_q, "mu_q"), as_float(xp, mu_p, "mu_p")
+    var_q, logvar_q = variance_or_logvar(xp, var_q, logvar_q, "var_q")
+    var_p, logvar_p = variance_or_logvar(xp, var_p, logvar_p, "var_p")
+    broadcastable(mu_q=mu_q, var_q=var_q, mu_p=mu_p, var_p=var_p)
+    log_ratio = logvar_q - logvar_p
+    return 0.5 * (xp.expm1(log_ratio) - log_ratio + (mu_q - mu_p) ** 2 / var_p)
+
+
+def kl_to_standard_normal(mu, var=None, *, logvar=None):
+    r""":math:`\mathrm{KL}(\mathcal N(\mu, \mathrm{diag}\,\sigma^2)\,\|\,\mathcal N(0, I))
+    = \tfrac12 \sum_j (\mu_j^2 + \sigma_j^2 - \log\sigma_j^2 - 1)`, summed over the last axis.
+
+    Give ``logvar`` instead of ``var`` to work in log-variances (as a VAE encoder does).
+    """
+    xp = namespace(mu, var, logvar)
+    mu = as_float(xp, mu, "mu")
+    var, logvar = variance_or_logvar(xp, var, logvar)
+    if mu.ndim == 0:
+        raise ValueError("mu must have at least one axis: the latent dimensions are the last axis")
+    if tuple(mu.shape) != tuple(var.shape):
+        raise ValueError(f"mu has shape {tuple(mu.shape)} but var has shape {tuple(var.shape)}")
+    return 0.5 * xp.sum(mu**2 + xp.expm1(logvar) - logvar, axis=-1)
+
+
+def kl_mvn(mu_q, cov_q, mu_p, cov_p):
+    r"""KL between multivariate normals with full covariances:
+
+    .. math:: \tfrac12\big[\mathrm{tr}(\Sigma_p^{-1}\Sigma_q) + (\mu_p-\mu_q)^\top\Sigma_p^{-1}
+              (\mu_p-\mu_q) - k + \log\det\Sigma_p - \log\det\Sigma_q\big]
+
+    Means have shape (..., k) and covariances (..., k, k); leading axes broadcast.
+    """
+    xp = namespace(mu_q, cov_q, mu_p, cov_p)
+    mu_q, mu_p = as_float(xp, mu_q, "mu_q"), as_float(xp, mu_p, "mu_p")
+    cov_q, cov_p = _covariance(xp, cov_q, "cov_q"), _covariance(xp, cov_p, "cov_p")
+    for mu, cov, name in ((mu_q, cov_q, "q"), (mu_p, cov_p, "p")):
+        if mu.ndim == 0 or mu.shape[-1] != cov.shape[-1]:
+            raise ValueError(
+                f"mu_{name} has shape {tuple(mu.shape)} but cov_{name} has shape "
+                f"{tuple(cov.shape)}: the last axis of the mean must match the covariance"
+            )
+    if cov_q.shape[-1] != cov_p.shape[-1]:
+        raise ValueError(f"cov_q is {cov_q.shape[-1]}-dimensional but cov_p is {cov_p.shape[-1]}")
+    k = cov_q.shape[-1]
+    diff = (mu_p - mu_q)[..., None]
+    trace = xp.sum(xp.linalg.diagonal(xp.linalg.solve(cov_p, cov_q)), axis=-1)
+    mahalanobis = xp.sum(diff * xp.linalg.solve(cov_p, diff), axis=(-2, -1))
+    logdet_p, logdet_q = xp.linalg.slogdet(cov_p)[1], xp.linalg.slogdet(cov_q)[1]
+    return 0.5 * (trace + mahalanobis - k + logdet_p - logdet_q)
+
+
+def _covariance(xp, cov, name):
+    cov = as_float(xp, cov, name)
+    if cov.ndim < 2 or cov.shape[-1] != cov.shape[-2]:
+        raise ValueError(
+            f"{name} must be a square matrix (..., k, k), got shape {tuple(cov.shape)}"
+        )
+    asymmetry = xp.max(xp.abs(cov - xp.matrix_transpose(cov)))
+    if bool(asymmetry > 1e-8 * xp.max(xp.abs(cov))):
+        raise ValueError(f"{name} must be symmetric")
+    if bool(xp.any(xp.linalg.eigvalsh(cov) <= 0)):
+        raise ValueError(f"{name} must be positive definite")
+    return cov

@@ -1,0 +1,131 @@
+r"""The linear-Gaussian model, where every quantity of variational inference has a closed form.
+
+Scalar model: :math:`p(z) = \mathcal N(0, 1)`, :math:`p(x \mid z) = \mathcal N(w z, \sigma^2)`.
+Its multivariate form, :math:`x = W z + \mu + \varepsilon`, is probabilistic PCA.
+"""
+
+import math
+
+import numpy as np
+
+from elbo_lib._arrays import LOG_2PI, as_float, namespace, positive
+from elbo_lib.kl import kl_normal
+
+
+class LinearGaussian:
+    r""":math:`p(z) = \mathcal N(0, 1)`, :math:`p(x \mid z) = \mathcal N(w z, \sigma^2)`.
+
+    Methods take numpy arrays or torch tensors (so the ELBO can be differentiated) and broadcast.
+    """
+
+    def __init__(self, w, sigma2):
+        if not np.isfinite(w):
+            raise ValueError(f"w must be a finite number, got {w!r}")
+        if not (np.isfinite(sigma2) and sigma2 > 0):
+            raise ValueError(f"sigma2 must be a positive finite number, got {sigma2!r}")
+        self.w, self.sigma2 = float(w), float(sigma2)
+
+    def __repr__(self):
+        return f"LinearGaussian(w={self.w!r}, sigma2={self.sigma2!r})"
+
+    def log_evidence(self, x):
+        r""":math:`\log p(x) = \log \mathcal N(x;\, 0,\, w^2 + \sigma^2)`."""
+        xp = namespace(x)
+        x = as_float(xp, x, "x")
+        var = self.w**2 + self.sigma2
+        return -0.5 * (LOG_2PI + math.log(var) + x**2 / var)
+
+    def posterior(self, x):
+        r""":math:`p(z \mid x) = \mathcal N\big(\frac{w x}{w^2+\sigma^2},
+        \frac{\sigma^2}{w^2+\sigma^2}\big)`: returns (mean, var)."""
+        xp = namespace(x)
+        x = as_float(xp, x, "x")
+        precision = self.w**2 + self.sigma2
+        return self.w * x / precision, self.sigma2 / precision + 0.0 * x
+
+    def log_joint(self, x, z):
+        r""":math:`\log p(x, z) = \log \mathcal N(x;\, w z, \sigma^2)
+        + \log \mathcal N(z;\, 0, 1)`."""
+        xp = namespace(x, z)
+        x, z = as_float(xp, x, "x"), as_float(xp, z, "z")
+        log_lik = -0.5 * (LOG_2PI + math.log(self.sigma2) + (x - self.w * z) ** 2 / self.sigma2)
+        return log_lik - 0.5 * (LOG_2PI + z**2)
+
+    def expected_log_likelihood(self, x, mu, s2):
+        r""":math:`\mathbb E_{q}[\log p(x \mid z)] = -\tfrac12\log(2\pi\sigma^2)
+        - \frac{(x - w\mu)^2 + w^2 s^2}{2\sigma^2}` for :math:`q = \mathcal N(\mu, s^2)`."""
+        xp = namespace(x, mu, s2)
+        x, mu, s2 = as_float(xp, x, "x"), as_float(xp, mu, "mu"), positive(xp, s2, "s2")
+        return -0.5 * (LOG_2PI + math.log(self.sigma2)) - (
+            (x - self.w * mu) ** 2 + self.w**2 * s2
+        ) / (2 * self.sigma2)
+
+    def elbo(self, x, mu, s2):
+        r"""Closed-form ELBO for :math:`q(z) = \mathcal N(\mu, s^2)`:
+        :math:`\mathbb E_q[\log p(x \mid z)] - \mathrm{KL}(q \,\|\, \mathcal N(0, 1))`."""
+        return self.expected_log_likelihood(x, mu, s2) - kl_normal(mu, s2)
+
+    def kl_to_posterior(self, x, mu, s2):
+        r""":math:`\mathrm{KL}(q \,\|\, p(z \mid x)) = \log p(x) - \mathrm{ELBO}`, computed directly
+        as a KL between two Gaussians."""
+        mean, var = self.posterior(x)
+        return kl_normal(mu, s2, mean, var)
+
+    def sample(self, n, rng):
+        r"""Draw n pairs :math:`z \sim \mathcal N(0,1)`, :math:`x \sim \mathcal N(wz, \sigma^2)`;
+        returns (x, z) as numpy arrays."""
+        if not (isinstance(n, (int, np.integer)) and n > 0):
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        z = rng.standard_normal(n)
+        x = self.w * z + np.sqrt(self.sigma2) * rng.standard_normal(n)
+        return x, z
+
+
+def fit_ppca(X, latent_dim):
+    r"""Maximum-likelihood probabilistic PCA (Tipping & Bishop 1999) in closed form.
+
+    With the sample covariance :math:`S = U \Lambda U^\top` (eigenvalues descending),
+    :math:`\sigma^2 = \frac{1}{D-q}\sum_{j>q}\lambda_j` and
+    :math:`W = U_q (\Lambda_q - \sigma^2 I)^{1/2}`. Returns (W, mean, sigma2), W of shape (D, q).
+    """
+    X = _data_matrix(X)
+    n, d = X.shape
+    if not (isinstance(latent_dim, (int, np.integer)) and 1 <= latent_dim < d):
+        raise ValueError(f"latent_dim must be an integer in [1, {d - 1}], got {latent_dim!r}")
+    if n < 2:
+        raise ValueError("X needs at least two rows")
+    mean = X.mean(axis=0)
+    eigvals, eigvecs = np.linalg.eigh(np.cov(X, rowvar=False, bias=True))
+    eigvals, eigvecs = eigvals[::-1], eigvecs[:, ::-1]
+    sigma2 = float(eigvals[latent_dim:].mean())
+    if sigma2 <= 0:
+        raise ValueError("X has no variance outside the leading latent_dim directions")
+    W = eigvecs[:, :latent_dim] * np.sqrt(np.maximum(eigvals[:latent_dim] - sigma2, 0.0))
+    return W, mean, sigma2
+
+
+def ppca_log_likelihood(X, W, mean, sigma2):
+    r""":math:`\log p(x) = \log \mathcal N(x;\, \mu,\, W W^\top + \sigma^2 I)` for each row of X."""
+    X = _data_matrix(X)
+    W, mean = np.asarray(W, dtype=float), np.asarray(mean, dtype=float)
+    d = X.shape[1]
+    if W.ndim != 2 or W.shape[0] != d or mean.shape != (d,):
+        raise ValueError(
+            f"X has {d} columns, so W must be ({d}, q) and mean ({d},); "
+            f"got W {W.shape} and mean {mean.shape}"
+        )
+    if not (np.isfinite(sigma2) and sigma2 > 0):
+        raise ValueError(f"sigma2 must be a positive finite number, got {sigma2!r}")
+    chol = np.linalg.cholesky(W @ W.T + sigma2 * np.eye(d))
+    white = np.linalg.solve(chol, (X - mean).T)
+    logdet = 2 * np.log(np.diag(chol)).sum()
+    return -0.5 * (d * LOG_2PI + logdet + (white**2).sum(axis=0))
+
+
+def _data_matrix(X):
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array (n, D), got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X contains NaN or inf")
+    return X

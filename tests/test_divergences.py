@@ -1,0 +1,80 @@
+"""Gaussian fits under the reverse and forward KL against closed forms and brute force."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from elbo_lib.divergences import fit_gaussian, reverse_kl
+
+GRID = np.linspace(-12, 12, 2401)
+
+
+def mixture_log_density(separation, weight=0.5, std=1.0):
+    return np.logaddexp(
+        np.log(weight) + stats.norm(-separation / 2, std).logpdf(GRID),
+        np.log(1 - weight) + stats.norm(separation / 2, std).logpdf(GRID),
+    )
+
+
+@pytest.mark.parametrize("objective", ["reverse", "forward"])
+def test_both_fits_recover_a_gaussian_target_exactly(objective):
+    mean, std = fit_gaussian(stats.norm(1.3, 0.8).logpdf(GRID) + 7.0, GRID, objective)
+    assert mean == pytest.approx(1.3, abs=1e-4) and std == pytest.approx(0.8, rel=1e-3)
+
+
+@pytest.mark.parametrize(("separation", "weight"), [(2.0, 0.5), (6.0, 0.3), (8.0, 0.5)])
+def test_forward_fit_matches_the_mixture_moments(separation, weight):
+    a, b = -separation / 2, separation / 2
+    mean = weight * a + (1 - weight) * b
+    var = 1.0 + weight * a**2 + (1 - weight) * b**2 - mean**2
+    got = fit_gaussian(mixture_log_density(separation, weight), GRID, "forward")
+    assert got == pytest.approx((mean, np.sqrt(var)), abs=1e-6)
+
+
+def test_reverse_fit_sits_on_one_of_two_separated_modes():
+    mean, std = fit_gaussian(mixture_log_density(8.0), GRID, "reverse")
+    assert abs(mean) == pytest.approx(4.0, abs=1e-3) and std == pytest.approx(1.0, rel=1e-3)
+
+
+def test_reverse_fit_prefers_the_heavier_mode():
+    mean, _ = fit_gaussian(mixture_log_density(8.0, weight=0.3), GRID, "reverse")
+    assert mean == pytest.approx(4.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("separation", [1.0, 2.5, 3.5, 4.5, 5.0, 5.5, 7.0])
+def test_reverse_fit_is_the_global_minimum_found_by_brute_force(separation):
+    log_p = mixture_log_density(separation, weight=0.4)
+    mean, std = fit_gaussian(log_p, GRID, "reverse")
+    means, stds = np.meshgrid(np.linspace(-6, 6, 241), np.exp(np.linspace(-2, 1.5, 141)))
+    brute = reverse_kl(means, stds, log_p, GRID).min()
+    assert reverse_kl(mean, std, log_p, GRID) <= brute + 1e-9
+
+
+def test_reverse_kl_on_the_grid_matches_the_closed_form_between_gaussians():
+    log_p = stats.norm(0.5, 1.5).logpdf(GRID)
+    closed = np.log(1.5 / 0.7) + (0.7**2 + 1.0**2) / (2 * 1.5**2) - 0.5
+    assert reverse_kl(1.5, 0.7, log_p, GRID) == pytest.approx(closed, rel=1e-6)
+
+
+def test_a_density_that_vanishes_on_part_of_the_grid_is_fitted_inside_its_support():
+    log_p = np.where(GRID > 0, -GRID, -np.inf)  # an exponential density
+    mean, std = fit_gaussian(log_p, GRID, "reverse")
+    assert mean > 0 and np.isfinite(std)
+    # the jump at 0 costs O(grid step) = 0.01 in the trapezoid rule
+    assert fit_gaussian(log_p, GRID, "forward") == pytest.approx((1.0, 1.0), abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("log_p", "grid", "objective", "message"),
+    [
+        (np.zeros(5), np.array([0, 1, 1, 2, 3.0]), "reverse", "strictly increasing"),
+        (np.zeros(4), np.linspace(0, 1, 5), "reverse", "log_p has shape"),
+        (np.zeros(5), np.linspace(0, 1, 5), "sideways", "objective must be one of"),
+        (np.full(5, np.nan), np.linspace(0, 1, 5), "forward", "NaN"),
+        (np.full(5, -np.inf), np.linspace(0, 1, 5), "forward", "no mass"),
+        (np.zeros(2), np.linspace(0, 1, 2), "forward", "at least 3 points"),
+    ],
+)
+def test_bad_input_raises_a_value_error_that_names_the_problem(log_p, grid, objective, message):
+    with pytest.raises(ValueError, match=message):
+        fit_gaussian(log_p, grid, objective)
