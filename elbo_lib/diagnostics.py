@@ -1,0 +1,197 @@
+r"""Measurements of a trained VAE: its ELBO, its log-likelihood, the gaps between them, which
+latent units it uses and how its KL term splits.
+
+Every function works for any :class:`elbo_lib.vae.VAE` (subclasses included): it uses only
+``encode``, ``log_likelihood`` and ``log_importance_weights``. Each takes a ``seed`` and leaves
+the global random state untouched, so repeated calls give the same numbers.
+"""
+
+import contextlib
+import math
+
+import torch
+
+from elbo_lib._arrays import LOG_2PI
+from elbo_lib.bounds import iwae_bound
+from elbo_lib.kl import kl_normal, kl_to_standard_normal
+
+_BUDGET = 2**16  # samples × images decoded at once: ~70 MB of activations for hidden=256
+
+
+@torch.no_grad()
+def evaluate_elbo(model, x, n_samples=10, seed=0):
+    r"""The ELBO of each image with its reconstruction term averaged over ``n_samples`` draws
+    from q(z | x) and the exact KL. Returns a dict of tensors (n,): ``"elbo"``,
+    ``"reconstruction"`` (:math:`\mathbb E_q[\log p(x \mid z)]`) and ``"kl"``."""
+    model.check_data(x)
+    _positive_int(n_samples, "n_samples")
+    with _seeded(seed):
+        mu, logvar = model.encode(x)
+        eps = torch.randn((n_samples, *mu.shape))
+        reconstruction = _reconstruction(model, x, mu, logvar, eps)
+    kl = kl_to_standard_normal(mu, logvar=logvar)
+    return {"elbo": reconstruction - kl, "reconstruction": reconstruction, "kl": kl}
+
+
+@torch.no_grad()
+def importance_log_likelihood(model, x, k=1000, seed=0):
+    r""":math:`\log p(x) \approx \log \frac1K \sum_{k=1}^K \frac{p(x, z_k)}{q(z_k \mid x)}`,
+    :math:`z_k \sim q(z \mid x)`: the IWAE bound with K = ``k`` (Burda et al. 2016), a lower bound
+    in expectation that tends to log p(x) as K grows. Images and samples are processed in blocks,
+    so K = 5000 over the test set fits in memory. Returns a tensor (n,)."""
+    model.check_data(x)
+    _positive_int(k, "k")
+    rows = max(1, _BUDGET // k)
+    estimates = []
+    with _seeded(seed):
+        for block in x.split(rows):
+            size = max(1, _BUDGET // len(block))
+            pieces = [min(size, k - start) for start in range(0, k, size)]
+            log_w = torch.cat([model.log_importance_weights(block, p) for p in pieces], dim=1)
+            estimates.append(iwae_bound(log_w))
+    return torch.cat(estimates)
+
+
+def amortization_gap(model, x, steps=200, lr=0.02, n_samples=4, n_eval=64, seed=0):
+    r"""How much ELBO the encoder leaves on the table (Cremer et al. 2018).
+
+    Starting from the encoder's :math:`(\mu, \log\sigma^2)` for each image, run ``steps`` of Adam
+    on that image's own :math:`(\mu, \log\sigma^2)` to maximise its ELBO (reparameterised,
+    ``n_samples`` draws per step), the decoder fixed. Both ELBOs are then evaluated with the same
+    ``n_eval`` draws of ε, and the refined one is the better of the start and the end point.
+
+    Returns a dict of tensors (n,): ``"amortized_elbo"``, ``"refined_elbo"`` and
+    ``"gap"`` = refined − amortized ≥ 0.
+    """
+    model.check_data(x)
+    _positive_int(steps, "steps")
+    _positive_int(n_samples, "n_samples")
+    _positive_int(n_eval, "n_eval")
+    if not (isinstance(lr, int | float) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    with _seeded(seed):
+        with torch.no_grad():
+            mu0, logvar0 = model.encode(x)
+            eval_eps = torch.randn((n_eval, *mu0.shape))
+            amortized = _elbo_of_q(model, x, mu0, logvar0, eval_eps)
+        mu, logvar = mu0.clone().requires_grad_(), logvar0.clone().requires_grad_()
+        optimizer = torch.optim.Adam([mu, logvar], lr=lr)
+        for _ in range(steps):
+            eps = torch.randn((n_samples, *mu.shape))
+            # images are independent: the sum's gradient for one image is that image's gradient
+            with torch.enable_grad():
+                loss = -_elbo_of_q(model, x, mu, logvar, eps).sum()
+                mu.grad, logvar.grad = torch.autograd.grad(loss, [mu, logvar])
+            optimizer.step()
+        with torch.no_grad():
+            refined = torch.maximum(amortized, _elbo_of_q(model, x, mu, logvar, eval_eps))
+    return {"amortized_elbo": amortized, "refined_elbo": refined, "gap": refined - amortized}
+
+
+def inference_gaps(model, x, k=1000, seed=0, **refinement):
+    r"""The decomposition of Cremer et al. (2018), per image:
+
+    .. math:: \log p(x) - \mathrm{ELBO}_{q_\phi}
+              = \underbrace{\log p(x) - \mathrm{ELBO}_{q^*}}_{\text{approximation gap}}
+              + \underbrace{\mathrm{ELBO}_{q^*} - \mathrm{ELBO}_{q_\phi}}_{\text{amortization gap}}
+
+    with :math:`q^*` the refined per-image Gaussian (:func:`amortization_gap`, keyword arguments
+    ``refinement``) and log p(x) from :func:`importance_log_likelihood` with K = ``k``.
+    Returns a dict of tensors (n,): ``"log_likelihood"``, ``"amortized_elbo"``,
+    ``"refined_elbo"``, ``"approximation_gap"``, ``"amortization_gap"``.
+    """
+    gaps = amortization_gap(model, x, seed=seed, **refinement)
+    log_px = importance_log_likelihood(model, x, k=k, seed=seed)
+    return {
+        "log_likelihood": log_px,
+        "amortized_elbo": gaps["amortized_elbo"],
+        "refined_elbo": gaps["refined_elbo"],
+        "approximation_gap": log_px - gaps["refined_elbo"],
+        "amortization_gap": gaps["gap"],
+    }
+
+
+@torch.no_grad()
+def kl_per_dimension(model, x):
+    r""":math:`\frac1N\sum_n \mathrm{KL}(q(z_j \mid x_n)\,\|\,\mathcal N(0, 1))` for each latent
+    unit j: a tensor (z_dim,) that sums to the average KL."""
+    model.check_data(x)
+    mu, logvar = model.encode(x)
+    return kl_normal(mu, logvar_q=logvar).mean(0)
+
+
+@torch.no_grad()
+def active_units(model, x, threshold=0.01):
+    r"""Which latent units are active (Burda et al. 2016): those with
+    :math:`\mathrm{Var}_x\big(\mathbb E_{q}[z_j \mid x]\big) > ` ``threshold`` (the variance
+    over the images in x, ``correction=0``). Returns a boolean tensor (z_dim,); ``.sum()``
+    counts the active units."""
+    model.check_data(x)
+    if not (isinstance(threshold, int | float) and threshold >= 0):
+        raise ValueError(f"threshold must be a non-negative number, got {threshold!r}")
+    mu, _ = model.encode(x)
+    return mu.var(dim=0, correction=0) > threshold
+
+
+@torch.no_grad()
+def elbo_surgery(model, x, n_samples=10, seed=0):
+    r"""The average KL split into two (Hoffman & Johnson 2016):
+
+    .. math:: \frac1N\sum_n \mathrm{KL}(q(z \mid x_n)\,\|\,p(z))
+              = I_q(X; Z) + \mathrm{KL}(q(z)\,\|\,p(z)),
+              \qquad q(z) = \frac1N\sum_n q(z \mid x_n),
+
+    with n uniform over the N images of x. The average KL is exact; the mutual information
+    :math:`\mathbb E[\log q(z \mid x_n) - \log q(z)]` and the marginal KL
+    :math:`\mathbb E[\log q(z) - \log p(z)]` are Monte Carlo averages over ``n_samples`` draws
+    of z per image, with q(z) summed exactly over all N images. Each term of the mutual
+    information is at most log N, so the estimate is too.
+
+    Returns a dict of floats (nats): ``"average_kl"``, ``"mutual_information"``,
+    ``"marginal_kl"``.
+    """
+    model.check_data(x)
+    _positive_int(n_samples, "n_samples")
+    mu, logvar = (t.double() for t in model.encode(x))
+    n, d = mu.shape
+    with _seeded(seed):
+        eps = torch.randn((n_samples, n, d), dtype=torch.float64)
+    z = (mu + (0.5 * logvar).exp() * eps).reshape(-1, d)
+    log_q_own = (-0.5 * (LOG_2PI + logvar + eps**2).sum(-1)).reshape(-1)
+    log_prior = -0.5 * (LOG_2PI + z**2).sum(-1)
+    # log q(z_i | x_m) for every sample i and image m, as matrix products over the latent axis
+    precision = (-logvar).exp()
+    constant = -0.5 * (d * LOG_2PI + logvar.sum(-1) + (mu**2 * precision).sum(-1))
+    rows = max(1, 2**22 // n)
+    log_q_aggregate = torch.cat(
+        [
+            torch.logsumexp(constant - 0.5 * (zi**2) @ precision.T + zi @ (mu * precision).T, dim=1)
+            for zi in z.split(rows)
+        ]
+    ) - math.log(n)
+    average_kl = kl_to_standard_normal(mu, logvar=logvar).mean()
+    return {
+        "average_kl": float(average_kl),
+        "mutual_information": float((log_q_own - log_q_aggregate).mean()),
+        "marginal_kl": float((log_q_aggregate - log_prior).mean()),
+    }
+
+
+def _elbo_of_q(model, x, mu, logvar, eps):
+    return _reconstruction(model, x, mu, logvar, eps) - kl_to_standard_normal(mu, logvar=logvar)
+
+
+def _reconstruction(model, x, mu, logvar, eps):
+    return model.log_likelihood(x, mu + (0.5 * logvar).exp() * eps).mean(0)
+
+
+@contextlib.contextmanager
+def _seeded(seed):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def _positive_int(value, name):
+    if not (isinstance(value, int) and value > 0):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")

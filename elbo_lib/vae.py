@@ -1,0 +1,234 @@
+r"""A small variational autoencoder and its training loop.
+
+Prior :math:`p(z) = \mathcal N(0, I)`, decoder :math:`p_\theta(x \mid z)` (Bernoulli pixels, or
+Gaussian pixels with one learned noise variance), encoder
+:math:`q_\phi(z \mid x) = \mathcal N(\mu_\phi(x), \mathrm{diag}\,\sigma^2_\phi(x))`, and
+
+.. math:: \mathrm{ELBO}(x) = \mathbb E_{q}[\log p_\theta(x \mid z)]
+          - \mathrm{KL}(q_\phi(z \mid x)\,\|\,p(z)) \le \log p_\theta(x).
+
+Every quantity is in nats per image.
+"""
+
+import contextlib
+import itertools
+import math
+from numbers import Real
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from elbo_lib._arrays import LOG_2PI
+from elbo_lib.kl import kl_normal, kl_to_standard_normal
+from elbo_lib.schedules import constant
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+# Measured with benchmarks/bench_vae.py on a 2-core machine: the default model trains faster on
+# one thread than on two (thread hand-offs cost more than the small matrix products gain).
+TRAIN_THREADS = 1
+
+
+class VAE(nn.Module):
+    r"""A VAE with MLP encoder and decoder; ``hidden=()`` makes both linear.
+
+    Subclasses may change the decoder by overriding :meth:`_make_decoder`, :meth:`decode` and
+    :meth:`log_likelihood`; everything else (ELBO, importance weights, training, diagnostics)
+    goes through those.
+    """
+
+    def __init__(self, x_dim=64, z_dim=8, hidden=(256,), likelihood="bernoulli"):
+        super().__init__()
+        for name, value in (("x_dim", x_dim), ("z_dim", z_dim)):
+            if not (isinstance(value, int) and value > 0):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
+        if not all(isinstance(h, int) and h > 0 for h in hidden):
+            raise ValueError(f"hidden must hold positive integers, got {hidden!r}")
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+        self.x_dim, self.z_dim, self.hidden, self.likelihood = x_dim, z_dim, hidden, likelihood
+        self.encoder = _mlp(x_dim, hidden, 2 * z_dim)
+        self.decoder = self._make_decoder()
+        if likelihood == "gaussian":
+            # log σ² of the pixel noise, one for every pixel (isotropic, as in probabilistic PCA)
+            self.noise_logvar = nn.Parameter(torch.zeros(()))
+
+    def _make_decoder(self):
+        """The network from z to the decoder's parameters (here: logits or means of 64 pixels)."""
+        return _mlp(self.z_dim, self.hidden[::-1], self.x_dim)
+
+    def encode(self, x):
+        r"""The parameters :math:`(\mu, \log\sigma^2)` of q(z | x), each of shape (n, z_dim)."""
+        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        return mu, logvar
+
+    def decode(self, z):
+        """Bernoulli logits or Gaussian means of the pixels, shape ``z.shape[:-1] + (x_dim,)``."""
+        return self.decoder(z)
+
+    def log_likelihood(self, x, z):
+        r""":math:`\log p_\theta(x \mid z)` summed over pixels, of shape ``z.shape[:-1]``; z may
+        carry leading sample axes, e.g. (k, n, z_dim) against x of shape (n, x_dim).
+
+        Bernoulli: :math:`\sum_i x_i \ell_i - \log(1 + e^{\ell_i})` with logits :math:`\ell`;
+        Gaussian: :math:`-\tfrac12 \sum_i \big[\log 2\pi\sigma^2 + (x_i - m_i)^2/\sigma^2\big]`.
+        """
+        out = self.decode(z)
+        if self.likelihood == "bernoulli":
+            return (x * out - nn.functional.softplus(out)).sum(-1)
+        squared = ((x - out) ** 2).sum(-1)
+        return -0.5 * (self.x_dim * (LOG_2PI + self.noise_logvar) + squared / self.noise_var)
+
+    @property
+    def noise_var(self):
+        """σ² of the Gaussian decoder's pixel noise."""
+        return self.noise_logvar.exp()
+
+    def sample_posterior(self, mu, logvar, k=None):
+        r"""Reparameterised :math:`z = \mu + \sigma \odot \varepsilon`, :math:`\varepsilon \sim
+        \mathcal N(0, I)`; with ``k``, k draws stacked on a leading axis: (k, n, z_dim)."""
+        shape = mu.shape if k is None else (k, *mu.shape)
+        return mu + (0.5 * logvar).exp() * torch.randn(shape, dtype=mu.dtype)
+
+    def elbo_terms(self, x, per_dimension=False):
+        r"""One-sample estimates of :math:`\mathbb E_q[\log p(x \mid z)]` and the exact
+        :math:`\mathrm{KL}(q(z \mid x)\,\|\,\mathcal N(0, I))`, each of shape (n,); the ELBO is
+        their difference. ``per_dimension=True`` returns the KL of each latent unit, (n, z_dim).
+        """
+        self.check_data(x)
+        return self._elbo_terms(x, per_dimension)
+
+    def _elbo_terms(self, x, per_dimension):
+        mu, logvar = self.encode(x)
+        reconstruction = self.log_likelihood(x, self.sample_posterior(mu, logvar))
+        if per_dimension:
+            return reconstruction, kl_normal(mu, logvar_q=logvar)
+        return reconstruction, kl_to_standard_normal(mu, logvar=logvar)
+
+    def log_importance_weights(self, x, k):
+        r""":math:`\log w_k = \log p(x \mid z_k) + \log p(z_k) - \log q(z_k \mid x)`,
+        :math:`z_k \sim q(z \mid x)`, of shape (n, k). Their mean over k estimates the ELBO,
+        their log-mean-exp the IWAE bound (:func:`elbo_lib.bounds.iwae_bound`)."""
+        self.check_data(x)
+        if not (isinstance(k, int) and k > 0):
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        mu, logvar = self.encode(x)
+        eps = torch.randn((k, *mu.shape), dtype=mu.dtype)
+        z = mu + (0.5 * logvar).exp() * eps
+        log_q = -0.5 * (LOG_2PI + logvar + eps**2).sum(-1)
+        log_prior = -0.5 * (LOG_2PI + z**2).sum(-1)
+        return (self.log_likelihood(x, z) + log_prior - log_q).T
+
+    @torch.no_grad()
+    def sample(self, n):
+        """n draws of the decoder's output (probabilities or means) at z ~ p(z): (n, x_dim)."""
+        out = self.decode(torch.randn(n, self.z_dim))
+        return out.sigmoid() if self.likelihood == "bernoulli" else out
+
+    def check_data(self, x):
+        """Raise a ValueError unless x is a finite float tensor (n, x_dim), in [0, 1] for
+        Bernoulli pixels."""
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise ValueError(f"x must be a floating-point torch tensor, got {type(x).__name__}")
+        if x.ndim != 2 or x.shape[1] != self.x_dim:
+            raise ValueError(f"x must have shape (n, {self.x_dim}), got {tuple(x.shape)}")
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("x contains NaN or inf")
+        if self.likelihood == "bernoulli" and bool(((x < 0) | (x > 1)).any()):
+            raise ValueError("x must lie in [0, 1] for a Bernoulli decoder")
+
+
+def train_vae(
+    model,
+    x,
+    *,
+    epochs,
+    beta=1.0,
+    batch_size=128,
+    lr=1e-3,
+    seed=0,
+    free_bits=0.0,
+    progress=False,
+):
+    r"""Train ``model`` with Adam on minibatches of ``x``, minimising
+
+    .. math:: -\frac1B\sum_{b} \mathbb E_q[\log p(x_b \mid z)] + \beta_t \sum_j
+              \max\big(\lambda, \tfrac1B \textstyle\sum_b \mathrm{KL}_j(x_b)\big),
+
+    with :math:`\lambda` = ``free_bits`` (0: the plain β-weighted KL; Kingma et al. 2016).
+    ``beta`` is a number or a schedule, a callable of the step t = 0, 1, … (see
+    :mod:`elbo_lib.schedules`). The same ``seed`` (and the same initial model) gives the same
+    history exactly; the global random state is left untouched.
+
+    Returns a dict of per-epoch lists: ``"elbo"``, ``"reconstruction"``, ``"kl"`` (averages over
+    the epoch's batches, nats per image, with the true KL) and ``"beta"`` (β at the epoch's last
+    step).
+    """
+    model.check_data(x)
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if not (isinstance(value, int) and value > 0):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not (isinstance(lr, Real) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if not (isinstance(free_bits, Real) and free_bits >= 0):
+        raise ValueError(f"free_bits must be a non-negative number, got {free_bits!r}")
+    schedule = beta if callable(beta) else constant(beta)
+    n = len(x)
+    steps_per_epoch = math.ceil(n / batch_size)
+    history = {"elbo": [], "reconstruction": [], "kl": [], "beta": []}
+    bar = tqdm(total=epochs * steps_per_epoch, desc="training", unit="step", disable=not progress)
+    with torch.random.fork_rng(devices=[]), _threads(TRAIN_THREADS):
+        torch.manual_seed(seed)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+        step = 0
+        for _ in range(epochs):
+            shuffled = x[torch.randperm(n)]
+            totals = torch.zeros(2, dtype=torch.float64)
+            for start in range(0, n, batch_size):
+                batch = shuffled[start : start + batch_size]
+                beta_t = _check_beta(schedule(step), step)
+                reconstruction, kl = model._elbo_terms(batch, per_dimension=True)
+                reconstruction = reconstruction.mean()
+                kl = kl.mean(0)
+                kl_term = kl.clamp(min=free_bits).sum() if free_bits > 0 else kl.sum()
+                loss = beta_t * kl_term - reconstruction
+                if not math.isfinite(loss.item()):
+                    raise ValueError(f"the loss became non-finite ({loss.item()}) at step {step}")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                totals += len(batch) * torch.stack([reconstruction.detach(), kl.detach().sum()])
+                step += 1
+                bar.update()
+            reconstruction, kl = (totals / n).tolist()
+            history["reconstruction"].append(reconstruction)
+            history["kl"].append(kl)
+            history["elbo"].append(reconstruction - kl)
+            history["beta"].append(beta_t)
+    bar.close()
+    return history
+
+
+def _mlp(d_in, hidden, d_out):
+    sizes = (d_in, *hidden)
+    layers = []
+    for a, b in itertools.pairwise(sizes):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(sizes[-1], d_out))
+
+
+def _check_beta(beta, step):
+    if not (isinstance(beta, Real) and math.isfinite(beta) and beta >= 0):
+        raise ValueError(f"beta at step {step} must be a finite non-negative number, got {beta!r}")
+    return float(beta)
+
+
+@contextlib.contextmanager
+def _threads(n):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
