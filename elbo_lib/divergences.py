@@ -102,3 +102,54 @@ def _check_density(log_p, grid):
     if not np.any(np.isfinite(log_p)):
         raise ValueError("log_p is -inf everywhere: the density has no mass on the grid")
     return grid, log_p
+
+
+def factorised_fit(mean, cov, objective="reverse"):
+    r"""The factorised (mean-field) Gaussian :math:`q = \prod_i \mathcal N(m_i, v_i)` closest to
+    :math:`p = \mathcal N(\mu, \Sigma)`. Returns (m, v) with :math:`m = \mu` and
+
+    * ``"reverse"``, :math:`\min \mathrm{KL}(q\,\|\,p)`: :math:`v_i = 1/\Lambda_{ii}`, with the
+      precision :math:`\Lambda = \Sigma^{-1}`: the spread *given the other coordinates*, which
+      under-estimates the marginal spread;
+    * ``"forward"``, :math:`\min \mathrm{KL}(p\,\|\,q)`: :math:`v_i = \Sigma_{ii}`, the marginal
+      variances (moment matching).
+    """
+    mean, cov = np.asarray(mean, dtype=float), np.asarray(cov, dtype=float)
+    if mean.ndim != 1 or cov.shape != (mean.size, mean.size):
+        raise ValueError(
+            f"mean must be (k,) and cov (k, k), got mean {mean.shape} and cov {cov.shape}"
+        )
+    if not (np.all(np.isfinite(cov)) and np.all(np.isfinite(mean))):
+        raise ValueError("mean and cov must be finite")
+    if not np.allclose(cov, cov.T) or np.any(np.linalg.eigvalsh(cov) <= 0):
+        raise ValueError("cov must be symmetric positive definite")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    if objective == "forward":
+        return mean.copy(), np.diag(cov).copy()
+    return mean.copy(), 1 / np.diag(np.linalg.inv(cov))
+
+
+def gradient_path(objective, mean, var, *, lr, steps):
+    r"""Plain gradient ascent on ``objective(m, v)`` (e.g. an ELBO as a function of
+    :math:`q = \mathcal N(m, v)`, written with torch) in the coordinates :math:`(m, \log v)`,
+    which keep v positive: :math:`\theta \leftarrow \theta + \mathrm{lr}\,\nabla_\theta
+    \mathrm{objective}`. Gradients come from torch autograd. Returns the visited (m, v) as a
+    numpy array of shape (steps + 1, 2), starting with (mean, var).
+    """
+    import torch
+
+    if not (isinstance(steps, int | np.integer) and steps >= 0):
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    if not (np.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if not (np.isfinite(mean) and np.isfinite(var) and var > 0):
+        raise ValueError(f"need a finite mean and a positive var, got {mean!r} and {var!r}")
+    path = np.empty((steps + 1, 2))
+    path[0] = mean, np.log(var)
+    for t in range(steps):
+        theta = torch.tensor(path[t], requires_grad=True)
+        (grad,) = torch.autograd.grad(objective(theta[0], torch.exp(theta[1])), theta)
+        path[t + 1] = path[t] + lr * grad.numpy()
+    path[:, 1] = np.exp(path[:, 1])
+    return path

@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 
-from elbo_lib.divergences import fit_gaussian, reverse_kl
+from elbo_lib.divergences import factorised_fit, fit_gaussian, gradient_path, reverse_kl
+from elbo_lib.kl import kl_mvn
+from elbo_lib.linear_gaussian import LinearGaussian
 
 GRID = np.linspace(-12, 12, 2401)
 
@@ -78,3 +80,78 @@ def test_a_density_that_vanishes_on_part_of_the_grid_is_fitted_inside_its_suppor
 def test_bad_input_raises_a_value_error_that_names_the_problem(log_p, grid, objective, message):
     with pytest.raises(ValueError, match=message):
         fit_gaussian(log_p, grid, objective)
+
+
+def random_covariance(seed, k=3):
+    a = np.random.default_rng(seed).standard_normal((k, k))
+    return a @ a.T + 0.3 * np.eye(k)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("objective", ["reverse", "forward"])
+def test_factorised_fit_is_the_minimum_of_the_kl_over_diagonal_gaussians(seed, objective):
+    mean, cov = np.array([0.5, -1.0, 2.0]), random_covariance(seed)
+
+    def kl(theta):
+        q_mean, q_cov = theta[:3], np.diag(np.exp(theta[3:]))
+        if objective == "reverse":
+            return kl_mvn(q_mean, q_cov, mean, cov)
+        return kl_mvn(mean, cov, q_mean, q_cov)
+
+    brute = optimize.minimize(kl, np.zeros(6), method="BFGS", options={"gtol": 1e-10})
+    got_mean, got_var = factorised_fit(mean, cov, objective)
+    np.testing.assert_allclose(got_mean, brute.x[:3], atol=1e-5)
+    np.testing.assert_allclose(got_var, np.exp(brute.x[3:]), rtol=1e-5)
+
+
+@pytest.mark.parametrize("rho", [-0.95, -0.3, 0.0, 0.6, 0.99])
+def test_factorised_reverse_fit_is_narrower_than_the_forward_fit(rho):
+    cov = np.array([[2.0, rho * np.sqrt(2.0)], [rho * np.sqrt(2.0), 1.0]])
+    _, reverse = factorised_fit(np.zeros(2), cov, "reverse")
+    _, forward = factorised_fit(np.zeros(2), cov, "forward")
+    np.testing.assert_allclose(reverse, (1 - rho**2) * np.diag(cov), rtol=1e-12)
+    np.testing.assert_allclose(forward, np.diag(cov))
+
+
+@pytest.mark.parametrize(
+    ("mean", "cov", "objective", "message"),
+    [
+        (np.zeros(2), np.eye(3), "reverse", "mean must be"),
+        (np.zeros(2), np.array([[1.0, 2.0], [2.0, 1.0]]), "reverse", "positive definite"),
+        (np.zeros(2), np.array([[1.0, 0.5], [0.0, 1.0]]), "forward", "symmetric"),
+        (np.zeros(2), np.eye(2), "sideways", "objective must be one of"),
+        (np.array([np.nan, 0.0]), np.eye(2), "forward", "finite"),
+    ],
+)
+def test_factorised_fit_refuses_bad_input(mean, cov, objective, message):
+    with pytest.raises(ValueError, match=message):
+        factorised_fit(mean, cov, objective)
+
+
+def test_gradient_path_climbs_the_linear_gaussian_elbo_to_the_exact_posterior():
+    model, x = LinearGaussian(w=1.5, sigma2=0.5), 2.0
+    path = gradient_path(lambda m, v: model.elbo(x, m, v), 0.0, 1.0, lr=0.1, steps=400)
+    assert path.shape == (401, 2) and tuple(path[0]) == (0.0, 1.0)
+    np.testing.assert_allclose(path[-1], model.posterior(x), atol=1e-8)
+    elbos = model.elbo(x, path[:, 0], path[:, 1])
+    assert np.all(np.diff(elbos) >= -1e-12)  # a small enough step never goes downhill
+
+
+def test_gradient_path_takes_steps_of_lr_times_the_gradient_in_mean_and_log_variance():
+    # objective -(m - 3)² - (log v)²: gradient (-2(m - 3), -2 log v) in (m, log v)
+    path = gradient_path(lambda m, v: -((m - 3) ** 2) - v.log() ** 2, 1.0, 10.0, lr=0.1, steps=1)
+    assert path[1, 0] == pytest.approx(1.0 + 0.1 * 4.0)
+    assert np.log(path[1, 1]) == pytest.approx(np.log(10.0) * (1 - 0.2))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mean": 0.0, "var": 0.0, "lr": 0.1, "steps": 3}, "positive var"),
+        ({"mean": 0.0, "var": 1.0, "lr": -0.1, "steps": 3}, "lr must be"),
+        ({"mean": 0.0, "var": 1.0, "lr": 0.1, "steps": 2.5}, "steps must be"),
+    ],
+)
+def test_gradient_path_refuses_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        gradient_path(lambda m, v: -(m**2), **kwargs)
