@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from elbo_lib._arrays import LOG_2PI, as_float, namespace, positive
-from elbo_lib.kl import kl_normal
+from elbo_lib.kl import kl_mvn, kl_normal
 
 
 class LinearGaussian:
@@ -106,16 +106,8 @@ def fit_ppca(X, latent_dim):
 
 def ppca_log_likelihood(X, W, mean, sigma2):
     r""":math:`\log p(x) = \log \mathcal N(x;\, \mu,\, W W^\top + \sigma^2 I)` for each row of X."""
-    X = _data_matrix(X)
-    W, mean = np.asarray(W, dtype=float), np.asarray(mean, dtype=float)
+    X, W, mean = _ppca_arguments(X, W, mean, sigma2)
     d = X.shape[1]
-    if W.ndim != 2 or W.shape[0] != d or mean.shape != (d,):
-        raise ValueError(
-            f"X has {d} columns, so W must be ({d}, q) and mean ({d},); "
-            f"got W {W.shape} and mean {mean.shape}"
-        )
-    if not (np.isfinite(sigma2) and sigma2 > 0):
-        raise ValueError(f"sigma2 must be a positive finite number, got {sigma2!r}")
     chol = np.linalg.cholesky(W @ W.T + sigma2 * np.eye(d))
     white = np.linalg.solve(chol, (X - mean).T)
     logdet = 2 * np.log(np.diag(chol)).sum()
@@ -129,3 +121,52 @@ def _data_matrix(X):
     if not np.all(np.isfinite(X)):
         raise ValueError("X contains NaN or inf")
     return X
+
+
+def ppca_posterior(X, W, mean, sigma2):
+    r"""The exact posterior of probabilistic PCA for each row x of X:
+    :math:`p(z \mid x) = \mathcal N\big(M^{-1} W^\top (x - \mu),\ \sigma^2 M^{-1}\big)`,
+    :math:`M = W^\top W + \sigma^2 I`. Returns (means (n, q), cov (q, q)); the covariance is
+    the same for every x."""
+    X, W, mean = _ppca_arguments(X, W, mean, sigma2)
+    M = W.T @ W + sigma2 * np.eye(W.shape[1])
+    return np.linalg.solve(M, W.T @ (X - mean).T).T, sigma2 * np.linalg.inv(M)
+
+
+def ppca_elbo(X, W, mean, sigma2, q_means, q_cov):
+    r"""The ELBO of probabilistic PCA for :math:`q(z \mid x) = \mathcal N(m_x, S)`, per row:
+
+    .. math:: -\tfrac D2\log(2\pi\sigma^2) - \frac{\lVert x - \mu - W m_x\rVert^2
+              + \mathrm{tr}(W^\top W S)}{2\sigma^2} - \mathrm{KL}(\mathcal N(m_x, S)\,\|\,
+              \mathcal N(0, I))
+
+    ``q_means`` has shape (n, q), ``q_cov`` (q, q). It equals ``ppca_log_likelihood`` when q is
+    the exact posterior (:func:`ppca_posterior`) and is smaller for any other q.
+    """
+    X, W, mean = _ppca_arguments(X, W, mean, sigma2)
+    q_means, q_cov = np.asarray(q_means, dtype=float), np.asarray(q_cov, dtype=float)
+    n, (d, q) = X.shape[0], W.shape
+    if q_means.shape != (n, q) or q_cov.shape != (q, q):
+        raise ValueError(
+            f"q_means must be ({n}, {q}) and q_cov ({q}, {q}); "
+            f"got {q_means.shape} and {q_cov.shape}"
+        )
+    residual = X - mean - q_means @ W.T
+    expected_log_lik = -0.5 * (d * (LOG_2PI + math.log(sigma2))) - (
+        (residual**2).sum(axis=1) + np.trace(W.T @ W @ q_cov)
+    ) / (2 * sigma2)
+    return expected_log_lik - kl_mvn(q_means, q_cov, np.zeros(q), np.eye(q))
+
+
+def _ppca_arguments(X, W, mean, sigma2):
+    X = _data_matrix(X)
+    W, mean = np.asarray(W, dtype=float), np.asarray(mean, dtype=float)
+    d = X.shape[1]
+    if W.ndim != 2 or W.shape[0] != d or mean.shape != (d,):
+        raise ValueError(
+            f"X has {d} columns, so W must be ({d}, q) and mean ({d},); "
+            f"got W {W.shape} and mean {mean.shape}"
+        )
+    if not (np.isfinite(sigma2) and sigma2 > 0):
+        raise ValueError(f"sigma2 must be a positive finite number, got {sigma2!r}")
+    return X, W, mean

@@ -9,7 +9,13 @@ from scipy import integrate, stats
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 
-from elbo_lib.linear_gaussian import LinearGaussian, fit_ppca, ppca_log_likelihood
+from elbo_lib.linear_gaussian import (
+    LinearGaussian,
+    fit_ppca,
+    ppca_elbo,
+    ppca_log_likelihood,
+    ppca_posterior,
+)
 
 models = st.builds(LinearGaussian, st.floats(-5, 5), st.floats(0.01, 10))
 points = st.floats(-10, 10)
@@ -142,3 +148,55 @@ def test_fit_ppca_is_the_maximum_likelihood_fit(digits):
 def test_bad_input_raises_a_value_error_that_names_the_problem(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.fixture(scope="module")
+def digits_ppca():
+    X = load_digits().data[:300]
+    return X, *fit_ppca(X, 5)
+
+
+def test_ppca_posterior_matches_gaussian_conditioning_of_the_joint(digits_ppca):
+    X, W, mean, sigma2 = digits_ppca
+    d, q = W.shape
+    # joint of (z, x): cov [[I, W^T], [W, W W^T + σ² I]]; condition z on x by the Schur complement
+    cov_xx = W @ W.T + sigma2 * np.eye(d)
+    gain = np.linalg.solve(cov_xx, W).T  # W^T (W W^T + σ² I)^{-1}
+    means, cov = ppca_posterior(X[:10], W, mean, sigma2)
+    np.testing.assert_allclose(means, (X[:10] - mean) @ gain.T, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(cov, np.eye(q) - gain @ W, rtol=1e-8, atol=1e-12)
+
+
+def test_ppca_elbo_of_the_exact_posterior_is_the_log_likelihood(digits_ppca):
+    X, W, mean, sigma2 = digits_ppca
+    means, cov = ppca_posterior(X, W, mean, sigma2)
+    np.testing.assert_allclose(
+        ppca_elbo(X, W, mean, sigma2, means, cov),
+        ppca_log_likelihood(X, W, mean, sigma2),
+        rtol=1e-10,
+    )
+    assert np.all(
+        ppca_elbo(X, W, mean, sigma2, means, np.eye(W.shape[1]))
+        < ppca_log_likelihood(X, W, mean, sigma2)
+    )
+
+
+def test_ppca_elbo_matches_a_monte_carlo_average_of_log_weights(digits_ppca):
+    X, W, mean, sigma2 = digits_ppca
+    x, q_mean, q_cov = X[:1], np.full((1, W.shape[1]), 0.3), 0.5 * np.eye(W.shape[1])
+    z = stats.multivariate_normal(q_mean[0], q_cov).rvs(20_000, random_state=0)
+    log_w = (
+        stats.norm(z @ W.T + mean, np.sqrt(sigma2)).logpdf(x).sum(axis=1)
+        + stats.multivariate_normal(np.zeros(W.shape[1])).logpdf(z)
+        - stats.multivariate_normal(q_mean[0], q_cov).logpdf(z)
+    )
+    tolerance = 4 * log_w.std() / np.sqrt(log_w.size)
+    assert ppca_elbo(x, W, mean, sigma2, q_mean, q_cov)[0] == pytest.approx(
+        log_w.mean(), abs=tolerance
+    )
+
+
+def test_ppca_elbo_refuses_mismatched_q(digits_ppca):
+    X, W, mean, sigma2 = digits_ppca
+    with pytest.raises(ValueError, match="q_means must be"):
+        ppca_elbo(X[:3], W, mean, sigma2, np.zeros((2, W.shape[1])), np.eye(W.shape[1]))
