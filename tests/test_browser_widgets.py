@@ -1,0 +1,245 @@
+"""Every widget notebook in a real browser: JupyterLab from this environment, headless Chromium.
+
+nbval runs the cells without a widget frontend, so it cannot see a slider that fails to render
+("Error displaying widget") or a figure that does not follow its slider. Here each notebook with
+widgets in its stored outputs is opened in JupyterLab, run from the top, and then every slider
+in its outputs is moved with the keyboard (End, or Home at the top of its range): the figure of
+that cell must change, the kernel must return to idle, and no widget error may show. A cell with
+a Train button is retrained once and must redraw too. Screenshots of each widget before and
+after go to build/widget-screenshots/ for a person to look at.
+
+Chromium is Debian's package (Playwright's own browser download needs the internet): without
+/usr/bin/chromium the test is skipped, unless ELBO_REQUIRE_BROWSER=1 (set by .ci/run).
+"""
+
+import functools
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+SCREENSHOTS = ROOT / "build" / "widget-screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# Settings that keep JupyterLab quiet and the notebook files untouched: no news or update
+# checks, no autosave, and every cell kept in the page (no virtual scrolling).
+LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+}
+RUN_TIMEOUT = 300  # s for "Run All Cells" (09 and 10 train models)
+REDRAW_TIMEOUT = 90  # s for one slider move or one retrain, on a shared machine
+
+# The outputs of a widget cell that must change when its slider moves: figures (<img>) and the
+# contents of Output widgets; not the slider's own readout.
+OUTPUT_SIGNATURE = """cell => [
+    ...Array.from(cell.querySelectorAll('.jp-Cell-outputArea img'), img => img.src),
+    ...Array.from(cell.querySelectorAll('.widget-output'), out => out.innerText),
+]"""
+IDLE = """() => {
+    const status = document.querySelector('.jp-Notebook-ExecutionIndicator');
+    const running = Array.from(document.querySelectorAll('.jp-InputPrompt'))
+        .some(prompt => prompt.textContent.includes('*'));
+    return status !== null && status.dataset.status === 'idle' && !running;
+}"""
+
+
+def widget_notebooks():
+    """The notebooks whose stored outputs display a widget."""
+    found = []
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        outputs = (out for cell in cells for out in cell.get("outputs", []))
+        if any(WIDGET_VIEW in out.get("data", {}) for out in outputs):
+            found.append(path.name)
+    return found
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on a copy of notebooks/; yields its base URL."""
+    if not CHROMIUM.exists():
+        reason = f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)"
+        if os.environ.get("ELBO_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason + ", and ELBO_REQUIRE_BROWSER=1 requires the browser test")
+        pytest.skip(reason)
+    home = tmp_path_factory.mktemp("lab")
+    shutil.copytree(NOTEBOOKS, home / "notebooks")
+    settings = home / "settings"
+    for plugin, values in LAB_SETTINGS.items():
+        path = settings / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    env = os.environ | {
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+    }
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--ServerApp.root_dir={home}",
+        "--IdentityProvider.token=",
+        "--ServerApp.password=",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
+        "--ServerApp.disable_check_xsrf=True",
+    ]
+    log = (home / "server.log").open("w")
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, (home / "server.log").read_text()
+            try:
+                urllib.request.urlopen(f"{url}/api/status", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "JupyterLab did not start within 60 s"
+                time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(lab):
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+def wait_for(page, condition, timeout, what):
+    """Poll ``condition()`` until it holds three times in a row (the kernel may flicker idle)."""
+    deadline = time.monotonic() + timeout
+    streak = 0
+    while streak < 3:
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        streak = streak + 1 if condition() else 0
+        page.wait_for_timeout(200)
+
+
+def assert_no_errors(page, name):
+    text = page.locator(".jp-Notebook").inner_text()
+    assert "Error displaying widget" not in text, f"{name}: a widget failed to render"
+    assert "Traceback" not in text, f"{name}: a cell or a widget callback raised"
+
+
+def shut_down_kernels(url):
+    with urllib.request.urlopen(f"{url}/api/sessions") as response:
+        sessions = json.load(response)
+    for session in sessions:
+        request = urllib.request.Request(f"{url}/api/sessions/{session['id']}", method="DELETE")
+        urllib.request.urlopen(request).close()
+
+
+def move(slider):
+    """Press End on the slider's handle, or Home when it already sits at the top."""
+    handle = slider.locator(".noUi-handle").first
+    at_top = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
+    handle.focus()
+    handle.press("Home" if at_top else "End")
+
+
+def expect_redraw(page, cell, control, act, name, shots):
+    """Screenshot the widget of ``control``, ``act()``, wait until the figure of ``cell`` changed
+    and the kernel is idle, screenshot again."""
+    label = control.inner_text().split("\n")[0].strip() or "slider"
+    widget = control.locator("xpath=ancestor::div[contains(@class, 'jp-OutputArea-child')]")
+    before = cell.evaluate(OUTPUT_SIGNATURE)
+    assert before, f"{name}: the widget cell of {label!r} shows no figure"
+    slug = re.sub(r"\W+", "_", label).strip("_")
+    shot = shots / f"{len(list(shots.glob('*_before.png'))):02d}_{slug}"
+    widget.screenshot(path=f"{shot}_before.png")
+    act()
+
+    def redrawn():
+        return page.evaluate(IDLE) and cell.evaluate(OUTPUT_SIGNATURE) not in ([], before)
+
+    wait_for(page, redrawn, REDRAW_TIMEOUT, f"{name}: the figure to change after {label!r}")
+    widget.screenshot(path=f"{shot}_after.png")
+    assert_no_errors(page, name)
+
+
+def check_widget_cell(page, cell, name, shots):
+    """Move each slider of ``cell`` and check that its figure follows. In a cell with a Train
+    button the sliders only set up the next run: move them all, then train once, which must
+    redraw. Returns the number of redraws checked."""
+    sliders = cell.locator(".widget-slider").all()
+    train = cell.locator("button.jupyter-button", has_text="Train")
+    if train.count():
+        for slider in sliders:
+            move(slider)
+        wait_for(page, lambda: page.evaluate(IDLE), REDRAW_TIMEOUT, f"{name}: idle after sliders")
+        expect_redraw(page, cell, train.first, train.first.click, name, shots)
+        return 1
+    for slider in sliders:
+        expect_redraw(page, cell, slider, functools.partial(move, slider), name, shots)
+    return len(sliders)
+
+
+@pytest.mark.parametrize("name", widget_notebooks())
+def test_widgets_redraw_in_the_browser(lab, browser, name):
+    shots = SCREENSHOTS / Path(name).stem
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    try:
+        page.goto(f"{lab}/lab/tree/notebooks/{name}")
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator", timeout=60_000)
+        wait_for(page, lambda: page.evaluate(IDLE), 60, f"{name}: the kernel to start")
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
+        page.wait_for_timeout(1000)
+        wait_for(page, lambda: page.evaluate(IDLE), RUN_TIMEOUT, f"{name}: Run All Cells")
+        assert_no_errors(page, name)
+        cells = page.locator(".jp-CodeCell").filter(
+            has=page.locator(".widget-slider, .jupyter-button")
+        )
+        assert cells.count(), f"{name}: no widget rendered after Run All Cells"
+        checked = sum(
+            check_widget_cell(page, cells.nth(i), name, shots) for i in range(cells.count())
+        )
+        assert checked, f"{name}: no slider or Train button in the rendered widgets"
+    finally:
+        page.close()
+        shut_down_kernels(lab)
