@@ -1,9 +1,55 @@
 """nbval compares what a reader sees; these outputs vary from run to run and are not compared:
-HTML reprs (progress bars, widgets) and stderr (progress bars)."""
+HTML reprs (progress bars, widgets) and stderr (progress bars).
+
+Binder gives a notebook 2 GB: after each notebook, its kernel's peak resident memory is read
+(Linux) and must stay under 1 GB; the figures are listed at the end of the run."""
+
+import sys
+from pathlib import Path
+
+import pytest
 
 NOT_COMPARED = ("text/html", "stderr")
+KERNEL_MEMORY_LIMIT = 2**30  # bytes
+peak_memory = pytest.StashKey[dict]()
+
+
+def pytest_configure(config):
+    config.stash[peak_memory] = {}
 
 
 def pytest_collection_modifyitems(items):
     for notebook in {item.parent for item in items if hasattr(item.parent, "skip_compare")}:
         notebook.skip_compare += NOT_COMPARED
+
+
+def resident_peak(pid):
+    """Peak resident memory of a process in bytes: VmHWM in /proc/<pid>/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise ValueError(f"no VmHWM for pid {pid}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    notebook = item.parent
+    kernel = getattr(notebook, "kernel", None)
+    last_cell = nextitem is None or nextitem.parent is not notebook
+    peak = None
+    if last_cell and kernel is not None and kernel.is_alive() and sys.platform == "linux":
+        peak = resident_peak(kernel.km.provisioner.pid)
+        item.config.stash[peak_memory][notebook.path.name] = peak
+    result = yield
+    assert peak is None or peak < KERNEL_MEMORY_LIMIT, (
+        f"{notebook.path.name}: kernel peak memory {peak / 2**20:.0f} MiB, over the limit"
+    )
+    return result
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    peaks = config.stash[peak_memory]
+    if peaks:
+        terminalreporter.write_sep("-", "peak kernel memory per notebook (limit 1024 MiB)")
+        for name, peak in sorted(peaks.items()):
+            terminalreporter.write_line(f"{peak / 2**20:7.0f} MiB  {name}")
