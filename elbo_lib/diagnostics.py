@@ -14,6 +14,7 @@ import torch
 from elbo_lib._arrays import LOG_2PI
 from elbo_lib.bounds import iwae_bound
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
+from elbo_lib.linear_gaussian import ppca_log_likelihood
 
 _BUDGET = 2**16  # samples × images decoded at once: ~70 MB of activations for hidden=256
 
@@ -109,6 +110,25 @@ def inference_gaps(model, x, k=1000, seed=0, **refinement):
         "approximation_gap": log_px - gaps["refined_elbo"],
         "amortization_gap": gaps["gap"],
     }
+
+
+@torch.no_grad()
+def linear_gaussian_log_likelihood(model, x):
+    r"""The exact :math:`\log p(x)` of a VAE with a linear Gaussian decoder (``hidden=()``,
+    ``likelihood="gaussian"``): :math:`p(x) = \int \mathcal N(x;\, Wz + b,\, \sigma^2 I)\,
+    \mathcal N(z;\, 0, I)\,dz = \mathcal N(x;\, b,\, WW^\top + \sigma^2 I)`, the probabilistic
+    PCA density (:func:`elbo_lib.linear_gaussian.ppca_log_likelihood`). Returns a tensor (n,)."""
+    model.check_data(x)
+    if model.hidden or model.likelihood != "gaussian":
+        raise ValueError("model must be a VAE with hidden=() and likelihood='gaussian'")
+    (layer,) = model.decoder
+    log_px = ppca_log_likelihood(
+        x.double().numpy(),
+        layer.weight.double().numpy(),
+        layer.bias.double().numpy(),
+        float(model.noise_var),
+    )
+    return torch.as_tensor(log_px, dtype=x.dtype)
 
 
 @torch.no_grad()
