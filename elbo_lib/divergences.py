@@ -104,6 +104,20 @@ def _check_density(log_p, grid):
     return grid, log_p
 
 
+def mixture_log_density(grid, separation, weight=0.5):
+    r""":math:`\log\big(\pi\,\mathcal N(z; -d/2, 1) + (1-\pi)\,\mathcal N(z; d/2, 1)\big)` at
+    each z of ``grid``: two unit-variance modes a separation d apart, the left one of weight π."""
+    grid = np.asarray(grid, dtype=float)
+    if not (np.isfinite(separation) and separation >= 0):
+        raise ValueError(f"separation must be a non-negative number, got {separation!r}")
+    if not 0 < weight < 1:
+        raise ValueError(f"weight must lie strictly between 0 and 1, got {weight!r}")
+    return np.logaddexp(
+        np.log(weight) - 0.5 * (grid + separation / 2) ** 2,
+        np.log1p(-weight) - 0.5 * (grid - separation / 2) ** 2,
+    ) - 0.5 * np.log(2 * np.pi)
+
+
 def factorised_fit(mean, cov, objective="reverse"):
     r"""The factorised (mean-field) Gaussian :math:`q = \prod_i \mathcal N(m_i, v_i)` closest to
     :math:`p = \mathcal N(\mu, \Sigma)`. Returns (m, v) with :math:`m = \mu` and

@@ -4,6 +4,7 @@ redraws them when a slider moves and the notebooks call them once for a static c
 """
 
 import numpy as np
+from matplotlib.colors import LogNorm
 
 PRIOR, Q, POSTERIOR, TARGET = "0.45", "C0", "C3", "0.25"
 
@@ -38,3 +39,300 @@ def jensen_gap_curve(ax, sigma, sigma_max=2.5):
     ax.plot([sigma], [sigma**2 / 2], "o", color=POSTERIOR, ms=8, label="current σ")
     ax.set(xlabel="spread σ of log Y", ylabel="gap (nats)", title="The gap grows with the spread")
     ax.legend(loc="upper left", fontsize=8)
+
+
+def _normal_pdf(z, mean, var):
+    return np.exp(-0.5 * (z - mean) ** 2 / var) / np.sqrt(2 * np.pi * var)
+
+
+def log_weights(ax, model, x, qs, z=None):
+    r"""The log-weights :math:`\log w(z) = \log p(x, z) - \log q(z)` of each q in ``qs``
+    (label → (mean, var)) against z, with :math:`\log p(x)`: the ELBO is their q-average, and
+    they are constant, equal to :math:`\log p(x)`, exactly when q is the posterior."""
+    z = np.linspace(-4, 4, 300) if z is None else z
+    for colour, (label, (mean, var)) in zip(("C1", Q, POSTERIOR), qs.items(), strict=False):
+        log_q = -0.5 * (np.log(2 * np.pi * var) + (z - mean) ** 2 / var)
+        ax.plot(z, model.log_joint(x, z) - log_q, color=colour, label=label)
+    ax.axhline(model.log_evidence(x), color="k", ls="--", lw=1, label=r"$\log p(x)$")
+    ax.set(xlabel="z", ylabel="log w(z) (nats)", title=f"Log-weights at x = {x:g}")
+    ax.legend(fontsize=8)
+
+
+def prior_q_posterior(ax, model, x, mean, var, z=None):
+    r"""Densities of the prior :math:`\mathcal N(0, 1)`, the exact posterior
+    :math:`p(z \mid x)` and :math:`q = \mathcal N(m, v)`."""
+    z = np.linspace(-4, 4, 400) if z is None else z
+    post_mean, post_var = model.posterior(x)
+    ax.plot(z, _normal_pdf(z, 0, 1), color=PRIOR, ls=":", label="prior p(z)")
+    ax.plot(z, _normal_pdf(z, post_mean, post_var), color=POSTERIOR, label="posterior p(z|x)")
+    ax.fill_between(z, _normal_pdf(z, mean, var), color=Q, alpha=0.3, label="q(z)")
+    ax.set(xlabel="z", ylabel="density", title=f"q = N({mean:.2f}, {var:.3g}) at x = {x:g}")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8, loc="upper left")
+
+
+def elbo_gap_bar(ax, log_evidence, elbo):
+    r"""The identity as bars: the ELBO, plus the gap :math:`\mathrm{KL}(q\,\|\,p(z\mid x)) \ge 0`
+    stacked on top of it, reaches exactly :math:`\log p(x)` (dashed line)."""
+    gap = log_evidence - elbo
+    ax.bar(["ELBO"], [elbo], width=0.6, color=Q, label=f"ELBO = {elbo:.3f}")
+    ax.bar(
+        ["+ KL"],
+        [gap],
+        bottom=[elbo],
+        width=0.6,
+        color=POSTERIOR,
+        alpha=0.7,
+        label=f"KL(q ‖ p(z|x)) = {gap:.3f}",
+    )
+    ax.bar(
+        ["= log p(x)"],
+        [log_evidence],
+        width=0.6,
+        color="0.5",
+        label=f"log p(x) = {log_evidence:.3f}",
+    )
+    ax.axhline(log_evidence, color="k", ls="--", lw=1)
+    ax.axhline(0, color="k", lw=0.5)
+    low = min(elbo, log_evidence, 0.0)
+    ax.set(ylim=(low * 1.1 - 0.3, 0.3), ylabel="nats", title="log p(x) = ELBO + KL")
+    ax.legend(fontsize=8, loc="lower right")
+
+
+def elbo_and_kl_against_mean(ax, model, x, var, means):
+    r"""ELBO and :math:`\mathrm{KL}(q\,\|\,p(z\mid x))` for :math:`q = \mathcal N(m, v)` as m
+    varies: they add up to :math:`\log p(x)`, so the ELBO's maximum is the KL's minimum."""
+    elbo, kl = model.elbo(x, means, var), model.kl_to_posterior(x, means, var)
+    ax.plot(means, elbo, color=Q, label="ELBO")
+    ax.plot(means, kl, color=POSTERIOR, label="KL(q ‖ p(z|x))")
+    ax.plot(means, elbo + kl, color="k", ls="--", label="ELBO + KL = log p(x)")
+    ax.axvline(model.posterior(x)[0], color="0.5", lw=0.8, label="posterior mean")
+    ax.set(xlabel="mean m of q", ylabel="nats", title=f"Both as q's mean moves (v = {var:.3g})")
+    ax.legend(fontsize=8)
+
+
+def mc_convergence(ax, n_samples, estimates, std_errors, exact):
+    r"""Monte Carlo error :math:`|\hat{\mathrm{KL}}_K - \mathrm{KL}|` against the sample size K
+    (log-log), with the two-standard-error band, which shrinks like :math:`1/\sqrt K`."""
+    n_samples = np.asarray(n_samples)
+    ax.loglog(
+        n_samples,
+        np.abs(np.asarray(estimates) - exact),
+        "o-",
+        color=Q,
+        label="|Monte Carlo − closed form|",
+    )
+    ax.loglog(
+        n_samples,
+        2 * np.asarray(std_errors),
+        color="0.4",
+        ls="--",
+        label="2 standard errors ∝ 1/√K",
+    )
+    ax.set(
+        xlabel="number of samples K",
+        ylabel="absolute error (nats)",
+        title="Monte Carlo KL converges to the closed form",
+    )
+    ax.legend(fontsize=8)
+
+
+def kl_map(ax, mean, var, path=None):
+    r"""The map of :math:`\mathrm{KL}(\mathcal N(\mu, \sigma^2)\,\|\,\mathcal N(0, 1))` over
+    (μ, σ²) with the point (``mean``, ``var``) and, if given, a path of (μ, σ²) iterates (e.g.
+    gradient descent on the KL: the pull toward μ = 0, σ² = 1)."""
+    from elbo_lib.kl import kl_normal
+
+    mu, log_var = np.meshgrid(np.linspace(-3, 3, 121), np.linspace(np.log(0.01), np.log(10), 121))
+    kl = kl_normal(mu, np.exp(log_var))
+    contours = ax.contour(
+        mu, np.exp(log_var), kl, levels=[0.1, 0.25, 0.5, 1, 2, 3, 4.5], cmap="viridis"
+    )
+    ax.clabel(contours, fontsize=7, fmt="%g")
+    if path is not None:
+        ax.plot(
+            path[:, 0],
+            path[:, 1],
+            ".-",
+            color="0.4",
+            ms=3,
+            lw=1,
+            label="gradient descent on the KL",
+        )
+    ax.plot([0], [1], "*", color="k", ms=12, label="minimum: μ = 0, σ² = 1")
+    ax.plot(
+        [mean],
+        [var],
+        "o",
+        color=POSTERIOR,
+        ms=9,
+        label=f"q: KL = {float(kl_normal(mean, var)):.3f} nats",
+    )
+    ax.set_yscale("log")
+    ax.set(
+        xlabel="mean μ", ylabel="variance σ² (log scale)", title="KL(N(μ, σ²) ‖ N(0, 1)) in nats"
+    )
+    ax.legend(fontsize=8, loc="lower left")
+
+
+def q_and_prior(ax, mean, var, z=None):
+    r"""The densities of :math:`q = \mathcal N(\mu, \sigma^2)` and the prior
+    :math:`\mathcal N(0, 1)` that the KL term pulls it toward."""
+    z = np.linspace(-5, 5, 400) if z is None else z
+    ax.plot(z, _normal_pdf(z, 0, 1), color=PRIOR, ls=":", lw=2, label="prior N(0, 1)")
+    ax.fill_between(
+        z, _normal_pdf(z, mean, var), color=Q, alpha=0.35, label=f"q = N({mean:.2f}, {var:.3g})"
+    )
+    ax.set(
+        xlabel="z",
+        ylabel="density",
+        title="q against the prior",
+        ylim=(0, max(0.5, 1.1 / np.sqrt(2 * np.pi * var))),
+    )
+    ax.legend(fontsize=8, loc="upper left")
+
+
+def elbo_landscape(ax, model, x, path=None):
+    r"""Contours of the closed-form ELBO over q's (μ, s²) (s² on a log axis) for one data point,
+    the optimum :math:`\mu^* = \frac{wx}{w^2+\sigma^2}, s^{2*} = \frac{\sigma^2}{w^2+\sigma^2}`
+    and, if given, a path of (μ, s²) iterates."""
+    post_mean, post_var = model.posterior(x)
+    mu = np.linspace(min(-1.0, post_mean - 1.5), max(1.0, post_mean + 1.5), 120)
+    s2 = np.exp(np.linspace(np.log(min(post_var, 0.02) / 2), np.log(2.5), 120))
+    elbo = model.elbo(x, mu[None, :], s2[:, None])
+    best = model.log_evidence(x)
+    ax.contour(
+        mu, s2, best - elbo, levels=np.geomspace(0.01, 100, 13), norm=LogNorm(), linewidths=0.8
+    )
+    if path is not None:
+        ax.plot(
+            path[:, 0],
+            path[:, 1],
+            ".-",
+            color=Q,
+            ms=3,
+            lw=1,
+            label=f"gradient ascent, {len(path) - 1} steps",
+        )
+        ax.plot(path[:1, 0], path[:1, 1], "s", color=Q, ms=6, label="start: q = prior")
+    ax.plot(
+        [post_mean],
+        [post_var],
+        "*",
+        color=POSTERIOR,
+        ms=13,
+        label=f"μ* = {post_mean:.3f}, s²* = {post_var:.3f}",
+    )
+    ax.set_yscale("log")
+    ax.set(
+        xlabel="mean μ of q",
+        ylabel="variance s² of q (log scale)",
+        title="log p(x) − ELBO(μ, s²), contours in nats",
+    )
+    ax.legend(fontsize=7, loc="best")
+
+
+def prior_likelihood_posterior(ax, model, x, z=None):
+    r"""As densities of z: the prior :math:`\mathcal N(0,1)`, the likelihood
+    :math:`p(x\mid z) \propto \mathcal N(z;\, x/w,\, \sigma^2/w^2)` and the posterior, whose
+    mean is their precision-weighted average."""
+    z = np.linspace(-5, 5, 500) if z is None else z
+    post_mean, post_var = model.posterior(x)
+    likelihood = np.exp(-0.5 * (x - model.w * z) ** 2 / model.sigma2)
+    likelihood = likelihood / (likelihood.sum() * (z[1] - z[0]))
+    ax.plot(z, _normal_pdf(z, 0, 1), color=PRIOR, ls=":", lw=2, label="prior (precision 1)")
+    ax.plot(
+        z,
+        likelihood,
+        color="C1",
+        ls="--",
+        label=f"likelihood in z (precision w²/σ² = {model.w**2 / model.sigma2:.3g})",
+    )
+    ax.fill_between(
+        z,
+        _normal_pdf(z, post_mean, post_var),
+        color=POSTERIOR,
+        alpha=0.35,
+        label=f"posterior (precision {1 + model.w**2 / model.sigma2:.3g})",
+    )
+    ax.set(
+        xlabel="z",
+        ylabel="density (normalised in z)",
+        ylim=(0, None),
+        title=f"x = {x:.2f}, w = {model.w:.2f}, σ² = {model.sigma2:.3g}",
+    )
+    ax.legend(fontsize=8, loc="upper left")
+
+
+def latent_scatter(ax, z, labels):
+    r"""Points in a 2-D latent space (e.g. posterior means), coloured by class label."""
+    scatter = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=6, alpha=0.7)
+    ax.legend(
+        *scatter.legend_elements(),
+        title="digit",
+        fontsize=7,
+        loc="center left",
+        bbox_to_anchor=(1, 0.5),
+    )
+    ax.set(xlabel="$z_1$", ylabel="$z_2$", title="Posterior means of the digits")
+
+
+def mixture_fits(ax, grid, log_p, fits):
+    r"""A target density (unnormalised log values ``log_p`` on ``grid``) and the Gaussian fits
+    in ``fits`` (label → (mean, std))."""
+    p = np.exp(log_p - log_p.max())
+    p = p / np.trapezoid(p, grid)
+    ax.fill_between(grid, p, color=TARGET, alpha=0.3, label="target p")
+    for (label, (mean, std)), colour in zip(fits.items(), (Q, "C1"), strict=False):
+        ax.plot(
+            grid,
+            _normal_pdf(grid, mean, std**2),
+            color=colour,
+            lw=2,
+            label=f"{label}: N({mean:.2f}, {std:.2f}²)",
+        )
+    ax.set(xlabel="z", ylabel="density", ylim=(0, None))
+    ax.legend(fontsize=8, loc="upper left")
+
+
+def fits_against_separation(ax, separations, fits):
+    r"""Fitted means (lines) ± one standard deviation (bands) of each fit in ``fits``
+    (label → array of (mean, std) rows) as the modes of a mixture move apart."""
+    for (label, rows), colour in zip(fits.items(), (Q, "C1"), strict=False):
+        rows = np.asarray(rows)
+        ax.plot(separations, rows[:, 0], color=colour, lw=2, label=f"{label}: mean")
+        ax.fill_between(
+            separations,
+            rows[:, 0] - rows[:, 1],
+            rows[:, 0] + rows[:, 1],
+            color=colour,
+            alpha=0.2,
+            label=f"{label}: mean ± std",
+        )
+    ax.plot(separations, separations / 2, color="k", ls=":", lw=1, label="mode positions")
+    ax.plot(separations, -separations / 2, color="k", ls=":", lw=1)
+    ax.set(
+        xlabel="separation d of the modes",
+        ylabel="z",
+        title="Reverse KL snaps to a mode; forward KL spans both",
+    )
+    ax.legend(fontsize=8, loc="upper left")
+
+
+def gaussian_ellipses(ax, mean, covs, n_std=2.0):
+    r"""The ``n_std``-standard-deviation ellipse of each 2-D Gaussian
+    :math:`\mathcal N(\text{mean}, \Sigma)` in ``covs`` (label → Σ)."""
+    angle = np.linspace(0, 2 * np.pi, 200)
+    circle = n_std * np.stack([np.cos(angle), np.sin(angle)])
+    for (label, cov), (colour, style) in zip(
+        covs.items(), ((TARGET, "-"), (Q, "-"), ("C1", "--")), strict=False
+    ):
+        ellipse = np.linalg.cholesky(cov) @ circle + np.asarray(mean)[:, None]
+        ax.plot(*ellipse, color=colour, ls=style, lw=2, label=label)
+    ax.set(
+        xlabel="$z_1$",
+        ylabel="$z_2$",
+        aspect="equal",
+        title=f"{n_std:g}-standard-deviation ellipses",
+    )
+    ax.legend(fontsize=8, loc="upper left")

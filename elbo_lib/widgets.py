@@ -118,8 +118,9 @@ class SliderFigure(ipywidgets.VBox):
 def _remove_artists(ax):
     """Empty ``ax`` of what a plotting function drew, keeping the axes and their ticks (cheaper
     than ``Axes.clear``, which rebuilds every tick)."""
-    for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.texts, *ax.images, *ax.artists]:
-        artist.remove()
+    for group in ("collections", "lines", "patches", "texts", "images", "artists"):
+        for artist in list(getattr(ax, group)):  # collections first: a contour removes its labels
+            artist.remove()
     if ax.legend_ is not None:
         ax.legend_.remove()
     ax.containers.clear()
@@ -138,3 +139,119 @@ def jensen_explorer(seed=0):
         plots.jensen_gap_curve(ax_gap, sigma)
 
     return SliderFigure(draw, {"sigma": sigma}, ncols=2)
+
+
+def kl_identity_explorer(model, x):
+    r"""Sliders for q's mean μ and variance s² move :math:`\log p(x) = \mathrm{ELBO}(q) +
+    \mathrm{KL}(q\,\|\,p(z\mid x))` as a stacked bar, beside q and the posterior."""
+    sliders = {
+        "mean": float_slider("mean of q, μ", -4, 4, round(float(model.posterior(x)[0]) - 1.5, 2)),
+        "var": log_slider("variance of q, s²", 0.01, 10, 1.0),
+    }
+
+    def draw(ax_density, ax_bar, mean, var):
+        plots.prior_q_posterior(ax_density, model, x, mean, var)
+        plots.elbo_gap_bar(ax_bar, float(model.log_evidence(x)), float(model.elbo(x, mean, var)))
+
+    return SliderFigure(draw, sliders, ncols=2, width_ratios=(2, 1))
+
+
+def kl_descent(mean, var, steps=40):
+    r"""Gradient descent on :math:`\mathrm{KL}(\mathcal N(\mu, \sigma^2)\,\|\,\mathcal N(0, 1))`
+    from (μ, σ²), step 0.15 in (μ, log σ²): the path the KL term alone pulls q along."""
+    from elbo_lib.divergences import gradient_path
+    from elbo_lib.kl import kl_normal
+
+    return gradient_path(lambda m, v: -kl_normal(m, v), mean, var, lr=0.15, steps=steps)
+
+
+def kl_map_explorer():
+    r"""Sliders for μ and σ² move q over the map of
+    :math:`\mathrm{KL}(\mathcal N(\mu, \sigma^2)\,\|\,\mathcal N(0, 1))`."""
+    sliders = {
+        "mean": float_slider("mean, μ", -3, 3, 1.5),
+        "var": log_slider("variance, σ²", 0.01, 10, 0.2),
+    }
+
+    def draw(ax_map, ax_density, mean, var):
+        plots.kl_map(ax_map, mean, var, kl_descent(mean, var))
+        plots.q_and_prior(ax_density, mean, var)
+
+    return SliderFigure(draw, sliders, ncols=2, figsize=(9, 3.6))
+
+
+ASCENT_STEPS = 100
+
+
+def elbo_ascent(model, x, steps=ASCENT_STEPS):
+    r"""Gradient ascent on the ELBO of the linear-Gaussian model from q = prior, with the step
+    :math:`\frac{1}{2L}`, :math:`L = 1 + w^2/\sigma^2` the ELBO's curvature in μ (so it is
+    stable for every w, σ²); returns the (μ, s²) path."""
+    from elbo_lib.divergences import gradient_path
+
+    curvature = 1 + model.w**2 / model.sigma2
+    return gradient_path(
+        lambda mean, var: model.elbo(x, mean, var), 0.0, 1.0, lr=0.5 / curvature, steps=steps
+    )
+
+
+def elbo_landscape_explorer():
+    r"""Sliders for the data point x, the weight w and the noise σ² of
+    :math:`p(x \mid z) = \mathcal N(wz, \sigma^2)` reshape the ELBO over (μ, s²); gradient
+    ascent and the closed-form optimum are drawn on it, beside prior, likelihood and posterior."""
+    from elbo_lib.linear_gaussian import LinearGaussian
+
+    sliders = {
+        "x": float_slider("data point, x", -4, 4, 2.0, continuous=False),
+        "w": float_slider("weight, w", -3, 3, 1.5, continuous=False),
+        "sigma2": log_slider("noise variance, σ²", 0.05, 10, 0.5, continuous=False),
+    }
+
+    def draw(ax_landscape, ax_density, x, w, sigma2):
+        model = LinearGaussian(w, sigma2)
+        plots.elbo_landscape(ax_landscape, model, x, elbo_ascent(model, x))
+        plots.prior_likelihood_posterior(ax_density, model, x)
+
+    return SliderFigure(draw, sliders, ncols=2, figsize=(10, 3.8))
+
+
+def mode_seeking_explorer():
+    r"""Sliders for the separation d and the weight π of a two-mode mixture; the reverse-KL
+    fit (what the ELBO does) and the forward-KL fit are redrawn."""
+    from elbo_lib.divergences import fit_gaussian, mixture_log_density
+
+    grid = np.linspace(-9, 9, 181)
+    sliders = {
+        "separation": float_slider("separation of the modes, d", 0, 10, 6.0, 0.1, continuous=False),
+        "weight": float_slider("weight of the left mode, π", 0.05, 0.95, 0.4, continuous=False),
+    }
+
+    def draw(ax, separation, weight):
+        log_p = mixture_log_density(grid, separation, weight)
+        fits = {
+            "reverse KL(q‖p)": fit_gaussian(log_p, grid, "reverse"),
+            "forward KL(p‖q)": fit_gaussian(log_p, grid, "forward"),
+        }
+        plots.mixture_fits(ax, grid, log_p, fits)
+        ax.set_title(f"Two modes {separation:.1f} apart, weights {weight:.2f} and {1 - weight:.2f}")
+
+    return SliderFigure(draw, sliders, figsize=(8, 3.4))
+
+
+def factorised_fit_explorer():
+    r"""A slider for the correlation ρ of a 2-D Gaussian with unit variances; the factorised
+    fits under the reverse KL (variances :math:`1 - \rho^2`) and the forward KL (variances 1)."""
+    from elbo_lib.divergences import factorised_fit
+
+    sliders = {"rho": float_slider("correlation, ρ", -0.95, 0.95, 0.8)}
+
+    def draw(ax, rho):
+        cov = np.array([[1.0, rho], [rho, 1.0]])
+        covs = {f"p: correlation ρ = {rho:.2f}": cov}
+        for label, objective in (("reverse KL(q‖p)", "reverse"), ("forward KL(p‖q)", "forward")):
+            _, var = factorised_fit(np.zeros(2), cov, objective)
+            covs[f"{label}: variances {var[0]:.2f}"] = np.diag(var)
+        plots.gaussian_ellipses(ax, np.zeros(2), covs)
+        ax.set(xlim=(-3.2, 3.2), ylim=(-3.2, 3.2))
+
+    return SliderFigure(draw, sliders, figsize=(5, 5))

@@ -4,14 +4,20 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from elbo_lib.divergences import factorised_fit, fit_gaussian, gradient_path, reverse_kl
+from elbo_lib.divergences import (
+    factorised_fit,
+    fit_gaussian,
+    gradient_path,
+    mixture_log_density,
+    reverse_kl,
+)
 from elbo_lib.kl import kl_mvn
 from elbo_lib.linear_gaussian import LinearGaussian
 
 GRID = np.linspace(-12, 12, 2401)
 
 
-def mixture_log_density(separation, weight=0.5, std=1.0):
+def scipy_mixture(separation, weight=0.5, std=1.0):
     return np.logaddexp(
         np.log(weight) + stats.norm(-separation / 2, std).logpdf(GRID),
         np.log(1 - weight) + stats.norm(separation / 2, std).logpdf(GRID),
@@ -29,23 +35,23 @@ def test_forward_fit_matches_the_mixture_moments(separation, weight):
     a, b = -separation / 2, separation / 2
     mean = weight * a + (1 - weight) * b
     var = 1.0 + weight * a**2 + (1 - weight) * b**2 - mean**2
-    got = fit_gaussian(mixture_log_density(separation, weight), GRID, "forward")
+    got = fit_gaussian(scipy_mixture(separation, weight), GRID, "forward")
     assert got == pytest.approx((mean, np.sqrt(var)), abs=1e-6)
 
 
 def test_reverse_fit_sits_on_one_of_two_separated_modes():
-    mean, std = fit_gaussian(mixture_log_density(8.0), GRID, "reverse")
+    mean, std = fit_gaussian(scipy_mixture(8.0), GRID, "reverse")
     assert abs(mean) == pytest.approx(4.0, abs=1e-3) and std == pytest.approx(1.0, rel=1e-3)
 
 
 def test_reverse_fit_prefers_the_heavier_mode():
-    mean, _ = fit_gaussian(mixture_log_density(8.0, weight=0.3), GRID, "reverse")
+    mean, _ = fit_gaussian(scipy_mixture(8.0, weight=0.3), GRID, "reverse")
     assert mean == pytest.approx(4.0, abs=1e-3)
 
 
 @pytest.mark.parametrize("separation", [1.0, 2.5, 3.5, 4.5, 5.0, 5.5, 7.0])
 def test_reverse_fit_is_the_global_minimum_found_by_brute_force(separation):
-    log_p = mixture_log_density(separation, weight=0.4)
+    log_p = scipy_mixture(separation, weight=0.4)
     mean, std = fit_gaussian(log_p, GRID, "reverse")
     means, stds = np.meshgrid(np.linspace(-6, 6, 241), np.exp(np.linspace(-2, 1.5, 141)))
     brute = reverse_kl(means, stds, log_p, GRID).min()
@@ -155,3 +161,18 @@ def test_gradient_path_takes_steps_of_lr_times_the_gradient_in_mean_and_log_vari
 def test_gradient_path_refuses_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
         gradient_path(lambda m, v: -(m**2), **kwargs)
+
+
+@pytest.mark.parametrize(("separation", "weight"), [(0.0, 0.5), (3.0, 0.2), (9.0, 0.9)])
+def test_mixture_log_density_matches_scipy(separation, weight):
+    np.testing.assert_allclose(
+        mixture_log_density(GRID, separation, weight), scipy_mixture(separation, weight), rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    ("separation", "weight", "message"), [(-1.0, 0.5, "separation"), (2.0, 1.0, "weight")]
+)
+def test_mixture_log_density_refuses_bad_parameters(separation, weight, message):
+    with pytest.raises(ValueError, match=message):
+        mixture_log_density(GRID, separation, weight)

@@ -9,8 +9,16 @@ import pytest
 from IPython.display import Image
 
 from elbo_lib import widgets
+from elbo_lib.linear_gaussian import LinearGaussian
 
-EXPLORERS = {"jensen": widgets.jensen_explorer}
+EXPLORERS = {
+    "jensen": widgets.jensen_explorer,
+    "kl_identity": lambda: widgets.kl_identity_explorer(LinearGaussian(1.5, 0.5), 2.0),
+    "kl_map": widgets.kl_map_explorer,
+    "elbo_landscape": widgets.elbo_landscape_explorer,
+    "mode_seeking": widgets.mode_seeking_explorer,
+    "factorised_fit": widgets.factorised_fit_explorer,
+}
 
 
 def finite_drawing(figure):
@@ -87,3 +95,18 @@ def test_log_slider_spans_the_given_values_not_exponents():
     assert widgets.value_range(slider) == pytest.approx((0.01, 100))
     assert widgets.value_range(widgets.float_slider("μ", -3, 3, 0)) == (-3, 3)
     assert slider.value == pytest.approx(1.0)
+
+
+def test_elbo_ascent_moves_toward_the_posterior_and_lands_on_it_when_well_conditioned():
+    model = LinearGaussian(1.5, 0.5)
+    path = widgets.elbo_ascent(model, 2.0, steps=400)
+    np.testing.assert_allclose(path[-1], model.posterior(2.0), atol=1e-6)
+    # ill-conditioned (L = 1 + 9/0.05 = 181): the step 1/(2L) is stable, the ELBO never drops
+    model = LinearGaussian(3.0, 0.05)
+    elbo = model.elbo(-4.0, *widgets.elbo_ascent(model, -4.0).T)
+    assert np.all(np.isfinite(elbo)) and np.all(np.diff(elbo) >= -1e-9)
+
+
+def test_kl_descent_heads_for_the_standard_normal():
+    path = widgets.kl_descent(2.0, 0.05, steps=400)
+    np.testing.assert_allclose(path[-1], (0.0, 1.0), atol=1e-6)
