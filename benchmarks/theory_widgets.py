@@ -23,7 +23,7 @@ EXPLORERS = {
 
 def time_sliders(explorer, moves=15):
     timings = {}
-    for name, slider in explorer.sliders.items():
+    for slider in explorer.sliders.values():
         low, high = widgets.value_range(slider)
         values = np.geomspace(low, high, moves) if low > 0 else np.linspace(low, high, moves)
         start, seconds = slider.value, []
