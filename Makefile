@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 READY := $(VENV)/.ready
 
-.PHONY: lab test
+.PHONY: lab test site bench
 lab: $(READY)
 	$(VENV)/bin/jupyter lab notebooks/01_evidence_and_jensen.ipynb
 
@@ -12,6 +12,14 @@ test: $(READY)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest
+
+# The notebooks with their stored outputs as a static site, in build/site (nothing is executed).
+site: $(READY)
+	$(VENV)/bin/python tools/build_site.py
+
+# Time the notebooks, sliders, VAE and import; writes benchmarks/RESULTS.md (takes minutes).
+bench: $(READY)
+	$(VENV)/bin/python benchmarks/run.py
 
 $(READY): requirements.txt pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
