@@ -54,7 +54,13 @@ def log_weights(ax, model, x, qs, z=None):
         log_q = -0.5 * (np.log(2 * np.pi * var) + (z - mean) ** 2 / var)
         ax.plot(z, model.log_joint(x, z) - log_q, color=colour, label=label)
     ax.axhline(model.log_evidence(x), color="k", ls="--", lw=1, label=r"$\log p(x)$")
-    ax.set(xlabel="z", ylabel="log w(z) (nats)", title=f"Log-weights at x = {x:g}")
+    top = max(float(np.max(line.get_ydata())) for line in ax.lines)
+    ax.set(
+        xlabel="z",
+        ylabel="log w(z) (nats)",
+        title=f"Log-weights at x = {x:g}",
+        ylim=(model.log_evidence(x) - 10, top + 1),
+    )
     ax.legend(fontsize=8)
 
 
