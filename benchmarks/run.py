@@ -1,0 +1,162 @@
+"""Measure what a reader waits for and write it as one table to benchmarks/RESULTS.md.
+
+    .venv/bin/python benchmarks/run.py     (or `make bench`; several minutes)
+
+- each notebook: run time top to bottom (nbclient, kernel start not included) and the kernel's
+  peak resident memory (``getrusage`` in the kernel, after its sliders were moved too);
+- each slider still live after the run: median and 95th percentile of callback + redraw
+  (``sliders.py``, run inside that notebook's kernel);
+- the VAE engine (``bench_vae.py``) and the β widget's retrain (``bench_beta_widget.py``);
+- ``import elbo_lib`` and the installed size of ``.venv``.
+"""
+
+import datetime
+import importlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import torch
+from nbclient import NotebookClient
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "RESULTS.md"
+NOTEBOOK_SECONDS = {"09": 45, "10": 45}  # budget by number; the others have 20 s
+SLIDER_MS = 150
+KERNEL_MIB = 1024
+PROBE = f"""\
+import json, resource, sys
+sys.path.insert(0, {str(HERE)!r})
+import sliders as _sliders
+_timings = _sliders.time_live_sliders()
+print(json.dumps({{"sliders": _timings,
+                  "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
+"""
+LIBRARY_BENCHMARKS = {"bench_vae": "VAE engine", "bench_beta_widget": "β widget"}
+
+
+def run_notebook(path):
+    """(seconds to run every cell, peak kernel memory in MiB, slider timings) of one notebook."""
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": path.parent}}
+    )
+    probe = nbformat.v4.new_code_cell(PROBE)
+    with client.setup_kernel():
+        start = time.perf_counter()
+        for index, cell in enumerate(list(notebook.cells)):
+            client.execute_cell(cell, index)
+        seconds = time.perf_counter() - start
+        notebook.cells.append(probe)
+        client.execute_cell(probe, len(notebook.cells) - 1)
+    stdout = "".join(out.text for out in probe.outputs if out.get("name") == "stdout")
+    measured = json.loads(stdout.strip().splitlines()[-1])
+    return seconds, measured["peak_kib"] / 1024, measured["sliders"]
+
+
+def import_seconds(module, repeats=5):
+    """Median wall time of ``import module`` in a fresh interpreter."""
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    runs = [
+        float(subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout)
+        for _ in range(repeats)
+    ]
+    return statistics.median(runs)
+
+
+def installed_mib(path):
+    output = subprocess.run(["du", "-sm", path], capture_output=True, text=True, check=True)
+    return int(output.stdout.split()[0])
+
+
+def machine():
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB; {platform.system()} "
+        f"{platform.release()}; Python {platform.python_version()}, torch {torch.__version__}"
+    )
+
+
+def check(value, limit):
+    return f"< {limit} {'✓' if value < limit else '✗'}"
+
+
+def rows():
+    """Yield (what, measured, budget) rows while measuring."""
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        print(f"running {path.name} …", file=sys.stderr, flush=True)
+        seconds, mib, sliders = run_notebook(path)
+        limit = NOTEBOOK_SECONDS.get(path.name[:2], 20)
+        yield f"`{path.stem}`: run time", f"{seconds:.1f} s", f"{check(seconds, limit)} s"
+        yield (
+            f"`{path.stem}`: kernel peak memory",
+            f"{mib:.0f} MiB",
+            check(mib, KERNEL_MIB) + " MiB",
+        )
+        for slider in sliders:
+            ms = np.array(slider["ms"])
+            if ms.size == 0:
+                continue
+            median, p95 = np.median(ms), np.percentile(ms, 95)
+            yield (
+                f"`{path.stem}`: slider {slider['slider']} ({slider['kind']}), {ms.size} moves",
+                f"median {median:.0f} ms, p95 {p95:.0f} ms",
+                f"{check(p95, SLIDER_MS)} ms",
+            )
+    sys.path.insert(0, str(HERE))
+    for module, title in LIBRARY_BENCHMARKS.items():
+        if not (HERE / f"{module}.py").exists():
+            yield title, f"not measured: benchmarks/{module}.py does not exist yet", ""
+            continue
+        print(f"running {module} …", file=sys.stderr, flush=True)
+        for name, value in importlib.import_module(module).figures().items():
+            yield f"{title}: {name.replace('_', ' ')}", f"{value:.4g}", ""
+    yield "`import elbo_lib`", f"{import_seconds('elbo_lib') * 1e3:.0f} ms", ""
+    yield "`import elbo_lib.vae` (loads torch)", f"{import_seconds('elbo_lib.vae'):.2f} s", ""
+    yield "installed size of `.venv`", f"{installed_mib(ROOT / '.venv')} MiB", ""
+
+
+def main():
+    started = datetime.datetime.now(datetime.UTC)
+    load_before = os.getloadavg()
+    table = list(rows())
+    load_after = os.getloadavg()
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {started:%Y-%m-%d %H:%M} UTC by `make bench` (`benchmarks/run.py`) on "
+        f"{machine()}.",
+        f"Load average (1 min) {load_before[0]:.1f} before and {load_after[0]:.1f} after: above "
+        f"{os.cpu_count()} the cores were shared with other work and every time is inflated.",
+        "",
+        "Slider times are the kernel's callback plus redraw (PNG encoding included) for moves "
+        "spread over each slider's range; the browser adds its paint. A slider that only sets up "
+        "a retrain (the β widget's Train button does the work) shows near zero.",
+        "",
+        "| what | measured | budget |",
+        "|---|---|---|",
+        *(f"| {what} | {value} | {budget} |" for what, value, budget in table),
+        "",
+    ]
+    RESULTS.write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
