@@ -15,6 +15,7 @@ from elbo_lib._arrays import LOG_2PI
 from elbo_lib.bounds import iwae_bound
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
 from elbo_lib.linear_gaussian import ppca_log_likelihood
+from elbo_lib.vae import torch_threads
 
 _BUDGET = 2**16  # samples × images decoded at once: ~70 MB of activations for hidden=256
 
@@ -44,7 +45,7 @@ def importance_log_likelihood(model, x, k=1000, seed=0):
     _positive_int(k, "k")
     rows = max(1, _BUDGET // k)
     estimates = []
-    with _seeded(seed):
+    with _seeded(seed), torch_threads():
         for block in x.split(rows):
             size = max(1, _BUDGET // len(block))
             pieces = [min(size, k - start) for start in range(0, k, size)]
@@ -70,7 +71,7 @@ def amortization_gap(model, x, steps=200, lr=0.02, n_samples=4, n_eval=64, seed=
     _positive_int(n_eval, "n_eval")
     if not (isinstance(lr, int | float) and lr > 0):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
-    with _seeded(seed):
+    with _seeded(seed), torch_threads():
         with torch.no_grad():
             mu0, logvar0 = model.encode(x)
             eval_eps = torch.randn((n_eval, *mu0.shape))

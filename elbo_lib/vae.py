@@ -24,9 +24,10 @@ from elbo_lib.kl import kl_normal, kl_to_standard_normal
 from elbo_lib.schedules import constant
 
 LIKELIHOODS = ("bernoulli", "gaussian")
-# Measured with benchmarks/bench_vae.py on a 2-core machine: the default model trains faster on
-# one thread than on two (thread hand-offs cost more than the small matrix products gain).
-TRAIN_THREADS = 1
+# Measured with benchmarks/bench_vae.py on a 2-core machine: training the default model and
+# importance sampling run faster on one thread than on two (hand-offs between threads cost more
+# than these small matrix products gain); Binder gives one CPU anyway.
+THREADS = 1
 
 
 class VAE(nn.Module):
@@ -178,7 +179,7 @@ def train_vae(
     steps_per_epoch = math.ceil(n / batch_size)
     history = {"elbo": [], "reconstruction": [], "kl": [], "beta": []}
     bar = tqdm(total=epochs * steps_per_epoch, desc="training", unit="step", disable=not progress)
-    with torch.random.fork_rng(devices=[]), _threads(TRAIN_THREADS):
+    with torch.random.fork_rng(devices=[]), torch_threads():
         torch.manual_seed(seed)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
         step = 0
@@ -225,9 +226,11 @@ def _check_beta(beta, step):
 
 
 @contextlib.contextmanager
-def _threads(n):
+def torch_threads(n=None):
+    """Run the block with ``torch.set_num_threads(n)`` (default :data:`THREADS`), then restore
+    the previous number."""
     before = torch.get_num_threads()
-    torch.set_num_threads(n)
+    torch.set_num_threads(THREADS if n is None else n)
     try:
         yield
     finally:
