@@ -175,7 +175,9 @@ def shut_down_kernels(url):
 def move(slider):
     """Press End on the slider's handle, or Home when it already sits at the top."""
     handle = slider.locator(".noUi-handle").first
-    at_top = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
+    at_top = float(handle.get_attribute("aria-valuenow")) >= float(
+        handle.get_attribute("aria-valuemax")
+    )
     handle.focus()
     handle.press("Home" if at_top else "End")
 
