@@ -78,24 +78,26 @@ def gap_bars(ax, log_likelihood, refined_elbo, amortized_elbo, title=None):
     )
     for i, value in enumerate(values):
         ax.text(i, value, f"{value:.2f}", ha="center", va="bottom", fontsize=8)
-    ax.bar(names[3], amortization, bottom=amortized_elbo, color=AMORTIZATION, alpha=0.5, width=0.6)
-    ax.bar(names[3], approximation, bottom=refined_elbo, color=APPROXIMATION, alpha=0.7, width=0.6)
-    ax.text(
-        3.35,
-        amortized_elbo + amortization / 2,
-        f"amortization\n{amortization:.2f}",
-        va="center",
-        fontsize=8,
+    ax.bar(
+        names[3],
+        amortization,
+        bottom=amortized_elbo,
+        color=AMORTIZATION,
+        alpha=0.5,
+        width=0.6,
+        label=f"amortization gap {amortization:.2f}",
     )
-    ax.text(
-        3.35,
-        refined_elbo + approximation / 2,
-        f"approximation\n{approximation:.2f}",
-        va="center",
-        fontsize=8,
+    ax.bar(
+        names[3],
+        approximation,
+        bottom=refined_elbo,
+        color=APPROXIMATION,
+        alpha=0.7,
+        width=0.6,
+        label=f"approximation gap {approximation:.2f}",
     )
-    ax.set_xlim(-0.5, 4.4)
-    ax.set_ylim(bottom, log_likelihood + 0.5 * (log_likelihood - bottom) / 3)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_ylim(bottom, log_likelihood + 0.6 * (log_likelihood - bottom))
     ax.set(ylabel="nats", title=title or "log p(x) − ELBO = approximation + amortization gap")
 
 
