@@ -98,7 +98,9 @@ def _close(a, b, rtol=1e-6, atol=1e-9):
 
 
 def _show(a):
-    return np.array2string(np.asarray(a, dtype=float), precision=4, separator=", ")
+    return np.array2string(
+        np.asarray(a, dtype=float), precision=4, separator=", ", floatmode="fixed"
+    )
 
 
 def _compare(got, expected, case, *, mistakes=(), shapes=None, nonfinite, rtol=1e-6):
@@ -467,7 +469,7 @@ def check_mc_elbo_std(mc_elbo_std):
         spread = _numbers(
             _call(mc_elbo_std, _MODEL, _X, mu, s2, n, repeats, np.random.default_rng(6))
         )
-        case = f"q = N(0.3, 0.2), {n} samples per estimate"
+        case = f"q = N(0.3, 0.2), {n} sample{'s' if n > 1 else ''} per estimate"
         if spread.shape != ():
             raise _Wrong(f"for {case} you returned shape {spread.shape}: return one number.")
         expected = sigma_1 / math.sqrt(n)
@@ -617,6 +619,9 @@ def _loss(fn, x, logits, mu, logvar, beta):
     return float(_numbers(_call(fn, x, logits, mu, logvar, beta)).sum())
 
 
+_PROBE_RTOL = 1e-4  # the bugs change a probe by a factor of 2, -1 or 1/64; float32 code is fine
+
+
 def _loss_symptoms(fn):
     """Probe a VAE loss for the five classic bugs: (name, problem or None) pairs. Each probe
     takes a difference in which the terms of the other four bugs cancel, so each bug shows alone."""
@@ -640,10 +645,10 @@ def _loss_symptoms(fn):
     half = None
     if abs(kl_factor) < 1e-9:
         half = "the loss does not change with μ: the KL term is missing (or multiplied by 0)"
-    elif abs(abs(kl_factor) - 1) > 1e-6:
+    elif abs(abs(kl_factor) - 1) > _PROBE_RTOL:
         half = f"the KL's μ² part is {abs(kl_factor):.3g}× what it should be: " + (
             "did you forget the ½?"
-            if abs(abs(kl_factor) - 2) < 1e-6
+            if abs(abs(kl_factor) - 2) < _PROBE_RTOL
             else "KL = ½ Σ (μ² + σ² − log σ² − 1)"
         )
     # The variance part of the KL, at μ = 0, against the μ² part's factor.
@@ -652,10 +657,11 @@ def _loss_symptoms(fn):
     log_variance = None
     if not math.isfinite(got):
         log_variance = (
-            "NaN for var = 1e-8 (logvar = -18.4): the log-variance is used as a variance. "
+            f"{'NaN' if math.isnan(got) else got} for var = 1e-8 (logvar = -18.4): the "
+            "log-variance is used as a variance. "
             "With logvar, σ² = exp(logvar) and log σ² = logvar"
         )
-    elif abs(got - kl_factor * expected) > 1e-6 * abs(expected):
+    elif abs(got - kl_factor * expected) > _PROBE_RTOL * abs(expected):
         log_variance = (
             "the KL's variance part is off: the encoder returns logvar = log σ², "
             "so σ² = exp(logvar) and log σ² = logvar"
@@ -663,12 +669,14 @@ def _loss_symptoms(fn):
     # The reconstruction, at β = 1 (β's place cancels): a change of the logits alone.
     got, expected = difference((x, logits, mu, ones, 1.0), (x, other_logits, mu, ones, 1.0))
     ratio, pixels = got / expected, None
-    if abs(ratio * PIXELS - 1) < 1e-6:
+    if abs(ratio + 1) < _PROBE_RTOL:
+        pixels = "the reconstruction term has the wrong sign: the loss adds −log p(x|z), the BCE"
+    elif abs(ratio * PIXELS - 1) < _PROBE_RTOL:
         pixels = (
             f"the reconstruction term is {PIXELS}× too small, one pixel's share: log p(x|z) of "
             "an image sums over its pixels (sum over pixels, average over the batch)"
         )
-    elif abs(ratio - 1) > 1e-6:
+    elif abs(ratio - 1) > _PROBE_RTOL:
         pixels = (
             f"the reconstruction term is {ratio:.3g}× what it should be: "
             "F.binary_cross_entropy_with_logits(logits, x, reduction='none').sum(-1)"
@@ -679,7 +687,7 @@ def _loss_symptoms(fn):
         for lg in (logits, other_logits)
     ]
     beta = None
-    if abs(added[0] - added[1]) > 1e-6 * abs(added[0]):
+    if abs(added[0] - added[1]) > _PROBE_RTOL * abs(added[0]):
         beta = (
             "what β adds to the loss changes with the logits: β weights the reconstruction. "
             "It belongs on the KL: loss = reconstruction + β·KL"
@@ -734,7 +742,6 @@ def _vae_loss_cases(vae_loss):
             case,
             mistakes=[
                 (n * expected.detach(), f"{n}× too large: average over the batch, not sum"),
-                (-expected.detach(), "wrong sign: return the loss −ELBO, which training minimises"),
             ],
             shapes={(n,): "one loss per image: average them over the batch (.mean())"},
             nonfinite="sigmoid saturates to exactly 0 or 1 there, and log 0 = −inf: compute the "
@@ -754,9 +761,14 @@ def check_vae_loss(vae_loss):
     batch, :math:`\frac1n \sum_i [\mathrm{BCE}(x_i, \mathrm{logits}_i) + \beta\,
     \mathrm{KL}(q(z|x_i)\,\|\,p(z))]`, against torch's binary cross-entropy plus
     :func:`elbo_lib.kl.kl_to_standard_normal`."""
+    x, logits, mu, logvar = _loss_batch(5, seed=12)
+    if _close(
+        _loss(vae_loss, x, logits, mu, logvar, 1.0), -_reference_loss(x, logits, mu, logvar, 1.0)
+    ):
+        raise _Wrong("wrong sign: return the loss −ELBO, which training minimises.")
     for name, problem in _loss_symptoms(vae_loss):
         if problem:
-            raise _Wrong(f"{name}: {problem}.")
+            raise _Wrong(f"{name}: {problem}" + ("" if problem.endswith("?") else "."))
     _vae_loss_cases(vae_loss)
     return "It matches the reference on batches, for β = 0.3, 1, 4, and for saturated logits."
 

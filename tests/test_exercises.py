@@ -6,6 +6,9 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from scipy import stats
 from torch.nn import functional as F
 
@@ -273,7 +276,14 @@ MISTAKES = {
         (make_vae_loss(pixel_sum=False), "64× too small"),
         (make_vae_loss(beta_on_kl=False), "β weights the reconstruction"),
         (lambda x, logits, mu, lv, beta: vae_loss(x, logits, mu, lv, beta) * len(x), "not sum"),
-        (lambda x, logits, mu, lv, beta: -vae_loss(x, logits, mu, lv, beta), "wrong sign"),
+        (lambda x, logits, mu, lv, beta: -vae_loss(x, logits, mu, lv, beta), "wrong sign: return"),
+        (
+            lambda x, logits, mu, lv, beta: (
+                -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+                + beta * 0.5 * (mu**2 + lv.exp() - lv - 1).sum(-1)
+            ).mean(),
+            "the reconstruction term has the wrong sign",
+        ),
         (
             lambda x, logits, mu, lv, beta: (
                 F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
@@ -376,3 +386,31 @@ def test_checks_accept_torch_answers_to_numpy_exercises(capsys):
         return 0.5 * (mu**2 + logvar.exp() - logvar - 1).sum(-1)
 
     assert ex.check_kl_diag_gaussian(kl_torch)
+
+
+answers = st.one_of(
+    st.none(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(),
+    st.text(max_size=3),
+    st.lists(st.floats(allow_nan=True), max_size=4),
+    st.tuples(st.floats(), st.floats()),
+    arrays(np.float64, st.sampled_from([(3,), (4, 3), (1,), (5, 64)])),
+)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(answer=answers)
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+def test_a_check_never_raises_whatever_the_answer(check, answer, capsys):
+    assert check(lambda *args: answer) is False
+    assert "✗" in capsys.readouterr().out
+
+
+def test_a_float32_vae_loss_passes(capsys):
+    def float32_loss(x, logits, mu, logvar, beta):
+        return vae_loss(x.float(), logits.float(), mu.float(), logvar.float(), beta)
+
+    assert ex.check_vae_loss(float32_loss) and ex.check_fixed_vae_loss(float32_loss)
