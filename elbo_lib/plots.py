@@ -207,9 +207,15 @@ def elbo_landscape(ax, model, x, path=None):
     s2 = np.exp(np.linspace(np.log(min(post_var, 0.02) / 2), np.log(2.5), 120))
     elbo = model.elbo(x, mu[None, :], s2[:, None])
     best = model.log_evidence(x)
-    ax.contour(
-        mu, s2, best - elbo, levels=np.geomspace(0.01, 100, 13), norm=LogNorm(), linewidths=0.8
+    contours = ax.contour(
+        mu,
+        s2,
+        best - elbo,
+        levels=[0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30],
+        norm=LogNorm(),
+        linewidths=0.8,
     )
+    ax.clabel(contours, fontsize=7, fmt="%g")
     if path is not None:
         ax.plot(
             path[:, 0],
