@@ -92,6 +92,7 @@ def test_the_student_version_has_stubs_and_no_solutions_or_outputs(student_noteb
     assert not any("SOLUTION" in c.source for c in code)
     assert sum(c.source.count("raise NotImplementedError()") for c in code) == 10
     assert all(c.outputs == [] and c.execution_count is None for c in code)
+    assert not any("execution" in c.metadata for c in code)
     markdown = "".join(c.source for c in notebook.cells if c.cell_type == "markdown")
     links = re.findall(r"\]\(([^)]+\.ipynb)\)", markdown)
     assert len(links) >= 2

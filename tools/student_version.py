@@ -61,6 +61,7 @@ def student_notebook(path, out_dir, staying=()):
         regions += replaced
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+            cell.metadata.pop("execution", None)  # the solution run's timings
         elif cell.cell_type == "markdown":
             cell.source = NOTEBOOK_LINK.sub(
                 lambda link: "](" + _link(link[1], Path(path).resolve().parent, out_dir, staying),
