@@ -1,0 +1,172 @@
+r"""Posterior collapse and its remedies, measured over seeds (notebook 10).
+
+A VAE has collapsed when :math:`q(z \mid x) = p(z)` for every x: the KL term is zero and so is
+the mutual information :math:`I_q(X; Z)`. A decoder that models the pixels well without z (the
+autoregressive :class:`~elbo_lib.made.MADEVAE`) invites it. :func:`collapse_study` trains models
+under the remedies of :data:`REMEDIES` and measures each one with :mod:`elbo_lib.diagnostics`.
+"""
+
+import math
+import time
+
+import numpy as np
+import torch
+
+from elbo_lib import schedules
+from elbo_lib.diagnostics import (
+    active_units,
+    elbo_surgery,
+    evaluate_elbo,
+    importance_log_likelihood,
+    kl_per_dimension,
+)
+from elbo_lib.made import MADEVAE
+from elbo_lib.vae import VAE, train_vae
+
+REMEDIES = ("constant", "warm-up", "cyclical", "free bits")
+"""constant β = 1; linear warm-up β_t = min(1, t/T) over the first 30 % of steps; cyclical
+annealing with 4 cycles, rising over the first half of each; free bits λ per unit, β = 1."""
+
+CONFIGS = {
+    "fast": {"made_hidden": (256,), "epochs": 30, "lr": 1e-2, "k": 200, "seeds": (0, 1, 2)},
+    "issue": {"made_hidden": (256,), "epochs": 100, "lr": 3e-3, "k": 1000, "seeds": (0, 1, 2)},
+    "full": {"made_hidden": (512, 512), "epochs": 100, "lr": 3e-3, "k": 1000, "seeds": (0, 1, 2)},
+}
+"""Training configurations of the MADE decoder: ``"fast"`` runs in the notebook in seconds;
+``"issue"`` is the starting point of the issue (hidden 256, Adam 3e-3, 100 epochs); ``"full"``
+has two hidden layers of 512. The longer two run in ``benchmarks/collapse_study.py``."""
+
+METRICS = ("kl", "active_units", "mutual_information", "neg_elbo", "nll")
+
+
+def training_plan(remedy, steps, *, free_bits=0.25, beta=1.0):
+    r"""Keyword arguments ``beta`` and ``free_bits`` of :func:`~elbo_lib.vae.train_vae` for a
+    remedy of :data:`REMEDIES` over ``steps`` optimiser steps, with target ``beta``."""
+    plans = {
+        "constant": lambda: {"beta": beta, "free_bits": 0.0},
+        "warm-up": lambda: {
+            "beta": schedules.linear_warmup(max(1, round(0.3 * steps)), target=beta),
+            "free_bits": 0.0,
+        },
+        "cyclical": lambda: {
+            "beta": schedules.cyclical(max(1, steps // 4), ratio=0.5, target=beta),
+            "free_bits": 0.0,
+        },
+        "free bits": lambda: {"beta": beta, "free_bits": free_bits},
+    }
+    if remedy not in plans:
+        raise ValueError(f"remedy must be one of {REMEDIES}, got {remedy!r}")
+    return plans[remedy]()
+
+
+def make_model(decoder, z_dim=16, made_hidden=(256,), seed=0):
+    """A fresh VAE initialised with ``seed``: ``decoder`` "MADE" (:class:`MADEVAE` with
+    ``made_hidden``) or "MLP" (:class:`~elbo_lib.vae.VAE` with one hidden layer of 256)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if decoder == "MADE":
+            return MADEVAE(z_dim=z_dim, hidden=made_hidden)
+        if decoder == "MLP":
+            return VAE(z_dim=z_dim, hidden=(256,))
+    raise ValueError(f"decoder must be 'MADE' or 'MLP', got {decoder!r}")
+
+
+def collapse_run(
+    decoder, remedy, x_train, x_test, *, seed, epochs, lr, k, beta=1.0, made_hidden=(256,)
+):
+    r"""Train one model and measure it on ``x_test``. Returns a dict: the settings
+    (``decoder``, ``remedy``, ``beta``, ``seed``), ``kl_history`` (per-epoch training KL),
+    ``kl`` (average test KL), ``kl_per_dimension`` (numpy, z_dim), ``active_units`` (count,
+    threshold 0.01), ``mutual_information`` (:func:`~elbo_lib.diagnostics.elbo_surgery`),
+    ``neg_elbo`` and ``nll`` (:math:`-\log p(x)` by importance sampling with ``k`` samples),
+    all in nats per test image, and ``seconds`` of training."""
+    model = make_model(decoder, made_hidden=made_hidden, seed=seed)
+    steps = epochs * math.ceil(len(x_train) / 128)
+    start = time.perf_counter()
+    history = train_vae(
+        model, x_train, epochs=epochs, lr=lr, seed=seed, **training_plan(remedy, steps, beta=beta)
+    )
+    seconds = time.perf_counter() - start
+    elbo = evaluate_elbo(model, x_test, seed=seed)
+    return {
+        "decoder": decoder,
+        "remedy": remedy,
+        "beta": beta,
+        "seed": seed,
+        "kl_history": history["kl"],
+        "kl": float(elbo["kl"].mean()),
+        "kl_per_dimension": kl_per_dimension(model, x_test).numpy(),
+        "active_units": int(active_units(model, x_test).sum()),
+        "mutual_information": elbo_surgery(model, x_test, seed=seed)["mutual_information"],
+        "neg_elbo": float(-elbo["elbo"].mean()),
+        "nll": float(-importance_log_likelihood(model, x_test, k=k, seed=seed).mean()),
+        "seconds": seconds,
+    }
+
+
+def collapse_study(x_train, x_test, config="fast", *, large_beta=4.0, progress=None):
+    """Every run of notebook 10 for a configuration of :data:`CONFIGS`: the MADE decoder under
+    each remedy of :data:`REMEDIES`, and the MLP decoder (lr 3e-3) at β = 1 and at
+    ``large_beta`` (constant), each for every seed. ``progress`` (a callable of decoder, remedy,
+    β and seed) is told before each run. Returns the list of :func:`collapse_run` dicts."""
+    if config not in CONFIGS:
+        raise ValueError(f"config must be one of {tuple(CONFIGS)}, got {config!r}")
+    settings = CONFIGS[config]
+    plan = [("MADE", remedy, 1.0, settings["lr"]) for remedy in REMEDIES]
+    plan += [("MLP", "constant", 1.0, 3e-3), ("MLP", "constant", large_beta, 3e-3)]
+    rows = []
+    for decoder, remedy, beta, lr in plan:
+        for seed in settings["seeds"]:
+            if progress is not None:
+                progress(decoder, remedy, beta, seed)
+            rows.append(
+                collapse_run(
+                    decoder,
+                    remedy,
+                    x_train,
+                    x_test,
+                    seed=seed,
+                    epochs=settings["epochs"],
+                    lr=lr,
+                    k=settings["k"],
+                    beta=beta,
+                    made_hidden=settings["made_hidden"],
+                )
+            )
+    return rows
+
+
+def summarize(rows):
+    """Mean and standard deviation over seeds of each of :data:`METRICS`, one entry per
+    (decoder, remedy, β) in order of appearance: a list of dicts with the settings, ``runs``,
+    and ``metric`` → (mean, std)."""
+    groups = {}
+    for row in rows:
+        groups.setdefault((row["decoder"], row["remedy"], row["beta"]), []).append(row)
+    table = []
+    for (decoder, remedy, beta), group in groups.items():
+        entry = {"decoder": decoder, "remedy": remedy, "beta": beta, "runs": len(group)}
+        for metric in METRICS:
+            values = np.array([row[metric] for row in group], dtype=float)
+            entry[metric] = (values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0)
+        table.append(entry)
+    return table
+
+
+def format_table(table):
+    """The :func:`summarize` table as aligned text, mean ± standard deviation over seeds."""
+    header = ["decoder", "training", "KL", "active", "I(X;Z)", "−ELBO", "−log p(x)"]
+    lines = []
+    for entry in table:
+        setting = entry["remedy"] if entry["beta"] == 1.0 else f"β = {entry['beta']:g}"
+        cells = [entry["decoder"], setting]
+        for metric in METRICS:
+            mean, std = entry[metric]
+            digits = 1 if metric == "active_units" else 2
+            cells.append(f"{mean:.{digits}f} ± {std:.{digits}f}")
+        lines.append(cells)
+    widths = [max(len(str(r[i])) for r in [header, *lines]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in [header, *lines]
+    )

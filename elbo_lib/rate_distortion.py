@@ -1,0 +1,142 @@
+r"""Rate and distortion of a VAE, and the β sweep of notebook 09.
+
+The negative ELBO, averaged over the data, splits into a distortion and a rate (Alemi et al. 2018),
+
+.. math:: -\mathrm{ELBO} = \underbrace{\mathbb E_x \mathbb E_{q(z \mid x)}[-\log p(x \mid z)]}_{D}
+          + \underbrace{\mathbb E_x \mathrm{KL}(q(z \mid x)\,\|\,p(z))}_{R},
+
+both in nats per image. The β-VAE minimises :math:`D + \beta R`: β = 0 is an autoencoder with a
+noisy code, β = 1 the VAE, β > 1 buys a cheaper code with worse reconstructions.
+"""
+
+from numbers import Real
+
+import numpy as np
+import torch
+
+from elbo_lib.diagnostics import active_units, evaluate_elbo, kl_per_dimension
+from elbo_lib.vae import VAE, train_vae
+
+
+def rate_distortion(model, x, n_samples=10, seed=0):
+    r"""(R, D) of ``model`` on ``x``: the average KL and the average
+    :math:`-\mathbb E_q[\log p(x \mid z)]` (``n_samples`` draws per image), floats in nats."""
+    terms = evaluate_elbo(model, x, n_samples=n_samples, seed=seed)
+    return float(terms["kl"].mean()), float(-terms["reconstruction"].mean())
+
+
+def train_beta_vae(
+    beta, x, *, z_dim=8, hidden=(128,), epochs=30, lr=3e-3, seed=0, on_step=None, progress=False
+):
+    r"""A :class:`~elbo_lib.vae.VAE` initialised with ``seed`` and trained on ``x`` to minimise
+    :math:`D + \beta R` (:func:`~elbo_lib.vae.train_vae`); the global random state is left
+    untouched. ``on_step``, if given, is called with each optimiser step t = 0, 1, … (to drive a
+    progress bar)."""
+    if not (isinstance(beta, Real) and 0 <= beta < float("inf")):
+        raise ValueError(f"beta must be a finite non-negative number, got {beta!r}")
+    beta = float(beta)
+
+    def schedule(step):
+        if on_step is not None:
+            on_step(step)
+        return beta
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = VAE(x_dim=x.shape[1], z_dim=z_dim, hidden=hidden)
+    train_vae(model, x, epochs=epochs, beta=schedule, lr=lr, seed=seed, progress=progress)
+    return model
+
+
+def beta_sweep(betas, x_train, x_test, *, threshold=0.01, **training):
+    r"""Train one β-VAE per β (keyword arguments as :func:`train_beta_vae`) and measure it on
+    ``x_test``. Returns a dict of numpy arrays, one row per β: ``"beta"``, ``"rate"``,
+    ``"distortion"``, ``"active_units"`` (count with :math:`\mathrm{Var}_x \mathbb E_q[z_j]`
+    above ``threshold``) and ``"kl_per_dimension"`` (len(betas), z_dim)."""
+    betas = np.asarray(betas, dtype=float)
+    if betas.ndim != 1 or betas.size == 0:
+        raise ValueError(f"betas must be a non-empty list of numbers, got shape {betas.shape}")
+    rows = []
+    for beta in betas:
+        model = train_beta_vae(float(beta), x_train, **training)
+        rate, distortion = rate_distortion(model, x_test)
+        units = int(active_units(model, x_test, threshold=threshold).sum())
+        rows.append((rate, distortion, units, kl_per_dimension(model, x_test).numpy()))
+    rate, distortion, units, per_dim = zip(*rows, strict=True)
+    return {
+        "beta": betas,
+        "rate": np.array(rate),
+        "distortion": np.array(distortion),
+        "active_units": np.array(units),
+        "kl_per_dimension": np.stack(per_dim),
+    }
+
+
+def plot_rate_distortion(ax, rate, distortion, beta, *, mark_beta=1.0, latest=None):
+    r"""Points (R, D) on the rate–distortion plane, coloured by log β and labelled with β. The
+    point at ``mark_beta`` (if present) is starred with its line :math:`D + R` = const: every
+    point on a line of slope −1 has the same ELBO. ``latest`` (an index) rings one point."""
+    rate, distortion, beta = (
+        np.atleast_1d(np.asarray(a, dtype=float)) for a in (rate, distortion, beta)
+    )
+    if rate.size:
+        ax.scatter(
+            rate,
+            distortion,
+            c=np.log10(beta),
+            cmap="viridis",
+            vmin=-2,
+            vmax=np.log10(20),
+            s=40,
+            zorder=3,
+            edgecolor="k",
+            linewidth=0.5,
+            label="trained β-VAEs",
+        )
+    for r, d, b in zip(rate, distortion, beta, strict=True):
+        ax.annotate(f"β={b:.2g}", (r, d), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    marked = np.flatnonzero(np.isclose(beta, mark_beta))
+    if marked.size:
+        r, d = rate[marked[0]], distortion[marked[0]]
+        ax.plot([r], [d], "*", color="C3", ms=15, zorder=4, label=f"β = {mark_beta:g}: the ELBO")
+        ax.axline((r, d), slope=-1, color="C3", ls="--", lw=1, label=f"D + R = {r + d:.1f} nats")
+    if latest is not None:
+        ax.plot(
+            rate[latest],
+            distortion[latest],
+            "o",
+            ms=14,
+            mfc="none",
+            mec="C3",
+            mew=2,
+            zorder=5,
+            label="latest",
+        )
+    ax.set(
+        xlabel="rate R = E KL(q(z|x) ‖ p(z))  (nats)",
+        ylabel="distortion D = −E log p(x|z)  (nats)",
+        title="Rate–distortion plane (test digits)",
+    )
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper right", fontsize=7)
+
+
+def plot_units_against_beta(ax, beta, kl_per_dimension, active_units, threshold=0.01):
+    """The KL of every latent unit (sorted, largest first; log scale) against β, and the number
+    of units counted active, on a second axis."""
+    beta = np.asarray(beta, dtype=float)
+    ranked = -np.sort(-np.asarray(kl_per_dimension, dtype=float), axis=1)
+    colours = np.linspace(0.15, 0.85, ranked.shape[1])
+    for rank, colour in enumerate(colours):
+        ax.plot(beta, ranked[:, rank], "-", color=(colour, colour, 1.0 - colour * 0.6), lw=1)
+    ax.set_xscale("log")
+    ax.set_yscale("symlog", linthresh=1e-2)
+    ax.set(xlabel="β", ylabel="KL of each unit (nats)", title="Units switch off as β grows")
+    ax.axhline(0.1, color="0.5", ls=":", lw=1)
+    counts = ax.twinx()
+    counts.step(
+        beta, active_units, where="mid", color="C3", lw=2, label=f"active units (>{threshold})"
+    )
+    counts.set_ylabel("active units", color="C3")
+    counts.set_ylim(-0.5, ranked.shape[1] + 0.5)
+    counts.legend(loc="lower left", fontsize=7)
