@@ -232,6 +232,7 @@ def test_gaussian_decoder_accepts_data_outside_the_unit_interval():
         ({"z_dim": 0}, "z_dim"),
         ({"x_dim": 2.5}, "x_dim"),
         ({"hidden": (16, -1)}, "hidden"),
+        ({"likelihood": "gaussian", "noise_var": 0.0}, "noise_var"),
     ],
 )
 def test_bad_model_arguments_are_refused(kwargs, message):
