@@ -226,7 +226,7 @@ def test_widgets_redraw_in_the_browser(lab, browser, name):
     shots.mkdir(parents=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1600})
     try:
-        page.goto(f"{lab}/lab/tree/notebooks/{name}")
+        page.goto(f"{lab}/lab/workspaces/{Path(name).stem}/tree/notebooks/{name}?reset")
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator", timeout=60_000)
         wait_for(page, lambda: page.evaluate(IDLE), 60, f"{name}: the kernel to start")
         page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
