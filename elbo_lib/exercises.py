@@ -13,6 +13,7 @@ import functools
 import math
 import warnings
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from scipy import stats
@@ -507,6 +508,37 @@ def check_mc_elbo_std(mc_elbo_std):
         f"The spread falls like 1/√n (σ₁ = {sigma_1:.3f} for one sample), and it is zero when "
         "q is the posterior."
     )
+
+
+def plot_mc_elbo_spread(mc_elbo_std, n_samples=(1, 3, 10, 30, 100, 300, 1000), n_repeats=200):
+    r"""Draw the spread of the Monte Carlo ELBO that ``mc_elbo_std`` (exercise 6) measures
+    against :math:`\sigma_1/\sqrt n` on log-log axes. Returns the figure, or None (with the
+    reason printed) while the exercise is not done."""
+    spreads = []
+    try:
+        for n in n_samples:
+            rng = np.random.default_rng(6)
+            spread = _numbers(_call(mc_elbo_std, _MODEL, _X, 0.3, 0.2, n, n_repeats, rng))
+            if spread.shape != ():
+                raise _Wrong("mc_elbo_std must return one number")
+            spreads.append(float(spread))
+    except _NotDone:
+        print(f"… Exercise 6: {NOT_DONE}.")
+        return None
+    except _Wrong as wrong:
+        print(f"✗ Exercise 6: {wrong}")
+        return None
+    n = np.asarray(n_samples, dtype=float)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.loglog(n, _log_weights(0.3, 0.2).std() / np.sqrt(n), color="k", label=r"$\sigma_1/\sqrt{n}$")
+    ax.loglog(n, spreads, "o", color="C0", label=f"your mc_elbo_std ({n_repeats} repeats)")
+    ax.set(
+        xlabel="samples per estimate n",
+        ylabel="spread of the ELBO estimate (nats)",
+        title="Monte Carlo error falls like 1/√n",
+    )
+    ax.legend()
+    return fig
 
 
 # Exercise 7 ------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ mistake is recognised with its own hint, printed rather than raised."""
 
 import itertools
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -414,3 +415,23 @@ def test_a_float32_vae_loss_passes(capsys):
         return vae_loss(x.float(), logits.float(), mu.float(), logvar.float(), beta)
 
     assert ex.check_vae_loss(float32_loss) and ex.check_fixed_vae_loss(float32_loss)
+
+
+def test_the_spread_figure_shows_a_correct_answer_on_the_law(capsys):
+    fig = ex.plot_mc_elbo_spread(mc_elbo_std, n_samples=(1, 10, 100), n_repeats=100)
+    (ax,) = fig.axes
+    law, measured = ax.lines
+    np.testing.assert_allclose(measured.get_ydata(), law.get_ydata(), rtol=0.3)
+    assert ax.get_xlabel() and "nats" in ax.get_ylabel() and ax.get_title()
+    plt.close(fig)
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [(stub_raising, "not done yet"), (lambda *args: np.zeros(2), "✗ Exercise 6")],
+)
+def test_the_spread_figure_waits_for_the_exercise(answer, said, capsys):
+    figures = plt.get_fignums()
+    assert ex.plot_mc_elbo_spread(answer) is None
+    assert said in capsys.readouterr().out
+    assert plt.get_fignums() == figures
