@@ -126,6 +126,7 @@ def _remove_artists(ax):
     ax.containers.clear()
     ax.relim()
     ax.ignore_existing_data_limits = True
+    ax.set_autoscale_on(True)  # limits follow the new data unless the plotting function sets them
 
 
 def jensen_explorer(seed=0):

@@ -110,3 +110,15 @@ def test_elbo_ascent_moves_toward_the_posterior_and_lands_on_it_when_well_condit
 def test_kl_descent_heads_for_the_standard_normal():
     path = widgets.kl_descent(2.0, 0.05, steps=400)
     np.testing.assert_allclose(path[-1], (0.0, 1.0), atol=1e-6)
+
+
+def test_limits_follow_the_data_of_each_new_frame():
+    def draw(ax, height):
+        ax.plot([0, 1], [0, height])
+        ax.set_ylim(bottom=0)  # fixes the bottom only: the top must still follow the data
+
+    figure = widgets.SliderFigure(draw, {"height": widgets.float_slider("h", 1, 100, 1)})
+    figure.sliders["height"].value = 100
+    assert figure.axes[0].get_ylim()[1] >= 100
+    figure.sliders["height"].value = 2
+    assert figure.axes[0].get_ylim()[1] < 3
