@@ -282,34 +282,44 @@ def check_optimal_q(optimal_q):
                 f"you returned (variance, mean): return (mean, variance) (seen for {case})."
             )
         nonfinite = "divide by w² + σ², which is never zero; at w = 0 the posterior is the prior"
-        _compare(
-            got_mean,
-            mean,
-            f"the mean, {case}",
-            mistakes=[
-                (
-                    x / w if w else None,
-                    "x/w maximises the likelihood alone: the prior N(0, 1) pulls the mean to 0",
-                ),
-            ],
-            nonfinite=nonfinite,
-        )
-        _compare(
-            got_var,
-            var,
-            f"the variance, {case}",
-            mistakes=[
-                (np.sqrt(var), "you returned the standard deviation: return the variance"),
-                (
-                    sigma2 / w**2 if w else None,
-                    "σ²/w² leaves out the prior: precisions add, 1/s² = 1 + w²/σ²",
-                ),
-            ],
-            nonfinite=nonfinite,
-        )
-    model, x = LinearGaussian(*cases[0][2:]), cases[0][1]
+        try:
+            _compare(
+                got_mean,
+                mean,
+                f"the mean, {case}",
+                mistakes=[
+                    (
+                        x / w if w else None,
+                        "x/w maximises the likelihood alone: the prior N(0, 1) pulls the mean to 0",
+                    ),
+                ],
+                nonfinite=nonfinite,
+            )
+            _compare(
+                got_var,
+                var,
+                f"the variance, {case}",
+                mistakes=[
+                    (np.sqrt(var), "you returned the standard deviation: return the variance"),
+                    (
+                        sigma2 / w**2 if w else None,
+                        "σ²/w² leaves out the prior: precisions add, 1/s² = 1 + w²/σ²",
+                    ),
+                ],
+                nonfinite=nonfinite,
+            )
+        except _Wrong as wrong:
+            gap = _or_none(model.kl_to_posterior, x, got_mean, got_var)
+            if gap is None or not np.all(np.isfinite(gap)):
+                raise
+            raise _Wrong(
+                f"{wrong} At your q the ELBO is {_show(gap)} nats below log p(x): that gap is "
+                "KL(q ‖ p(z|x)), zero only at the posterior."
+            ) from None
+    x, w, sigma2 = cases[0][1:]
+    model, (mean, var) = LinearGaussian(w, sigma2), _call(optimal_q, x, w, sigma2)
     return (
-        f"At your q the ELBO equals log p(x) = {float(model.log_evidence(x)):.4f} for x = {x}: "
+        f"At your q the ELBO is {float(model.elbo(x, mean, var)):.4f} = log p(x) for x = {x}: "
         "the gap KL(q ‖ p(z|x)) is zero."
     )
 

@@ -435,3 +435,13 @@ def test_the_spread_figure_waits_for_the_exercise(answer, said, capsys):
     assert ex.plot_mc_elbo_spread(answer) is None
     assert said in capsys.readouterr().out
     assert plt.get_fignums() == figures
+
+
+def test_a_wrong_optimum_is_told_its_gap_in_nats(capsys):
+    def shifted(x, w, sigma2):
+        mean, var = optimal_q(x, w, sigma2)
+        return mean + 0.1, var
+
+    result, out = verdict(ex.check_optimal_q, shifted, capsys)
+    # KL(N(m + 0.1, s²) ‖ N(m, s²)) = 0.1² / (2 s²), s² = 1/(1 + 2²/0.5) = 1/9 for the first case
+    assert result is False and "At your q the ELBO is 0.0450 nats below log p(x)" in out
