@@ -47,7 +47,7 @@ class BetaWidget(SliderFigure):
         self.status = ipywidgets.Label()
         for beta in betas:
             self._fit(beta)
-        super().__init__(self._draw, {}, nrows=2, ncols=2, figsize=(9.5, 5.6))
+        super().__init__(self._draw, {}, nrows=2, ncols=2, figsize=(9.5, 5.0))
         self.children = [
             ipywidgets.HBox([self.slider, self.train_button, self.reset_button]),
             ipywidgets.HBox([self.progress, self.status]),

@@ -121,22 +121,22 @@ def plot_rate_distortion(ax, rate, distortion, beta, *, mark_beta=1.0, latest=No
         ax.legend(loc="upper right", fontsize=7)
 
 
-def plot_units_against_beta(ax, beta, kl_per_dimension, active_units, threshold=0.01):
-    """The KL of every latent unit (sorted, largest first; log scale) against β, and the number
-    of units counted active, on a second axis."""
+def plot_units_against_beta(ax, beta, kl_per_dimension, active_units, threshold=0.01, floor=1e-3):
+    """The KL of every latent unit (sorted, largest first; log scale, values below ``floor``
+    drawn at it) against β, and the number of units counted active on a second axis."""
     beta = np.asarray(beta, dtype=float)
     ranked = -np.sort(-np.asarray(kl_per_dimension, dtype=float), axis=1)
-    colours = np.linspace(0.15, 0.85, ranked.shape[1])
-    for rank, colour in enumerate(colours):
-        ax.plot(beta, ranked[:, rank], "-", color=(colour, colour, 1.0 - colour * 0.6), lw=1)
+    for rank in range(ranked.shape[1]):
+        shade = rank / max(1, ranked.shape[1] - 1)
+        ax.plot(beta, np.maximum(ranked[:, rank], floor), "-", color=(0.1, 0.3 + 0.5 * shade, 0.8))
+    ax.axhline(0.1, color="0.5", ls=":", lw=1, label="0.1 nats")
     ax.set_xscale("log")
-    ax.set_yscale("symlog", linthresh=1e-2)
+    ax.set_yscale("log")
+    ax.set_ylim(floor / 1.5, None)
     ax.set(xlabel="β", ylabel="KL of each unit (nats)", title="Units switch off as β grows")
-    ax.axhline(0.1, color="0.5", ls=":", lw=1)
+    ax.legend(loc="lower left", fontsize=7)
     counts = ax.twinx()
-    counts.step(
-        beta, active_units, where="mid", color="C3", lw=2, label=f"active units (>{threshold})"
-    )
+    counts.plot(beta, active_units, "o-", color="C3", lw=2, label=f"active units (>{threshold})")
     counts.set_ylabel("active units", color="C3")
     counts.set_ylim(-0.5, ranked.shape[1] + 0.5)
-    counts.legend(loc="lower left", fontsize=7)
+    counts.legend(loc="lower center", fontsize=7)
