@@ -229,7 +229,7 @@ def check_linear_gaussian_elbo(linear_gaussian_elbo):
                 mistakes=[
                     (fit + kl, "wrong sign on the KL: ELBO = E_q[log p(x|z)] − KL(q ‖ p(z))"),
                     (fit - 2 * kl, "the KL is twice too large: did you forget its ½?"),
-                    (
+                    (  # s2 → 0 drops the spread term w²s² of E_q[(x − wz)²]
                         model.expected_log_likelihood(x, mu, 1e-300) - kl,
                         "your E_q[log p(x|z)] ignores the spread of q: averaged over z ~ q, "
                         "(x − wz)² becomes (x − wμ)² + w²s²",
@@ -401,12 +401,16 @@ _MODEL, _X = LinearGaussian(2.0, 0.5), 1.5  # the model and data point of exerci
 _SIGMAS = 5  # a Monte Carlo answer may be this many standard errors off
 
 
-def _log_weights(mu, s2, scale=None, n=100_000):
-    r"""Log weights :math:`\log p(x, z) - \log q(z)`, :math:`z \sim q = \mathcal N(\mu, s^2)`, of
-    exercises 5 and 6, drawn by scipy; ``scale`` replaces q's standard deviation in log q."""
+def _mc_terms(mu, s2, n=100_000):
+    r"""(:math:`\log p(x, z)`, :math:`\log q(z)`, :math:`\log q'(z)`) of exercises 5 and 6 at
+    :math:`z \sim q = \mathcal N(\mu, s^2)` drawn by scipy; :math:`q' = \mathcal N(\mu, s^4)` is
+    the q of a mistaken answer that takes ``s2`` for a standard deviation."""
     z = stats.norm(mu, math.sqrt(s2)).rvs(n, random_state=np.random.default_rng(0))
-    log_q = stats.norm(mu, math.sqrt(s2) if scale is None else scale).logpdf(z)
-    return _MODEL.log_joint(_X, z) - log_q
+    return (
+        _MODEL.log_joint(_X, z),
+        stats.norm(mu, math.sqrt(s2)).logpdf(z),
+        stats.norm(mu, s2).logpdf(z),
+    )
 
 
 def _posterior():
@@ -439,17 +443,14 @@ def check_mc_elbo(mc_elbo):
         if not np.isfinite(estimate):
             raise _Wrong(f"{estimate} for {case}: every log-weight is finite.")
         elbo = float(_MODEL.elbo(_X, mu, s2))
-        log_w = _log_weights(mu, s2)
-        tolerance = _SIGMAS * log_w.std() / math.sqrt(n) + 1e-9
+        log_joint, log_q, log_q_mistaken = _mc_terms(mu, s2)
+        tolerance = _SIGMAS * (log_joint - log_q).std() / math.sqrt(n) + 1e-9
         if abs(estimate - elbo) <= tolerance:
             continue
         for values, hint in [
+            (log_joint, "you averaged log p(x, z) alone: subtract log q(z) from each term"),
             (
-                _MODEL.log_joint(_X, stats.norm(mu, math.sqrt(s2)).rvs(100_000, random_state=0)),
-                "you averaged log p(x, z) alone: subtract log q(z) from each term",
-            ),
-            (
-                _log_weights(mu, s2, scale=s2),
+                log_joint - log_q_mistaken,
                 "log q(z) used s2 as a standard deviation: scipy.stats.norm(mu, np.sqrt(s2)) "
                 "takes the standard deviation",
             ),
@@ -474,7 +475,8 @@ def check_mc_elbo_std(mc_elbo_std):
     :math:`\sigma_1/\sqrt n`, :math:`\sigma_1` the spread of one log-weight; the tolerance is five
     standard errors of a sample standard deviation (which depend on the kurtosis)."""
     mu, s2, repeats = 0.3, 0.2, 400
-    log_w = _log_weights(mu, s2)
+    log_joint, log_q, _ = _mc_terms(mu, s2)
+    log_w = log_joint - log_q
     sigma_1, kurtosis_1 = log_w.std(), stats.kurtosis(log_w, fisher=False)
     for n in (1, 10, 100):
         spread = _numbers(
@@ -540,7 +542,8 @@ def plot_mc_elbo_spread(mc_elbo_std, n_samples=(1, 3, 10, 30, 100, 300, 1000), n
         return None
     n = np.asarray(n_samples, dtype=float)
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    ax.loglog(n, _log_weights(0.3, 0.2).std() / np.sqrt(n), color="k", label=r"$\sigma_1/\sqrt{n}$")
+    log_joint, log_q, _ = _mc_terms(0.3, 0.2)
+    ax.loglog(n, (log_joint - log_q).std() / np.sqrt(n), color="k", label=r"$\sigma_1/\sqrt{n}$")
     ax.loglog(n, spreads, "o", color="C0", label=f"your mc_elbo_std ({n_repeats} repeats)")
     ax.set(
         xlabel="samples per estimate n",
