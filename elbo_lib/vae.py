@@ -91,11 +91,10 @@ class VAE(nn.Module):
         """σ² of the Gaussian decoder's pixel noise."""
         return self.noise_logvar.exp()
 
-    def sample_posterior(self, mu, logvar, k=None):
-        r"""Reparameterised :math:`z = \mu + \sigma \odot \varepsilon`, :math:`\varepsilon \sim
-        \mathcal N(0, I)`; with ``k``, k draws stacked on a leading axis: (k, n, z_dim)."""
-        shape = mu.shape if k is None else (k, *mu.shape)
-        return mu + (0.5 * logvar).exp() * torch.randn(shape, dtype=mu.dtype)
+    def sample_posterior(self, mu, logvar):
+        r"""One reparameterised draw :math:`z = \mu + \sigma \odot \varepsilon`,
+        :math:`\varepsilon \sim \mathcal N(0, I)`, from q(z | x) with parameters (mu, logvar)."""
+        return mu + (0.5 * logvar).exp() * torch.randn_like(mu)
 
     def elbo_terms(self, x, per_dimension=False):
         r"""One-sample estimates of :math:`\mathbb E_q[\log p(x \mid z)]` and the exact
