@@ -28,7 +28,7 @@ def evaluate_elbo(model, x, n_samples=10, seed=0):
     ``"reconstruction"`` (:math:`\mathbb E_q[\log p(x \mid z)]`) and ``"kl"``."""
     model.check_data(x)
     _positive_int(n_samples, "n_samples")
-    with _seeded(seed):
+    with _seeded(seed), torch_threads():
         mu, logvar = model.encode(x)
         eps = torch.randn((n_samples, *mu.shape))
         reconstruction = _reconstruction(model, x, mu, logvar, eps)
@@ -181,16 +181,8 @@ def elbo_surgery(model, x, n_samples=10, seed=0):
     z = (mu + (0.5 * logvar).exp() * eps).reshape(-1, d)
     log_q_own = (-0.5 * (LOG_2PI + logvar + eps**2).sum(-1)).reshape(-1)
     log_prior = -0.5 * (LOG_2PI + z**2).sum(-1)
-    # log q(z_i | x_m) for every sample i and image m, as matrix products over the latent axis
-    precision = (-logvar).exp()
-    constant = -0.5 * (d * LOG_2PI + logvar.sum(-1) + (mu**2 * precision).sum(-1))
-    rows = max(1, 2**22 // n)
-    log_q_aggregate = torch.cat(
-        [
-            torch.logsumexp(constant - 0.5 * (zi**2) @ precision.T + zi @ (mu * precision).T, dim=1)
-            for zi in z.split(rows)
-        ]
-    ) - math.log(n)
+    with torch_threads():
+        log_q_aggregate = _log_aggregate_posterior(z, mu, logvar)
     average_kl = kl_to_standard_normal(mu, logvar=logvar).mean()
     return {
         "average_kl": float(average_kl),
@@ -210,6 +202,19 @@ def edge_energy(images):
     across = (im[:, :, 1:] - im[:, :, :-1]).pow(2).sum((1, 2))
     down = (im[:, 1:, :] - im[:, :-1, :]).pow(2).sum((1, 2))
     return (across + down).mean().item()
+
+
+def _log_aggregate_posterior(z, mu, logvar):
+    r""":math:`\log \frac1N \sum_m q(z_i \mid x_m)` for each row :math:`z_i`, the Gaussian
+    exponents for every (i, m) computed as matrix products over the latent axis, in blocks."""
+    n, d = mu.shape
+    precision = (-logvar).exp()
+    constant = -0.5 * (d * LOG_2PI + logvar.sum(-1) + (mu**2 * precision).sum(-1))
+    blocks = [
+        torch.logsumexp(constant - 0.5 * (zi**2) @ precision.T + zi @ (mu * precision).T, dim=1)
+        for zi in z.split(max(1, 2**22 // n))
+    ]
+    return torch.cat(blocks) - math.log(n)
 
 
 def _elbo_of_q(model, x, mu, logvar, eps):
