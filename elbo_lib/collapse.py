@@ -28,7 +28,7 @@ REMEDIES = ("constant", "warm-up", "cyclical", "free bits")
 annealing with 4 cycles, rising over the first half of each; free bits λ per unit, β = 1."""
 
 CONFIGS = {
-    "fast": {"made_hidden": (256,), "epochs": 30, "lr": 1e-2, "k": 200, "seeds": (0, 1, 2)},
+    "fast": {"made_hidden": (256,), "epochs": 30, "lr": 1e-2, "k": 100, "seeds": (0, 1, 2)},
     "issue": {"made_hidden": (256,), "epochs": 100, "lr": 3e-3, "k": 1000, "seeds": (0, 1, 2)},
     "full": {"made_hidden": (512, 512), "epochs": 100, "lr": 3e-3, "k": 1000, "seeds": (0, 1, 2)},
 }
@@ -36,7 +36,11 @@ CONFIGS = {
 ``"issue"`` is the starting point of the issue (hidden 256, Adam 3e-3, 100 epochs); ``"full"``
 has two hidden layers of 512. The longer two run in ``benchmarks/collapse_study.py``."""
 
-METRICS = ("kl", "active_units", "mutual_information", "neg_elbo", "nll")
+METRICS = ("kl", "active_units", "kl_units", "mutual_information", "neg_elbo", "nll")
+KL_UNIT = 0.1
+r"""nats: ``kl_units`` counts the units whose KL is above this. Any other unit carries less
+information than this, as :math:`I(X; Z_j) \le \mathbb E_x \mathrm{KL}(q(z_j \mid x)\,\|\,
+p(z_j))`."""
 
 
 def training_plan(remedy, steps, *, free_bits=0.25, beta=1.0):
@@ -77,7 +81,8 @@ def collapse_run(
     r"""Train one model and measure it on ``x_test``. Returns a dict: the settings
     (``decoder``, ``remedy``, ``beta``, ``seed``), ``kl_history`` (per-epoch training KL),
     ``kl`` (average test KL), ``kl_per_dimension`` (numpy, z_dim), ``active_units`` (count,
-    threshold 0.01), ``mutual_information`` (:func:`~elbo_lib.diagnostics.elbo_surgery`),
+    threshold 0.01), ``kl_units`` (count of units with KL above :data:`KL_UNIT`),
+    ``mutual_information`` (:func:`~elbo_lib.diagnostics.elbo_surgery`),
     ``neg_elbo`` and ``nll`` (:math:`-\log p(x)` by importance sampling with ``k`` samples),
     all in nats per test image, and ``seconds`` of training."""
     model = make_model(decoder, made_hidden=made_hidden, seed=seed)
@@ -88,6 +93,7 @@ def collapse_run(
     )
     seconds = time.perf_counter() - start
     elbo = evaluate_elbo(model, x_test, seed=seed)
+    per_dimension = kl_per_dimension(model, x_test).numpy()
     return {
         "decoder": decoder,
         "remedy": remedy,
@@ -95,8 +101,9 @@ def collapse_run(
         "seed": seed,
         "kl_history": history["kl"],
         "kl": float(elbo["kl"].mean()),
-        "kl_per_dimension": kl_per_dimension(model, x_test).numpy(),
+        "kl_per_dimension": per_dimension,
         "active_units": int(active_units(model, x_test).sum()),
+        "kl_units": int((per_dimension > KL_UNIT).sum()),
         "mutual_information": elbo_surgery(model, x_test, seed=seed)["mutual_information"],
         "neg_elbo": float(-elbo["elbo"].mean()),
         "nll": float(-importance_log_likelihood(model, x_test, k=k, seed=seed).mean()),
@@ -106,16 +113,16 @@ def collapse_run(
 
 def collapse_study(x_train, x_test, config="fast", *, large_beta=4.0, progress=None):
     """Every run of notebook 10 for a configuration of :data:`CONFIGS`: the MADE decoder under
-    each remedy of :data:`REMEDIES`, and the MLP decoder (lr 3e-3) at β = 1 and at
+    each remedy of :data:`REMEDIES`, and the MLP decoder at β = 1 and at
     ``large_beta`` (constant), each for every seed. ``progress`` (a callable of decoder, remedy,
     β and seed) is told before each run. Returns the list of :func:`collapse_run` dicts."""
     if config not in CONFIGS:
         raise ValueError(f"config must be one of {tuple(CONFIGS)}, got {config!r}")
     settings = CONFIGS[config]
-    plan = [("MADE", remedy, 1.0, settings["lr"]) for remedy in REMEDIES]
-    plan += [("MLP", "constant", 1.0, 3e-3), ("MLP", "constant", large_beta, 3e-3)]
+    plan = [("MADE", remedy, 1.0) for remedy in REMEDIES]
+    plan += [("MLP", "constant", 1.0), ("MLP", "constant", large_beta)]
     rows = []
-    for decoder, remedy, beta, lr in plan:
+    for decoder, remedy, beta in plan:
         for seed in settings["seeds"]:
             if progress is not None:
                 progress(decoder, remedy, beta, seed)
@@ -127,7 +134,7 @@ def collapse_study(x_train, x_test, config="fast", *, large_beta=4.0, progress=N
                     x_test,
                     seed=seed,
                     epochs=settings["epochs"],
-                    lr=lr,
+                    lr=settings["lr"],
                     k=settings["k"],
                     beta=beta,
                     made_hidden=settings["made_hidden"],
@@ -155,14 +162,23 @@ def summarize(rows):
 
 def format_table(table):
     """The :func:`summarize` table as aligned text, mean ± standard deviation over seeds."""
-    header = ["decoder", "training", "KL", "active", "I(X;Z)", "−ELBO", "−log p(x)"]
+    header = [
+        "decoder",
+        "training",
+        "KL",
+        "active",
+        f"KL>{KL_UNIT}",
+        "I(X;Z)",
+        "−ELBO",
+        "−log p(x)",
+    ]
     lines = []
     for entry in table:
         setting = entry["remedy"] if entry["beta"] == 1.0 else f"β = {entry['beta']:g}"
         cells = [entry["decoder"], setting]
         for metric in METRICS:
             mean, std = entry[metric]
-            digits = 1 if metric == "active_units" else 2
+            digits = 1 if "units" in metric else 2
             cells.append(f"{mean:.{digits}f} ± {std:.{digits}f}")
         lines.append(cells)
     widths = [max(len(str(r[i])) for r in [header, *lines]) for i in range(len(header))]
@@ -170,3 +186,42 @@ def format_table(table):
         "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
         for r in [header, *lines]
     )
+
+
+def _by_remedy(rows, decoder):
+    groups = {}
+    for row in rows:
+        if row["decoder"] == decoder and row["beta"] == 1.0:
+            groups.setdefault(row["remedy"], []).append(row)
+    return groups
+
+
+def plot_kl_over_training(ax, rows, decoder="MADE"):
+    """The training KL per epoch of ``decoder``'s runs at β = 1, one colour per remedy: the mean
+    over seeds as a line, the range over seeds as a band."""
+    for colour, (remedy, group) in enumerate(_by_remedy(rows, decoder).items()):
+        kl = np.array([row["kl_history"] for row in group])
+        epochs = np.arange(1, kl.shape[1] + 1)
+        ax.plot(epochs, kl.mean(0), color=f"C{colour}", label=f"{remedy} ({len(group)} seeds)")
+        ax.fill_between(epochs, kl.min(0), kl.max(0), color=f"C{colour}", alpha=0.2, lw=0)
+    ax.set_yscale("log")
+    ax.set(xlabel="epoch", ylabel="KL (nats per image)", title=f"KL during training ({decoder})")
+    ax.legend(fontsize=8)
+
+
+def plot_kl_per_unit(ax, rows, decoder="MADE", floor=1e-3):
+    """The test KL of each latent unit of ``decoder``'s runs at β = 1, sorted largest first and
+    averaged over seeds, one line per remedy (log scale, values below ``floor`` drawn at it),
+    with the :data:`KL_UNIT` line."""
+    for colour, (remedy, group) in enumerate(_by_remedy(rows, decoder).items()):
+        ranked = -np.sort(-np.array([row["kl_per_dimension"] for row in group]), axis=1)
+        units = np.arange(1, ranked.shape[1] + 1)
+        ax.plot(units, np.maximum(ranked.mean(0), floor), "o-", color=f"C{colour}", label=remedy)
+    ax.axhline(KL_UNIT, color="0.5", ls=":", lw=1, label=f"{KL_UNIT} nats")
+    ax.set_yscale("log")
+    ax.set(
+        xlabel="latent unit, by KL (largest first)",
+        ylabel="KL of the unit (nats)",
+        title=f"Where the KL sits ({decoder}, test digits)",
+    )
+    ax.legend(fontsize=8)

@@ -51,6 +51,7 @@ def test_a_run_measures_consistent_quantities(digits):
     assert len(row["kl_history"]) == 3
     assert math.isclose(row["kl_per_dimension"].sum(), row["kl"], rel_tol=1e-5)
     assert 0 <= row["active_units"] <= 16
+    assert row["kl_units"] == (row["kl_per_dimension"] > 0.1).sum()
     assert row["mutual_information"] <= math.log(64) + 1e-9
     assert row["nll"] <= row["neg_elbo"] + 0.5  # IWAE with K = 20 is above the ELBO, up to noise
     model = make_model("MADE", seed=0)
@@ -66,6 +67,7 @@ def test_summary_takes_mean_and_spread_over_seeds():
             "seed": s,
             "kl": kl,
             "active_units": au,
+            "kl_units": 1,
             "mutual_information": 0.1,
             "neg_elbo": 18.0,
             "nll": 17.5,
@@ -88,3 +90,28 @@ def test_study_refuses_an_unknown_configuration(digits):
 
 def test_every_remedy_is_planned():
     assert REMEDIES == ("constant", "warm-up", "cyclical", "free bits")
+
+
+def test_plots_draw_one_line_per_remedy():
+    from matplotlib.figure import Figure
+
+    from elbo_lib.collapse import plot_kl_over_training, plot_kl_per_unit
+
+    rows = [
+        {
+            "decoder": "MADE",
+            "remedy": remedy,
+            "beta": 1.0,
+            "kl_history": [1.0 + seed, 2.0, 3.0],
+            "kl_per_dimension": np.array([0.0, 2.0, 0.5]),
+        }
+        for remedy in ("constant", "warm-up")
+        for seed in (0, 1)
+    ]
+    ax = Figure().subplots()
+    plot_kl_over_training(ax, rows)
+    assert [line.get_label() for line in ax.lines] == ["constant (2 seeds)", "warm-up (2 seeds)"]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [1.5, 2.0, 3.0])
+    ax = Figure().subplots()
+    plot_kl_per_unit(ax, rows)
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [2.0, 0.5, 1e-3])  # sorted, floored
