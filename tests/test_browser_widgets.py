@@ -41,6 +41,8 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+INTERACTIVE = r"\w*SliderModel|ButtonModel"
 # Settings that keep JupyterLab quiet and the notebook files untouched: no news or update
 # checks, no autosave, and every cell kept in the page (no virtual scrolling).
 LAB_SETTINGS = {
@@ -66,12 +68,17 @@ IDLE = """() => {
 
 
 def widget_notebooks():
-    """The notebooks whose stored outputs display a widget."""
+    """The notebooks whose stored outputs show a slider or a button (not only progress bars).
+    Without stored widget state, any stored widget counts."""
     found = []
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
-        cells = json.loads(path.read_text())["cells"]
-        outputs = (out for cell in cells for out in cell.get("outputs", []))
-        if any(WIDGET_VIEW in out.get("data", {}) for out in outputs):
+        notebook = json.loads(path.read_text())
+        outputs = [out for cell in notebook["cells"] for out in cell.get("outputs", [])]
+        if not any(WIDGET_VIEW in out.get("data", {}) for out in outputs):
+            continue
+        state = notebook["metadata"].get("widgets", {}).get(WIDGET_STATE, {}).get("state")
+        models = [model["model_name"] for model in (state or {}).values()]
+        if state is None or any(re.fullmatch(INTERACTIVE, model) for model in models):
             found.append(path.name)
     return found
 
@@ -99,6 +106,7 @@ def lab(tmp_path_factory):
         path.write_text(json.dumps(values))
     env = os.environ | {
         "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_DATA_DIR": str(home / "data"),
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "JUPYTERLAB_SETTINGS_DIR": str(settings),
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
@@ -128,8 +136,8 @@ def lab(tmp_path_factory):
         while True:
             assert server.poll() is None, (home / "server.log").read_text()
             try:
-                urllib.request.urlopen(f"{url}/api/status", timeout=2)
-                break
+                with urllib.request.urlopen(f"{url}/api/status", timeout=2):
+                    break
             except OSError:
                 assert time.monotonic() < deadline, "JupyterLab did not start within 60 s"
                 time.sleep(0.3)
