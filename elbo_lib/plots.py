@@ -175,6 +175,7 @@ def kl_map(ax, mean, var, path=None):
         label=f"q: KL = {float(kl_normal(mean, var)):.3f} nats",
     )
     ax.set_yscale("log")
+    ax.minorticks_off()  # a log axis's minor ticks cost more to lay out than the rest of a frame
     ax.set(
         xlabel="mean μ", ylabel="variance σ² (log scale)", title="KL(N(μ, σ²) ‖ N(0, 1)) in nats"
     )
@@ -236,12 +237,13 @@ def elbo_landscape(ax, model, x, path=None):
         label=f"μ* = {post_mean:.3f}, s²* = {post_var:.3f}",
     )
     ax.set_yscale("log")
+    ax.minorticks_off()  # a log axis's minor ticks cost more to lay out than the rest of a frame
     ax.set(
         xlabel="mean μ of q",
         ylabel="variance s² of q (log scale)",
         title="log p(x) − ELBO(μ, s²), contours in nats",
     )
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper right")
 
 
 def prior_likelihood_posterior(ax, model, x, z=None):

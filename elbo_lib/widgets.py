@@ -27,6 +27,7 @@ import PIL.Image
 from IPython.display import Image
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from threadpoolctl import threadpool_limits
 
 from elbo_lib import plots
 
@@ -82,7 +83,7 @@ class SliderFigure(ipywidgets.VBox):
 
     def __init__(self, draw, sliders, *, nrows=1, ncols=1, width_ratios=None, figsize=(8, 3.4)):
         self.sliders = dict(sliders)
-        self.figure = Figure(figsize=figsize, dpi=90, layout="constrained")
+        self.figure = Figure(figsize=figsize, dpi=80, layout="constrained")
         FigureCanvasAgg(self.figure)
         self.axes = tuple(
             self.figure.subplots(nrows, ncols, squeeze=False, width_ratios=width_ratios).ravel()
@@ -104,10 +105,12 @@ class SliderFigure(ipywidgets.VBox):
         """Draw the frame for the current slider values and show it in ``image``."""
         for ax in self.axes:
             _remove_artists(ax)
-        self._draw(*self.axes, **self.values)
+        with threadpool_limits(1, user_api="blas"):  # BLAS threads only spin on these sizes
+            self._draw(*self.axes, **self.values)
         self.figure.canvas.draw()
         buffer = io.BytesIO()
-        PIL.Image.fromarray(np.asarray(self.figure.canvas.buffer_rgba())).save(buffer, "png")
+        pixels = PIL.Image.fromarray(np.asarray(self.figure.canvas.buffer_rgba()))
+        pixels.save(buffer, "png", compress_level=1)
         self.image.value = buffer.getvalue()
 
     def snapshot(self):
@@ -181,18 +184,16 @@ def kl_map_explorer():
     return SliderFigure(draw, sliders, ncols=2, figsize=(9, 3.6))
 
 
-ASCENT_STEPS = 100
-
-
-def elbo_ascent(model, x, steps=ASCENT_STEPS):
-    r"""Gradient ascent on the ELBO of the linear-Gaussian model from q = prior, with the step
-    :math:`\frac{1}{2L}`, :math:`L = 1 + w^2/\sigma^2` the ELBO's curvature in μ (so it is
-    stable for every w, σ²); returns the (μ, s²) path."""
+def elbo_ascent(model, x, steps=60):
+    r"""Gradient ascent on the ELBO of the linear-Gaussian model from q = prior in
+    (μ, log s²), with the step :math:`1/L`, :math:`L = 1 + w^2/\sigma^2` the ELBO's curvature in
+    μ: one exact (Newton) step in μ, and below the curvature :math:`\tfrac L2 s^2 \le \tfrac L2`
+    in log s² on the way down from s² = 1, so it never overshoots. Returns the (μ, s²) path."""
     from elbo_lib.divergences import gradient_path
 
     curvature = 1 + model.w**2 / model.sigma2
     return gradient_path(
-        lambda mean, var: model.elbo(x, mean, var), 0.0, 1.0, lr=0.5 / curvature, steps=steps
+        lambda mean, var: model.elbo(x, mean, var), 0.0, 1.0, lr=1 / curvature, steps=steps
     )
 
 
