@@ -91,6 +91,17 @@ def test_importance_log_likelihood_converges_to_the_exact_log_likelihood():
     assert torch.all((estimate - exact).abs() < tolerance + 1e-3)
 
 
+def test_one_sample_importance_estimate_is_an_elbo_estimate(trained):
+    # with K = 1 the IWAE bound is the ELBO: compare many K = 1 estimates with evaluate_elbo
+    model, _, x = trained
+    x, repeats = x[:10], 2000
+    k1 = importance_log_likelihood(model, x.repeat(repeats, 1), k=1).reshape(repeats, -1)
+    elbo = evaluate_elbo(model, x, n_samples=repeats)["elbo"]
+    tolerance = 5 * k1.std(0) / math.sqrt(repeats)
+    assert torch.all((k1.mean(0) - elbo).abs() < tolerance)
+    assert importance_log_likelihood(model, x, k=1000).mean() > elbo.mean()
+
+
 def test_evaluate_elbo_at_the_exact_posterior_is_log_p_x():
     model, x, _ = exact_posterior_vae()
     result = evaluate_elbo(model, x, n_samples=4000)

@@ -1,8 +1,13 @@
 """β schedules against their closed forms."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from elbo_lib.schedules import constant, cyclical, linear_warmup
+
+steps = st.integers(0, 10**6)
+targets = st.floats(0, 100)
 
 
 def test_constant():
@@ -21,6 +26,21 @@ def test_cyclical_repeats_a_warm_up_every_period():
     beta = cyclical(period=100, ratio=0.5, target=1.0)
     steps = (0, 25, 50, 99, 100, 125, 150, 275)
     assert [beta(t) for t in steps] == pytest.approx([0, 0.5, 1, 1, 0, 0.5, 1, 1])
+
+
+@given(st.integers(1, 10**4), targets, steps, steps)
+def test_linear_warmup_stays_between_zero_and_the_target_and_never_falls(warmup, target, s, t):
+    beta = linear_warmup(warmup, target)
+    assert 0 <= beta(s) <= target
+    assert beta(min(s, t)) <= beta(max(s, t))
+
+
+@given(st.integers(1, 10**4), st.floats(0.01, 1), targets, steps)
+def test_cyclical_repeats_with_its_period(period, ratio, target, t):
+    beta = cyclical(period, ratio, target)
+    assert beta(t + period) == beta(t)
+    assert 0 <= beta(t) <= target
+    assert beta(t - t % period) == 0  # every period starts from β = 0
 
 
 @pytest.mark.parametrize(
