@@ -1,21 +1,24 @@
 r"""Slider-driven figures for the notebooks: each explorer is one cell, ``explorer(...)``.
 
-How a figure follows its sliders (chosen by measurement, see ``benchmarks/theory_widgets.py``):
-a :class:`SliderFigure` keeps ONE matplotlib :class:`~matplotlib.figure.Figure` on the Agg
-canvas (no pyplot state, so nothing leaks into the notebook's own figures). When a slider's
-``value`` changes, the data artists of its axes are removed (the axes, their ticks and layout
-stay), a pure plotting function from :mod:`elbo_lib.plots` redraws them, the canvas renders once
-and Pillow encodes the pixels as PNG into an :class:`ipywidgets.Image`. Measured for the
-two-panel Jensen figure on 2 busy shared cores (median per frame): 161 ms for a new pyplot
-figure per frame (what ``interactive_output`` with the inline backend does), 100 ms for
-``Axes.clear()`` + redraw (ticks are rebuilt), 72 ms for removing the artists + redraw. The
-layout is solved once (constrained layout on the first frame) and then frozen; ``savefig`` is
-avoided because it renders the figure twice.
+How a figure follows its sliders (chosen by measurement; ``benchmarks/theory_notebooks.py``
+times every slider in its notebook's kernel): a :class:`SliderFigure` keeps ONE matplotlib
+:class:`~matplotlib.figure.Figure` on the Agg canvas (no pyplot state, so nothing leaks into the
+notebook's own figures). When a slider's ``value`` changes, the data artists of its axes are
+removed (the axes, their ticks and layout stay), a pure plotting function from
+:mod:`elbo_lib.plots` redraws them, the canvas renders once and Pillow encodes the pixels as PNG
+into an :class:`ipywidgets.Image`. For the two-panel Jensen figure on 2 busy shared cores
+(median per frame): 161 ms for a new pyplot figure per frame (what ``interactive_output`` with
+the inline backend does), 100 ms for ``Axes.clear()`` + redraw (it rebuilds every tick), 72 ms
+for removing the artists + redraw, ~50 ms of CPU time with the settings below. The layout is
+solved once (constrained layout on the first frame) and then frozen; ``savefig`` is avoided
+(it renders twice); frames are 80 dpi with fast PNG compression; and BLAS runs one thread per
+redraw, because on a loaded machine idle BLAS threads spinning on tiny problems (a 2-parameter
+L-BFGS) doubled the time of a frame.
 
 Everything is driven by plain ``value`` changes of standard ipywidgets sliders, so setting
-``explorer.sliders["μ"].value = 1.0`` in the kernel redraws synchronously (a benchmark can time
-it) and a browser that moves a slider sees ``explorer.image`` change. A reader of stored outputs
-gets the same frame as a static image from :meth:`SliderFigure.snapshot`.
+``explorer.sliders["mean"].value = 1.0`` in the kernel redraws synchronously (a benchmark can
+time it) and a browser that moves a slider sees ``explorer.image`` change. A reader of stored
+outputs gets the same frame as a static image from :meth:`SliderFigure.snapshot`.
 """
 
 import io
