@@ -81,28 +81,24 @@ def elbo_gap_bar(ax, log_evidence, elbo):
     r"""The identity as bars: the ELBO, plus the gap :math:`\mathrm{KL}(q\,\|\,p(z\mid x)) \ge 0`
     stacked on top of it, reaches exactly :math:`\log p(x)` (dashed line)."""
     gap = log_evidence - elbo
-    ax.bar(["ELBO"], [elbo], width=0.6, color=Q, label=f"ELBO = {elbo:.3f}")
-    ax.bar(
-        ["+ KL"],
-        [gap],
-        bottom=[elbo],
-        width=0.6,
-        color=POSTERIOR,
-        alpha=0.7,
-        label=f"KL(q ‖ p(z|x)) = {gap:.3f}",
-    )
-    ax.bar(
-        ["= log p(x)"],
-        [log_evidence],
-        width=0.6,
-        color="0.5",
-        label=f"log p(x) = {log_evidence:.3f}",
-    )
+    ax.bar([0], [elbo], width=0.6, color=Q)
+    ax.bar([1], [gap], bottom=[elbo], width=0.6, color=POSTERIOR, alpha=0.7)
+    ax.bar([2], [log_evidence], width=0.6, color="0.5")
     ax.axhline(log_evidence, color="k", ls="--", lw=1)
     ax.axhline(0, color="k", lw=0.5)
+    ax.set_xticks(
+        [0, 1, 2],
+        labels=[
+            f"ELBO\n{elbo:.3f}",
+            f"+ KL\n{gap:.3f}",
+            f"= log p(x)\n{log_evidence:.3f}",
+        ],
+        fontsize=8,
+    )
     low = min(elbo, log_evidence, 0.0)
-    ax.set(ylim=(low * 1.1 - 0.3, 0.3), ylabel="nats", title="log p(x) = ELBO + KL")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set(
+        xlim=(-0.5, 2.5), ylim=(low * 1.1 - 0.3, 0.3), ylabel="nats", title="log p(x) = ELBO + KL"
+    )
 
 
 def elbo_and_kl_against_mean(ax, model, x, var, means):
