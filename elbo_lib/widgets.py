@@ -118,7 +118,7 @@ class SliderFigure(ipywidgets.VBox):
 
     def snapshot(self):
         """The current frame as a static image, for readers of the stored outputs."""
-        return Image(data=self.image.value, format="png")
+        return Image(data=bytes(self.image.value), format="png")
 
 
 def _remove_artists(ax):
