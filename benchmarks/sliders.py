@@ -36,7 +36,7 @@ def positions(slider, moves):
     return [value for value in values if value != slider.value]
 
 
-def time_live_sliders(moves=12):
+def time_live_sliders(moves=20):
     """[{"slider", "kind", "ms": [...], "cpu_ms": [...]}, ...] for every live slider, in creation
     order: wall time of each move, and the kernel's CPU time (less inflated on a busy machine)."""
     results = []
