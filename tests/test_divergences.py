@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import optimize, stats
 
 from elbo_lib.divergences import (
@@ -176,3 +178,12 @@ def test_mixture_log_density_matches_scipy(separation, weight):
 def test_mixture_log_density_refuses_bad_parameters(separation, weight, message):
     with pytest.raises(ValueError, match=message):
         mixture_log_density(GRID, separation, weight)
+
+
+@given(st.lists(st.floats(-3, 3), min_size=9, max_size=9), st.floats(0.01, 2))
+def test_factorised_reverse_variances_never_exceed_the_marginal_ones(entries, ridge):
+    a = np.array(entries).reshape(3, 3)
+    cov = a @ a.T + ridge * np.eye(3)
+    _, reverse = factorised_fit(np.zeros(3), cov, "reverse")
+    _, forward = factorised_fit(np.zeros(3), cov, "forward")
+    assert np.all(reverse <= forward * (1 + 1e-9))  # 1/Λ_ii ≤ Σ_ii (Cauchy–Schwarz)

@@ -200,3 +200,12 @@ def test_ppca_elbo_refuses_mismatched_q(digits_ppca):
     X, W, mean, sigma2 = digits_ppca
     with pytest.raises(ValueError, match="q_means must be"):
         ppca_elbo(X[:3], W, mean, sigma2, np.zeros((2, W.shape[1])), np.eye(W.shape[1]))
+
+
+@given(st.floats(-2, 2), st.floats(0.05, 3))
+def test_ppca_elbo_never_exceeds_the_log_likelihood(shift, scale):
+    X = load_digits().data[:20]
+    W, mean, sigma2 = fit_ppca(X, 3)
+    means, cov = ppca_posterior(X, W, mean, sigma2)
+    elbo = ppca_elbo(X, W, mean, sigma2, means + shift, scale * cov)
+    assert np.all(elbo <= ppca_log_likelihood(X, W, mean, sigma2) + 1e-8)
