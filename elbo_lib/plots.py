@@ -6,6 +6,8 @@ redraws them when a slider moves and the notebooks call them once for a static c
 import numpy as np
 from matplotlib.colors import LogNorm
 
+from elbo_lib.kl import kl_normal
+
 PRIOR, Q, POSTERIOR, TARGET = "0.45", "C0", "C3", "0.25"
 
 
@@ -143,8 +145,6 @@ def kl_map(ax, mean, var, path=None):
     r"""The map of :math:`\mathrm{KL}(\mathcal N(\mu, \sigma^2)\,\|\,\mathcal N(0, 1))` over
     (μ, σ²) with the point (``mean``, ``var``) and, if given, a path of (μ, σ²) iterates (e.g.
     gradient descent on the KL: the pull toward μ = 0, σ² = 1)."""
-    from elbo_lib.kl import kl_normal
-
     mu, log_var = np.meshgrid(np.linspace(-3, 3, 121), np.linspace(np.log(0.01), np.log(10), 121))
     kl = kl_normal(mu, np.exp(log_var))
     contours = ax.contour(

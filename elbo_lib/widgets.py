@@ -33,6 +33,9 @@ from matplotlib.figure import Figure
 from threadpoolctl import threadpool_limits
 
 from elbo_lib import plots
+from elbo_lib.divergences import factorised_fit, fit_gaussian, gradient_path, mixture_log_density
+from elbo_lib.kl import kl_normal
+from elbo_lib.linear_gaussian import LinearGaussian
 
 _STYLE = {"description_width": "initial"}
 _LAYOUT = {"width": "420px"}
@@ -166,9 +169,6 @@ def kl_identity_explorer(model, x):
 def kl_descent(mean, var, steps=40):
     r"""Gradient descent on :math:`\mathrm{KL}(\mathcal N(\mu, \sigma^2)\,\|\,\mathcal N(0, 1))`
     from (μ, σ²), step 0.15 in (μ, log σ²): the path the KL term alone pulls q along."""
-    from elbo_lib.divergences import gradient_path
-    from elbo_lib.kl import kl_normal
-
     return gradient_path(lambda m, v: -kl_normal(m, v), mean, var, lr=0.15, steps=steps)
 
 
@@ -192,8 +192,6 @@ def elbo_ascent(model, x, steps=60):
     (μ, log s²), with the step :math:`1/L`, :math:`L = 1 + w^2/\sigma^2` the ELBO's curvature in
     μ: one exact (Newton) step in μ, and below the curvature :math:`\tfrac L2 s^2 \le \tfrac L2`
     in log s² on the way down from s² = 1, so it never overshoots. Returns the (μ, s²) path."""
-    from elbo_lib.divergences import gradient_path
-
     curvature = 1 + model.w**2 / model.sigma2
     return gradient_path(
         lambda mean, var: model.elbo(x, mean, var), 0.0, 1.0, lr=1 / curvature, steps=steps
@@ -204,8 +202,6 @@ def elbo_landscape_explorer():
     r"""Sliders for the data point x, the weight w and the noise σ² of
     :math:`p(x \mid z) = \mathcal N(wz, \sigma^2)` reshape the ELBO over (μ, s²); gradient
     ascent and the closed-form optimum are drawn on it, beside prior, likelihood and posterior."""
-    from elbo_lib.linear_gaussian import LinearGaussian
-
     sliders = {
         "x": float_slider("data point, x", -4, 4, 2.0, continuous=False),
         "w": float_slider("weight, w", -3, 3, 1.5, continuous=False),
@@ -223,8 +219,6 @@ def elbo_landscape_explorer():
 def mode_seeking_explorer():
     r"""Sliders for the separation d and the weight π of a two-mode mixture; the reverse-KL
     fit (what the ELBO does) and the forward-KL fit are redrawn."""
-    from elbo_lib.divergences import fit_gaussian, mixture_log_density
-
     grid = np.linspace(-9, 9, 181)
     sliders = {
         "separation": float_slider("separation of the modes, d", 0, 10, 6.0, 0.1, continuous=False),
@@ -246,8 +240,6 @@ def mode_seeking_explorer():
 def factorised_fit_explorer():
     r"""A slider for the correlation ρ of a 2-D Gaussian with unit variances; the factorised
     fits under the reverse KL (variances :math:`1 - \rho^2`) and the forward KL (variances 1)."""
-    from elbo_lib.divergences import factorised_fit
-
     sliders = {"rho": float_slider("correlation, ρ", -0.95, 0.95, 0.8)}
 
     def draw(ax, rho):
