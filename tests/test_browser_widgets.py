@@ -233,6 +233,8 @@ def test_widgets_redraw_in_the_browser(lab, browser, name):
     shutil.rmtree(shots, ignore_errors=True)
     shots.mkdir(parents=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    page_errors = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
     try:
         page.goto(f"{lab}/lab/workspaces/{Path(name).stem}/tree/notebooks/{name}?reset")
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator", timeout=60_000)
@@ -250,6 +252,7 @@ def test_widgets_redraw_in_the_browser(lab, browser, name):
             check_widget_cell(page, cells.nth(i), name, shots) for i in range(cells.count())
         )
         assert checked, f"{name}: no slider or Train button in the rendered widgets"
+        assert not page_errors, f"{name}: uncaught JavaScript errors: {page_errors}"
     finally:
         page.close()
         shut_down_kernels(lab)
