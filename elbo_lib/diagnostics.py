@@ -14,6 +14,7 @@ import torch
 from elbo_lib._arrays import LOG_2PI
 from elbo_lib.bounds import iwae_bound
 from elbo_lib.data import IMAGE_SHAPE
+from elbo_lib.densities import log_normal
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
 from elbo_lib.linear_gaussian import ppca_log_likelihood
 from elbo_lib.vae import torch_threads
@@ -179,8 +180,8 @@ def elbo_surgery(model, x, n_samples=10, seed=0):
     with _seeded(seed):
         eps = torch.randn((n_samples, n, d), dtype=torch.float64)
     z = (mu + (0.5 * logvar).exp() * eps).reshape(-1, d)
-    log_q_own = (-0.5 * (LOG_2PI + logvar + eps**2).sum(-1)).reshape(-1)
-    log_prior = -0.5 * (LOG_2PI + z**2).sum(-1)
+    log_q_own = log_normal(z.reshape(n_samples, n, d), mu, logvar=logvar).sum(-1).reshape(-1)
+    log_prior = log_normal(z).sum(-1)
     with torch_threads():
         log_q_aggregate = _log_aggregate_posterior(z, mu, logvar)
     average_kl = kl_to_standard_normal(mu, logvar=logvar).mean()

@@ -7,6 +7,8 @@ r"""Fitting a Gaussian q to a target density p under the two directions of the K
 import numpy as np
 from scipy import ndimage, optimize
 
+from elbo_lib.densities import log_normal
+
 OBJECTIVES = ("reverse", "forward")
 _BASINS = 4  # local minima of the lattice that are polished
 
@@ -113,9 +115,9 @@ def mixture_log_density(grid, separation, weight=0.5):
     if not 0 < weight < 1:
         raise ValueError(f"weight must lie strictly between 0 and 1, got {weight!r}")
     return np.logaddexp(
-        np.log(weight) - 0.5 * (grid + separation / 2) ** 2,
-        np.log1p(-weight) - 0.5 * (grid - separation / 2) ** 2,
-    ) - 0.5 * np.log(2 * np.pi)
+        np.log(weight) + log_normal(grid, -separation / 2),
+        np.log1p(-weight) + log_normal(grid, separation / 2),
+    )
 
 
 def factorised_fit(mean, cov, objective="reverse"):

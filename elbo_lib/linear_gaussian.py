@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from elbo_lib._arrays import LOG_2PI, as_float, namespace, positive
+from elbo_lib.densities import log_normal
 from elbo_lib.kl import kl_mvn, kl_normal
 
 
@@ -30,26 +31,21 @@ class LinearGaussian:
 
     def log_evidence(self, x):
         r""":math:`\log p(x) = \log \mathcal N(x;\, 0,\, w^2 + \sigma^2)`."""
-        xp = namespace(x)
-        x = as_float(xp, x, "x")
-        var = self.w**2 + self.sigma2
-        return -0.5 * (LOG_2PI + math.log(var) + x**2 / var)
+        return log_normal(x, 0.0, self.w**2 + self.sigma2)
 
     def posterior(self, x):
         r""":math:`p(z \mid x) = \mathcal N\big(\frac{w x}{w^2+\sigma^2},
         \frac{\sigma^2}{w^2+\sigma^2}\big)`: returns (mean, var)."""
         xp = namespace(x)
         x = as_float(xp, x, "x")
-        precision = self.w**2 + self.sigma2
-        return self.w * x / precision, self.sigma2 / precision + 0.0 * x
+        evidence_var = self.w**2 + self.sigma2
+        return self.w * x / evidence_var, self.sigma2 / evidence_var + 0.0 * x
 
     def log_joint(self, x, z):
         r""":math:`\log p(x, z) = \log \mathcal N(x;\, w z, \sigma^2)
         + \log \mathcal N(z;\, 0, 1)`."""
-        xp = namespace(x, z)
-        x, z = as_float(xp, x, "x"), as_float(xp, z, "z")
-        log_lik = -0.5 * (LOG_2PI + math.log(self.sigma2) + (x - self.w * z) ** 2 / self.sigma2)
-        return log_lik - 0.5 * (LOG_2PI + z**2)
+        z = as_float(namespace(x, z), z, "z")
+        return log_normal(x, self.w * z, self.sigma2) + log_normal(z)
 
     def expected_log_likelihood(self, x, mu, s2):
         r""":math:`\mathbb E_{q}[\log p(x \mid z)] = -\tfrac12\log(2\pi\sigma^2)

@@ -13,7 +13,7 @@ import itertools
 import torch
 from torch import nn
 
-from elbo_lib.vae import VAE
+from elbo_lib.vae import VAE, bernoulli_log_likelihood
 
 
 class MaskedLinear(nn.Linear):
@@ -78,7 +78,7 @@ class MADEVAE(VAE):
         of shape ``z.shape[:-1]``; z may carry leading sample axes against x of shape (n, x_dim).
         """
         logits = self.decoder(x, z)
-        return (x * logits - nn.functional.softplus(logits)).sum(-1)
+        return bernoulli_log_likelihood(x, logits)
 
     @torch.no_grad()
     def decode(self, z):

@@ -6,6 +6,7 @@ redraws them when a slider moves and the notebooks call them once for a static c
 import numpy as np
 from matplotlib.colors import LogNorm
 
+from elbo_lib.densities import log_normal
 from elbo_lib.kl import kl_normal
 
 PRIOR, Q, POSTERIOR, TARGET = "0.45", "C0", "C3", "0.25"
@@ -44,7 +45,7 @@ def jensen_gap_curve(ax, sigma, sigma_max=2.5):
 
 
 def _normal_pdf(z, mean, var):
-    return np.exp(-0.5 * (z - mean) ** 2 / var) / np.sqrt(2 * np.pi * var)
+    return np.exp(log_normal(z, mean, var))
 
 
 def log_weights(ax, model, x, qs, z=None):
@@ -53,8 +54,7 @@ def log_weights(ax, model, x, qs, z=None):
     they are constant, equal to :math:`\log p(x)`, exactly when q is the posterior."""
     z = np.linspace(-4, 4, 300) if z is None else z
     for colour, (label, (mean, var)) in zip(("C1", Q, POSTERIOR), qs.items(), strict=False):
-        log_q = -0.5 * (np.log(2 * np.pi * var) + (z - mean) ** 2 / var)
-        ax.plot(z, model.log_joint(x, z) - log_q, color=colour, label=label)
+        ax.plot(z, model.log_joint(x, z) - log_normal(z, mean, var), color=colour, label=label)
     ax.axhline(model.log_evidence(x), color="k", ls="--", lw=1, label=r"$\log p(x)$")
     top = max(float(np.max(line.get_ydata())) for line in ax.lines)
     ax.set(

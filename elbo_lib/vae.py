@@ -20,6 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from elbo_lib._arrays import LOG_2PI
+from elbo_lib.densities import log_normal
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
 from elbo_lib.schedules import constant
 
@@ -82,7 +83,7 @@ class VAE(nn.Module):
         """
         out = self.decode(z)
         if self.likelihood == "bernoulli":
-            return (x * out - nn.functional.softplus(out)).sum(-1)
+            return bernoulli_log_likelihood(x, out)
         squared = ((x - out) ** 2).sum(-1)
         return -0.5 * (self.x_dim * (LOG_2PI + self.noise_logvar) + squared / self.noise_var)
 
@@ -121,9 +122,8 @@ class VAE(nn.Module):
         mu, logvar = self.encode(x)
         eps = torch.randn((k, *mu.shape), dtype=mu.dtype)
         z = mu + (0.5 * logvar).exp() * eps
-        log_q = -0.5 * (LOG_2PI + logvar + eps**2).sum(-1)
-        log_prior = -0.5 * (LOG_2PI + z**2).sum(-1)
-        return (self.log_likelihood(x, z) + log_prior - log_q).T
+        log_q = log_normal(z, mu, logvar=logvar).sum(-1)
+        return (self.log_likelihood(x, z) + log_normal(z).sum(-1) - log_q).T
 
     @torch.no_grad()
     def sample(self, n):
@@ -213,6 +213,13 @@ def train_vae(
             history["beta"].append(beta_t)
     bar.close()
     return history
+
+
+def bernoulli_log_likelihood(x, logits):
+    r""":math:`\sum_i x_i \ell_i - \log(1 + e^{\ell_i})`, the log-probability of pixels x under
+    independent Bernoulli distributions with logits :math:`\ell` (minus the cross-entropy),
+    summed over the last axis."""
+    return (x * logits - nn.functional.softplus(logits)).sum(-1)
 
 
 def _mlp(d_in, hidden, d_out):

@@ -1,0 +1,20 @@
+r"""The Gaussian log-density: the building block of every log-weight, prior and posterior.
+
+Elementwise and broadcasting, for numpy arrays or torch tensors (with gradients); sum over the
+last axis for a diagonal Gaussian.
+"""
+
+from elbo_lib._arrays import LOG_2PI, as_float, broadcastable, namespace, variance_or_logvar
+
+
+def log_normal(x, mean=0.0, var=None, *, logvar=None):
+    r""":math:`\log \mathcal N(x;\, \mu, \sigma^2) = -\tfrac12\big[\log 2\pi + \log\sigma^2
+    + (x - \mu)^2/\sigma^2\big]`, elementwise. Give ``var`` or ``logvar`` (neither: the standard
+    normal, :math:`\sigma^2 = 1`)."""
+    if var is None and logvar is None:
+        var = 1.0
+    xp = namespace(x, mean, var, logvar)
+    x, mean = as_float(xp, x, "x"), as_float(xp, mean, "mean")
+    var, logvar = variance_or_logvar(xp, var, logvar)
+    broadcastable(x=x, mean=mean, var=var)
+    return -0.5 * (LOG_2PI + logvar + (x - mean) ** 2 / var)
