@@ -1,12 +1,13 @@
 """Every widget notebook in a real browser: JupyterLab from this environment, headless Chromium.
 
 nbval runs the cells without a widget frontend, so it cannot see a slider that fails to render
-("Error displaying widget") or a figure that does not follow its slider. Here each notebook with
-widgets in its stored outputs is opened in JupyterLab, run from the top, and then every slider
-in its outputs is moved with the keyboard (End, or Home at the top of its range): the figure of
-that cell must change, the kernel must return to idle, and no widget error may show. A cell with
-a Train button is retrained once and must redraw too. Screenshots of each widget before and
-after go to build/widget-screenshots/ for a person to look at.
+("Error displaying widget") or a figure that does not follow its slider. Here each notebook whose
+stored outputs show a slider or a button is opened in JupyterLab (its stored outputs must show no
+widget error), run from the top, and then every slider in its outputs is moved with the keyboard
+(End, or Home at the top of its range): the figure of that cell must change and the kernel return
+to idle, with no widget error, traceback or uncaught JavaScript error. In a cell with a Train
+button the sliders set up the run and one press of Train must redraw (the β widget: one retrain,
+its point added). Screenshots of each widget before and after go to build/widget-screenshots/.
 
 Chromium is Debian's package (Playwright's own browser download needs the internet): without
 /usr/bin/chromium the test is skipped, unless ELBO_REQUIRE_BROWSER=1 (set by .ci/run).
@@ -239,6 +240,7 @@ def test_widgets_redraw_in_the_browser(lab, browser, name):
         page.goto(f"{lab}/lab/workspaces/{Path(name).stem}/tree/notebooks/{name}?reset")
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator", timeout=60_000)
         wait_for(page, lambda: page.evaluate(IDLE), 60, f"{name}: the kernel to start")
+        assert_no_errors(page, name)  # the stored outputs, as a student first sees them
         page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
         page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
         page.wait_for_timeout(1000)
