@@ -4,8 +4,8 @@
 
 - each notebook: run time top to bottom (nbclient, kernel start not included) and the kernel's
   peak resident memory (``getrusage`` in the kernel, after its sliders were moved too);
-- each slider still live after the run: median and 95th percentile of callback + redraw
-  (``sliders.py``, run inside that notebook's kernel);
+- each slider still live after the run: median and 95th percentile of callback + redraw, and
+  the kernel's CPU time (``sliders.py``, run inside that notebook's kernel);
 - the VAE engine (``bench_vae.py``) and the β widget's retrain (``bench_beta_widget.py``);
 - ``import elbo_lib`` and the installed size of ``.venv``.
 """
