@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 READY := $(VENV)/.ready
 
-.PHONY: lab test site bench
+.PHONY: lab test site bench student
 lab: $(READY)
 	$(VENV)/bin/jupyter lab notebooks/01_evidence_and_jensen.ipynb
 
@@ -16,6 +16,10 @@ test: $(READY)
 # The notebooks with their stored outputs as a static site, in build/site (nothing is executed).
 site: $(READY)
 	$(VENV)/bin/python tools/build_site.py
+
+# The exercises without their solutions, for students, in build/student (see README).
+student: $(READY)
+	$(VENV)/bin/python tools/student_version.py
 
 # Time the notebooks, sliders, VAE and import; writes benchmarks/RESULTS.md (takes minutes).
 bench: $(READY)
