@@ -158,13 +158,16 @@ def main():
         "",
         f"Measured {started:%Y-%m-%d %H:%M} UTC by `make bench` (`benchmarks/run.py`) on "
         f"{machine()}.",
-        f"Load average (1 min) {load_before[0]:.1f} before and {load_after[0]:.1f} after: above "
-        f"{os.cpu_count()} the cores were shared with other work and every time is inflated.",
+        f"Load average (1 min) {load_before[0]:.1f} before and {load_after[0]:.1f} after: "
+        + (
+            "the cores were shared with other work, so every time is inflated."
+            if max(load_before[0], load_after[0]) > os.cpu_count()
+            else f"the {os.cpu_count()} cores were not oversubscribed."
+        ),
         "",
         "Slider times are the kernel's callback plus redraw (PNG encoding included) for moves "
         "spread over each slider's range, as wall time and as the kernel's CPU time (which "
-        "sharing inflates less); the browser adds its paint. A slider that only sets up a "
-        "retrain (the β widget's Train button does the work) shows near zero.",
+        "sharing inflates less); the browser adds its paint.",
         "",
         "| what | measured | budget |",
         "|---|---|---|",
