@@ -56,13 +56,16 @@ def importance_log_likelihood(model, x, k=1000, seed=0):
     return torch.cat(estimates)
 
 
-def amortization_gap(model, x, steps=200, lr=0.02, n_samples=4, n_eval=64, seed=0):
+def amortization_gap(model, x, steps=300, lr=0.01, n_samples=16, n_eval=1000, seed=0):
     r"""How much ELBO the encoder leaves on the table (Cremer et al. 2018).
 
     Starting from the encoder's :math:`(\mu, \log\sigma^2)` for each image, run ``steps`` of Adam
     on that image's own :math:`(\mu, \log\sigma^2)` to maximise its ELBO (reparameterised,
     ``n_samples`` draws per step), the decoder fixed. Both ELBOs are then evaluated with the same
-    ``n_eval`` draws of ε, and the refined one is the better of the start and the end point.
+    ``n_eval`` draws of ε, and the refined one is the better of the start and the end point. The
+    defaults have converged on the digits (2000 steps at lr = 0.003 change the test-set gap by
+    less than 0.01 nats), and ``n_eval`` = 1000 keeps the noise that picking the better of two
+    Monte Carlo estimates adds to a few hundredths of a nat per image.
 
     Returns a dict of tensors (n,): ``"amortized_elbo"``, ``"refined_elbo"`` and
     ``"gap"`` = refined − amortized ≥ 0.
@@ -223,7 +226,10 @@ def _elbo_of_q(model, x, mu, logvar, eps):
 
 
 def _reconstruction(model, x, mu, logvar, eps):
-    return model.log_likelihood(x, mu + (0.5 * logvar).exp() * eps).mean(0)
+    """The average over the draws eps (s, n, d), decoded in blocks of about _BUDGET samples."""
+    blocks = eps.split(max(1, _BUDGET // len(x)))
+    total = sum(model.log_likelihood(x, mu + (0.5 * logvar).exp() * e).sum(0) for e in blocks)
+    return total / len(eps)
 
 
 @contextlib.contextmanager

@@ -61,25 +61,22 @@ def iwae_against_k(ax, ks, log_likelihoods, amortized_elbo, refined_elbo):
 
 
 def gap_bars(ax, log_likelihood, refined_elbo, amortized_elbo, title=None):
-    r"""The three numbers of one image (or averages) as bars, with the two gaps of
-    :math:`\log p(x) - \mathrm{ELBO} = \text{approximation gap} + \text{amortization gap}`
-    stacked in the last bar."""
+    r"""The three numbers of one image (or averages) as points on a common nats axis, with the
+    two gaps of :math:`\log p(x) - \mathrm{ELBO} = \text{approximation gap} +
+    \text{amortization gap}` stacked in a floating bar that ends at log p(x)."""
     values = [amortized_elbo, refined_elbo, log_likelihood]
     names = ["amortized\nELBO", "refined\nELBO", "log p(x)\n(IWAE)", "gaps"]
     approximation = log_likelihood - refined_elbo
     amortization = refined_elbo - amortized_elbo
-    bottom = min(values) - 1.5 * max(log_likelihood - amortized_elbo, 0.2)
+    span = max(log_likelihood - amortized_elbo, 0.2)
+    for i, (value, color) in enumerate(zip(values, [AMORTIZED, REFINED, "0.4"], strict=True)):
+        ax.axhline(value, color=color, lw=0.8, ls=":")
+        ax.plot(i, value, "o", color=color, ms=8)
+        ax.text(i, value + 0.05 * span, f"{value:.2f}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(4), names)
+    ax.set_xlim(-0.6, 3.6)
     ax.bar(
-        names[:3],
-        np.subtract(values, bottom),
-        bottom=bottom,
-        color=[AMORTIZED, REFINED, "0.4"],
-        width=0.6,
-    )
-    for i, value in enumerate(values):
-        ax.text(i, value, f"{value:.2f}", ha="center", va="bottom", fontsize=8)
-    ax.bar(
-        names[3],
+        3,
         amortization,
         bottom=amortized_elbo,
         color=AMORTIZATION,
@@ -88,7 +85,7 @@ def gap_bars(ax, log_likelihood, refined_elbo, amortized_elbo, title=None):
         label=f"amortization gap {amortization:.2f}",
     )
     ax.bar(
-        names[3],
+        3,
         approximation,
         bottom=refined_elbo,
         color=APPROXIMATION,
@@ -97,7 +94,7 @@ def gap_bars(ax, log_likelihood, refined_elbo, amortized_elbo, title=None):
         label=f"approximation gap {approximation:.2f}",
     )
     ax.legend(fontsize=8, loc="upper left")
-    ax.set_ylim(bottom, log_likelihood + 0.6 * (log_likelihood - bottom))
+    ax.set_ylim(amortized_elbo - 0.5 * span, log_likelihood + 1.2 * span)
     ax.set(ylabel="nats", title=title or "log p(x) − ELBO = approximation + amortization gap")
 
 
