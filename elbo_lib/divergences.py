@@ -22,8 +22,8 @@ def fit_gaussian(log_p, grid, objective="reverse"):
     * ``"reverse"`` minimises :math:`\mathrm{KL}(q\,\|\,p) = \int q \log q - \int q \log p`
       (up to p's constant) over the grid. The global minimum is found by scanning a lattice of
       (m, log s) and polishing the best point, so a fit to well-separated modes sits on one mode
-      rather than a local optimum between them. s is kept between one grid step and the grid's
-      span.
+      rather than a local optimum between them. s is kept between one grid step and half the
+      grid's span.
     """
     grid, log_p = _check_density(log_p, grid)
     if objective not in OBJECTIVES:

@@ -20,15 +20,24 @@ def jensen_chord(ax, sigma, eps):
     y = np.exp(-(sigma**2) / 2 + sigma * np.asarray(eps))
     ax.plot(u, np.log(u), color="k", lw=1.5, label=r"$\log u$")
     ax.scatter(y, np.log(y), s=10, color=Q, alpha=0.35, label=r"samples $(Y, \log Y)$")
-    ax.plot([1], [0], "o", color=POSTERIOR, ms=8, label=r"$\log \mathbb{E}[Y] = 0$")
-    ax.plot([1], [-(sigma**2) / 2], "s", color=Q, ms=8, label=r"$\mathbb{E}[\log Y]$")
+    gap = sigma**2 / 2
+    ax.plot([1], [0], "o", color=POSTERIOR, ms=5, label=r"$\log \mathbb{E}[Y] = 0$")
+    ax.plot([1], [-gap], "s", color=Q, ms=5, label=r"$\mathbb{E}[\log Y]$")
+    # the gap drawn beside the two points, so that neither marker hides it
+    ax.hlines([0, -gap], 1, 1.35, color="0.4", lw=0.8, ls=":")
     ax.annotate(
         "",
-        xy=(1, 0),
-        xytext=(1, -(sigma**2) / 2),
-        arrowprops={"arrowstyle": "<->", "color": POSTERIOR},
+        xy=(1.35, 0),
+        xytext=(1.35, -gap),
+        arrowprops={"arrowstyle": "<->", "color": POSTERIOR, "shrinkA": 0, "shrinkB": 0},
     )
-    ax.text(1.08, -(sigma**2) / 4, f"gap = σ²/2 = {sigma**2 / 2:.3f} nats", va="center")
+    ax.text(
+        1.45,
+        -gap / 2,
+        f"gap = σ²/2 = {gap:.3f} nats",
+        va="center",
+        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 2},
+    )
     ax.set(xlim=(0, 4), ylim=(-4, 1.6), xlabel="u", ylabel="log u (nats)")
     ax.set_title(f"Jensen: log E[Y] ≥ E[log Y]   (σ = {sigma:.2f})")
     ax.legend(loc="lower right", fontsize=8)
@@ -104,14 +113,14 @@ def elbo_gap_bar(ax, log_evidence, elbo):
 
 
 def elbo_and_kl_against_mean(ax, model, x, var, means):
-    r"""ELBO and :math:`\mathrm{KL}(q\,\|\,p(z\mid x))` for :math:`q = \mathcal N(m, v)` as m
+    r"""ELBO and :math:`\mathrm{KL}(q\,\|\,p(z\mid x))` for :math:`q = \mathcal N(\mu, s^2)` as μ
     varies: they add up to :math:`\log p(x)`, so the ELBO's maximum is the KL's minimum."""
     elbo, kl = model.elbo(x, means, var), model.kl_to_posterior(x, means, var)
     ax.plot(means, elbo, color=Q, label="ELBO")
     ax.plot(means, kl, color=POSTERIOR, label="KL(q ‖ p(z|x))")
     ax.plot(means, elbo + kl, color="k", ls="--", label="ELBO + KL = log p(x)")
     ax.axvline(model.posterior(x)[0], color="0.5", lw=0.8, label="posterior mean")
-    ax.set(xlabel="mean m of q", ylabel="nats", title=f"Both as q's mean moves (v = {var:.3g})")
+    ax.set(xlabel="mean μ of q", ylabel="nats", title=f"Both as q's mean μ moves (s² = {var:.3g})")
     ax.legend(fontsize=8)
 
 
@@ -150,7 +159,7 @@ def kl_map(ax, mean, var, path=None):
     contours = ax.contour(
         mu, np.exp(log_var), kl, levels=[0.1, 0.25, 0.5, 1, 2, 3, 4.5], cmap="viridis"
     )
-    ax.clabel(contours, fontsize=7, fmt="%g")
+    ax.clabel(contours, fontsize=7, fmt="%g", colors="k")
     if path is not None:
         ax.plot(
             path[:, 0],
