@@ -33,7 +33,7 @@ CONFIGS = {
     "full": {"made_hidden": (512, 512), "epochs": 100, "lr": 3e-3, "k": 1000, "seeds": (0, 1, 2)},
 }
 """Training configurations of the MADE decoder: ``"fast"`` runs in the notebook in seconds;
-``"issue"`` is the starting point of the issue (hidden 256, Adam 3e-3, 100 epochs); ``"full"``
+``"issue"`` is a commonly reported setting (hidden 256, Adam 3e-3, 100 epochs); ``"full"``
 has two hidden layers of 512. The longer two run in ``benchmarks/collapse_study.py``."""
 
 METRICS = ("kl", "active_units", "kl_units", "mutual_information", "neg_elbo", "nll")

@@ -16,7 +16,8 @@ def constant(beta):
 
 def linear_warmup(warmup_steps, target=1.0):
     r""":math:`\beta_t = \beta_\star \min(1, t / T)` with T = ``warmup_steps``: β rises from 0
-    to the target over the first T steps and stays there (Bowman et al. 2016)."""
+    to the target over the first T steps and stays there (Bowman et al. 2016; linear form:
+    Sønderby et al. 2016)."""
     warmup_steps = _positive_int(warmup_steps, "warmup_steps")
     target = _non_negative(target, "target")
     return lambda step: target * min(1.0, step / warmup_steps)

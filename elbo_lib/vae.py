@@ -58,7 +58,7 @@ class VAE(nn.Module):
         self.encoder = _mlp(x_dim, hidden, 2 * z_dim)
         self.decoder = self._make_decoder()
         if likelihood == "gaussian":
-            # log σ² of the pixel noise, one for every pixel (isotropic, as in probabilistic PCA)
+            # log σ² of the pixel noise: one σ² shared by all pixels (isotropic, as in pPCA)
             self.noise_logvar = nn.Parameter(torch.tensor(math.log(noise_var)))
 
     def _make_decoder(self):
