@@ -231,6 +231,16 @@ MISTAKES = {
             ),
             "z = μ + √s2·ε",
         ),
+        (
+            lambda model, x, mu, s2, n, rng: (
+                np.mean(
+                    model.log_joint(x, z := mu + np.sqrt(s2) * rng.standard_normal(n))
+                    - stats.norm.logpdf(z)
+                )
+                - 0.5 * (mu**2 + s2 - np.log(s2) - 1)
+            ),
+            "a valid ELBO estimator, but the exercise asks for",
+        ),
     ],
     ex.check_mc_elbo_std: [
         (
@@ -251,6 +261,16 @@ MISTAKES = {
             ),
             "zero spread",
         ),
+        (
+            lambda model, x, mu, s2, n, repeats, rng: (
+                np.std(
+                    model.log_joint(x, z := mu + np.sqrt(s2) * rng.standard_normal(n))
+                    - stats.norm(mu, np.sqrt(s2)).logpdf(z)
+                )
+                / np.sqrt(n)
+            ),
+            "not a measurement of repeated estimates",
+        ),
     ],
     ex.check_iwae_bound: [
         (lambda log_w: np.mean(log_w, axis=-1), "you averaged the log-weights"),
@@ -260,6 +280,10 @@ MISTAKES = {
         ),
         (lambda log_w: iwae_bound(log_w) + np.log(log_w.shape[-1]), "off by log K"),
         (lambda log_w: np.max(log_w, axis=-1), "the largest log-weight"),
+        (
+            lambda log_w: np.max(log_w) + np.log(np.mean(np.exp(log_w - np.max(log_w)), axis=-1)),
+            "take m row by row",
+        ),
         (lambda log_w: iwae_bound(log_w.T).T if log_w.ndim == 2 else iwae_bound(log_w), "batch"),
     ],
     ex.check_warmup_beta: [
@@ -300,6 +324,13 @@ MISTAKES = {
                 + beta * 0.5 * (mu**2 + lv.exp() - lv - 1).sum(-1).mean()
             ),
             "binary_cross_entropy_with_logits",
+        ),
+        (
+            lambda x, logits, mu, lv, beta: (
+                F.binary_cross_entropy(torch.sigmoid(logits), x, reduction="none").sum(-1)
+                + beta * 0.5 * (mu**2 + lv.exp() - lv - 1).sum(-1)
+            ).mean(),
+            "clamps log 0 to −100",
         ),
         (
             lambda x, logits, mu, lv, beta: vae_loss(x, logits, mu, lv, beta).detach(),
