@@ -221,7 +221,7 @@ def elbo_landscape(ax, model, x, path=None):
         norm=LogNorm(),
         linewidths=0.8,
     )
-    ax.clabel(contours, fontsize=7, fmt="%g")
+    ax.clabel(contours, fontsize=7, fmt="%g", colors="k")
     if path is not None:
         ax.plot(
             path[:, 0],

@@ -3,6 +3,7 @@
 import matplotlib
 import numpy as np
 import pytest
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 from elbo_lib import plots
@@ -33,6 +34,10 @@ def test_jensen_chord_places_the_average_point_sigma_squared_over_two_below_the_
     assert labelled(ax) and finite(ax) and ax.get_legend() is not None
     average = next(line for line in ax.lines if line.get_label() == r"$\mathbb{E}[\log Y]$")
     assert average.get_ydata()[0] == pytest.approx(-(1.2**2) / 2)
+    # the gap's label names its size and sits right of the two points, on a white box
+    label = next(text for text in ax.texts if text.get_text() == "gap = σ²/2 = 0.720 nats")
+    assert label.get_position()[0] > 1.2
+    assert label.get_bbox_patch().get_facecolor()[:3] == (1.0, 1.0, 1.0)
 
 
 def test_jensen_gap_curve_is_sigma_squared_over_two(ax):
@@ -65,7 +70,7 @@ def test_elbo_gap_bar_stacks_the_kl_on_the_elbo_up_to_the_log_evidence(ax):
 
 def test_elbo_and_kl_against_mean_add_up_to_the_log_evidence(ax):
     plots.elbo_and_kl_against_mean(ax, MODEL, 2.0, 0.2, np.linspace(-2, 3, 50))
-    assert labelled(ax) and finite(ax)
+    assert labelled(ax) and finite(ax) and "μ" in ax.get_xlabel() and "s² = 0.2" in ax.get_title()
     elbo, kl, total = (line.get_ydata() for line in ax.lines[:3])
     np.testing.assert_allclose(elbo + kl, MODEL.log_evidence(2.0), rtol=1e-12)
     np.testing.assert_allclose(total, MODEL.log_evidence(2.0), rtol=1e-12)
@@ -82,6 +87,8 @@ def test_kl_map_marks_the_point_with_its_kl_and_the_minimum(ax):
     assert labelled(ax) and finite(ax) and ax.get_yscale() == "log"
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
     assert f"q: KL = {float(kl_normal(1.5, 0.2)):.3f} nats" in labels
+    # contour labels in black, readable on every contour colour
+    assert ax.texts and all(to_rgb(text.get_color()) == (0, 0, 0) for text in ax.texts)
 
 
 def test_q_and_prior_draws_both_densities(ax):
