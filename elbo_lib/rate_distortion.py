@@ -93,8 +93,18 @@ def plot_rate_distortion(ax, rate, distortion, beta, *, mark_beta=1.0, latest=No
             linewidth=0.5,
             label="trained β-VAEs",
         )
-    for r, d, b in zip(rate, distortion, beta, strict=True):
-        ax.annotate(f"β={b:.2g}", (r, d), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    span = np.ptp(np.r_[rate, distortion]) if rate.size else 0.0
+    for i, (r, d, b) in enumerate(zip(rate, distortion, beta, strict=True)):
+        # a point close to the one before gets its label further out, with a leader line
+        close = i > 0 and np.hypot(r - rate[i - 1], d - distortion[i - 1]) < 0.05 * span
+        ax.annotate(
+            f"β={b:.2g}",
+            (r, d),
+            textcoords="offset points",
+            xytext=(22, 12) if close else (5, 4),
+            fontsize=7,
+            arrowprops={"arrowstyle": "-", "lw": 0.5} if close else None,
+        )
     marked = np.flatnonzero(np.isclose(beta, mark_beta))
     if marked.size:
         r, d = rate[marked[0]], distortion[marked[0]]
