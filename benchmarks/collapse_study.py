@@ -1,7 +1,7 @@
 """The longer runs behind notebook 10's full-size table: every remedy over three seeds.
 
     .venv/bin/python benchmarks/collapse_study.py full      # MADE 2 × 512, 100 epochs (minutes)
-    .venv/bin/python benchmarks/collapse_study.py issue     # MADE 1 × 256, 100 epochs
+    .venv/bin/python benchmarks/collapse_study.py reported  # MADE 1 × 256, 100 epochs
 
 Prints the table of :func:`elbo_lib.collapse.format_table` and writes every run to
 ``collapse_<config>.json`` in the working directory.

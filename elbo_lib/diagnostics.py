@@ -186,7 +186,7 @@ def elbo_surgery(model, x, n_samples=10, seed=0):
     log_q_own = log_normal(z.reshape(n_samples, n, d), mu, logvar=logvar).sum(-1).reshape(-1)
     log_prior = log_normal(z).sum(-1)
     with torch_threads():
-        log_q_aggregate = _log_aggregate_posterior(z, mu, logvar)
+        log_q_aggregate = log_aggregate_posterior(z, mu, logvar)
     average_kl = kl_to_standard_normal(mu, logvar=logvar).mean()
     return {
         "average_kl": float(average_kl),
@@ -208,9 +208,10 @@ def edge_energy(images):
     return (across + down).mean().item()
 
 
-def _log_aggregate_posterior(z, mu, logvar):
-    r""":math:`\log \frac1N \sum_m q(z_i \mid x_m)` for each row :math:`z_i`, the Gaussian
-    exponents for every (i, m) computed as matrix products over the latent axis, in blocks."""
+def log_aggregate_posterior(z, mu, logvar):
+    r"""The aggregate posterior :math:`\log q(z_i) = \log \frac1N \sum_m q(z_i \mid x_m)` for each
+    row :math:`z_i`, from the encoder's (mu, logvar) of the N images (each of shape (N, d)); the
+    Gaussian exponents for every (i, m) are matrix products over the latent axis, in blocks."""
     n, d = mu.shape
     precision = (-logvar).exp()
     constant = -0.5 * (d * LOG_2PI + logvar.sum(-1) + (mu**2 * precision).sum(-1))

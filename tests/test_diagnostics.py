@@ -190,7 +190,7 @@ def test_elbo_surgery_terms_add_up_and_match_an_independent_mixture(trained):
     assert 0 < result["mutual_information"] <= math.log(len(x))
 
 
-def test_log_aggregate_posterior_is_a_brute_force_mixture_density():
+def testlog_aggregate_posterior_is_a_brute_force_mixture_density():
     # 5000 components: the 2000 codes are split into blocks of 838 rows
     generator = torch.Generator().manual_seed(3)
     mu = torch.randn(5000, 3, generator=generator, dtype=torch.float64)
@@ -199,7 +199,7 @@ def test_log_aggregate_posterior_is_a_brute_force_mixture_density():
     std = (0.5 * logvar).exp().numpy()
     log_components = stats.norm.logpdf(z.numpy()[:, None], mu.numpy(), std).sum(-1)
     expected = special.logsumexp(log_components, axis=1) - math.log(5000)
-    got = diagnostics._log_aggregate_posterior(z, mu, logvar)
+    got = diagnostics.log_aggregate_posterior(z, mu, logvar)
     np.testing.assert_allclose(got.numpy(), expected, rtol=0, atol=1e-9)
 
 
