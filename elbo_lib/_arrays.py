@@ -35,6 +35,13 @@ def positive(xp, value, name):
     return value
 
 
+def positive_int(value, name):
+    """``value`` if it is a positive integer, else a ``ValueError`` naming ``name``."""
+    if not (isinstance(value, int | np.integer) and value > 0):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def broadcastable(**arrays):
     """Raise a ``ValueError`` naming the arguments whose shapes do not broadcast."""
     shapes = {name: tuple(getattr(a, "shape", ())) for name, a in arrays.items()}

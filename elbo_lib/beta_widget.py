@@ -16,6 +16,7 @@ import torch
 
 from elbo_lib.plots import latent_scatter
 from elbo_lib.rate_distortion import plot_rate_distortion, rate_distortion, train_beta_vae
+from elbo_lib.vae import seeded
 from elbo_lib.vae_plots import image_grid
 from elbo_lib.widgets import SliderFigure, log_slider
 
@@ -106,7 +107,6 @@ class BetaWidget(SliderFigure):
             row_labels=["data", "recon."],
             title="Reconstructions from the posterior mean",
         )
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+        with seeded(self.seed):
             samples = self.model.sample(2 * N_SHOWN)
         image_grid(ax_samples, samples, ncols=N_SHOWN, title="Samples: decoder at z ~ p(z)")

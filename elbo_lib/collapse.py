@@ -10,7 +10,6 @@ import math
 import time
 
 import numpy as np
-import torch
 
 from elbo_lib import schedules
 from elbo_lib.diagnostics import (
@@ -21,7 +20,7 @@ from elbo_lib.diagnostics import (
     kl_per_dimension,
 )
 from elbo_lib.made import MADEVAE
-from elbo_lib.vae import VAE, train_vae
+from elbo_lib.vae import VAE, seeded, train_vae
 
 REMEDIES = ("constant", "warm-up", "cyclical", "free bits")
 """constant β = 1; linear warm-up β_t = min(1, t/T) over the first 30 % of steps; cyclical
@@ -66,8 +65,7 @@ def training_plan(remedy, steps, *, free_bits=0.25, beta=1.0):
 def make_model(decoder, z_dim=16, made_hidden=(256,), seed=0):
     """A fresh VAE initialised with ``seed``: ``decoder`` "MADE" (:class:`MADEVAE` with
     ``made_hidden``) or "MLP" (:class:`~elbo_lib.vae.VAE` with one hidden layer of 256)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         if decoder == "MADE":
             return MADEVAE(z_dim=z_dim, hidden=made_hidden)
         if decoder == "MLP":

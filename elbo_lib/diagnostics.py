@@ -6,18 +6,17 @@ Every function works for any :class:`elbo_lib.vae.VAE` (subclasses included): it
 the global random state untouched, so repeated calls give the same numbers.
 """
 
-import contextlib
 import math
 
 import torch
 
-from elbo_lib._arrays import LOG_2PI
+from elbo_lib._arrays import LOG_2PI, positive_int
 from elbo_lib.bounds import iwae_bound
 from elbo_lib.data import IMAGE_SHAPE
 from elbo_lib.densities import log_normal
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
 from elbo_lib.linear_gaussian import ppca_log_likelihood
-from elbo_lib.vae import torch_threads
+from elbo_lib.vae import seeded, torch_threads
 
 _BUDGET = 2**16  # samples × images decoded at once: ~70 MB of activations for hidden=256
 
@@ -28,8 +27,8 @@ def evaluate_elbo(model, x, n_samples=10, seed=0):
     from q(z | x) and the exact KL. Returns a dict of tensors (n,): ``"elbo"``,
     ``"reconstruction"`` (:math:`\mathbb E_q[\log p(x \mid z)]`) and ``"kl"``."""
     model.check_data(x)
-    _positive_int(n_samples, "n_samples")
-    with _seeded(seed), torch_threads():
+    positive_int(n_samples, "n_samples")
+    with seeded(seed), torch_threads():
         mu, logvar = model.encode(x)
         eps = torch.randn((n_samples, *mu.shape))
         reconstruction = _reconstruction(model, x, mu, logvar, eps)
@@ -44,10 +43,10 @@ def importance_log_likelihood(model, x, k=1000, seed=0):
     in expectation that tends to log p(x) as K grows. Images and samples are processed in blocks,
     so K = 5000 over the test set fits in memory. Returns a tensor (n,)."""
     model.check_data(x)
-    _positive_int(k, "k")
+    positive_int(k, "k")
     rows = max(1, _BUDGET // k)
     estimates = []
-    with _seeded(seed), torch_threads():
+    with seeded(seed), torch_threads():
         for block in x.split(rows):
             size = max(1, _BUDGET // len(block))
             pieces = [min(size, k - start) for start in range(0, k, size)]
@@ -71,12 +70,12 @@ def amortization_gap(model, x, steps=300, lr=0.01, n_samples=16, n_eval=1000, se
     ``"gap"`` = refined − amortized ≥ 0.
     """
     model.check_data(x)
-    _positive_int(steps, "steps")
-    _positive_int(n_samples, "n_samples")
-    _positive_int(n_eval, "n_eval")
+    positive_int(steps, "steps")
+    positive_int(n_samples, "n_samples")
+    positive_int(n_eval, "n_eval")
     if not (isinstance(lr, int | float) and lr > 0):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
-    with _seeded(seed), torch_threads():
+    with seeded(seed), torch_threads():
         with torch.no_grad():
             mu0, logvar0 = model.encode(x)
             eval_eps = torch.randn((n_eval, *mu0.shape))
@@ -177,10 +176,10 @@ def elbo_surgery(model, x, n_samples=10, seed=0):
     ``"marginal_kl"``.
     """
     model.check_data(x)
-    _positive_int(n_samples, "n_samples")
+    positive_int(n_samples, "n_samples")
     mu, logvar = (t.double() for t in model.encode(x))
     n, d = mu.shape
-    with _seeded(seed):
+    with seeded(seed):
         eps = torch.randn((n_samples, n, d), dtype=torch.float64)
     z = (mu + (0.5 * logvar).exp() * eps).reshape(-1, d)
     log_q_own = log_normal(z.reshape(n_samples, n, d), mu, logvar=logvar).sum(-1).reshape(-1)
@@ -231,15 +230,3 @@ def _reconstruction(model, x, mu, logvar, eps):
     blocks = eps.split(max(1, _BUDGET // len(x)))
     total = sum(model.log_likelihood(x, mu + (0.5 * logvar).exp() * e).sum(0) for e in blocks)
     return total / len(eps)
-
-
-@contextlib.contextmanager
-def _seeded(seed):
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-def _positive_int(value, name):
-    if not (isinstance(value, int) and value > 0):
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from elbo_lib._arrays import LOG_2PI, as_float, namespace, positive
+from elbo_lib._arrays import LOG_2PI, as_float, namespace, positive, positive_int
 from elbo_lib.densities import log_normal
 from elbo_lib.kl import kl_mvn, kl_normal
 
@@ -70,8 +70,7 @@ class LinearGaussian:
     def sample(self, n, rng):
         r"""Draw n pairs :math:`z \sim \mathcal N(0,1)`, :math:`x \sim \mathcal N(wz, \sigma^2)`;
         returns (x, z) as numpy arrays."""
-        if not (isinstance(n, (int, np.integer)) and n > 0):
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+        positive_int(n, "n")
         z = rng.standard_normal(n)
         x = self.w * z + np.sqrt(self.sigma2) * rng.standard_normal(n)
         return x, z

@@ -12,10 +12,9 @@ noisy code, β = 1 the VAE, β > 1 buys a cheaper code with worse reconstruction
 from numbers import Real
 
 import numpy as np
-import torch
 
 from elbo_lib.diagnostics import active_units, evaluate_elbo, kl_per_dimension
-from elbo_lib.vae import VAE, train_vae
+from elbo_lib.vae import VAE, seeded, train_vae
 
 
 def rate_distortion(model, x, n_samples=10, seed=0):
@@ -41,8 +40,7 @@ def train_beta_vae(
             on_step(step)
         return beta
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         model = VAE(x_dim=x.shape[1], z_dim=z_dim, hidden=hidden)
     train_vae(model, x, epochs=epochs, beta=schedule, lr=lr, seed=seed, progress=progress)
     return model

@@ -7,6 +7,8 @@ to pass as ``beta`` to :func:`elbo_lib.vae.train_vae`.
 
 from numbers import Real
 
+from elbo_lib._arrays import positive_int
+
 
 def constant(beta):
     r""":math:`\beta_t = \beta`."""
@@ -18,7 +20,7 @@ def linear_warmup(warmup_steps, target=1.0):
     r""":math:`\beta_t = \beta_\star \min(1, t / T)` with T = ``warmup_steps``: β rises from 0
     to the target over the first T steps and stays there (Bowman et al. 2016; linear form:
     Sønderby et al. 2016)."""
-    warmup_steps = _positive_int(warmup_steps, "warmup_steps")
+    warmup_steps = positive_int(warmup_steps, "warmup_steps")
     target = _non_negative(target, "target")
     return lambda step: target * min(1.0, step / warmup_steps)
 
@@ -27,7 +29,7 @@ def cyclical(period, ratio=0.5, target=1.0):
     r""":math:`\beta_t = \beta_\star \min\big(1, \frac{t \bmod P}{R P}\big)`: every period of P
     steps, β rises linearly from 0 over the first fraction R = ``ratio`` of the period and then
     stays at the target (Fu et al. 2019)."""
-    period = _positive_int(period, "period")
+    period = positive_int(period, "period")
     if not (isinstance(ratio, Real) and 0 < ratio <= 1):
         raise ValueError(f"ratio must lie in (0, 1], got {ratio!r}")
     target = _non_negative(target, "target")
@@ -39,9 +41,3 @@ def _non_negative(value, name):
     if not (isinstance(value, Real) and 0 <= value < float("inf")):
         raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
     return float(value)
-
-
-def _positive_int(value, name):
-    if not (isinstance(value, int) and value > 0):
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from elbo_lib._arrays import LOG_2PI
+from elbo_lib._arrays import LOG_2PI, positive_int
 from elbo_lib.densities import log_normal
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
 from elbo_lib.schedules import constant
@@ -44,9 +44,8 @@ class VAE(nn.Module):
 
     def __init__(self, x_dim=64, z_dim=8, hidden=(256,), likelihood="bernoulli", noise_var=1.0):
         super().__init__()
-        for name, value in (("x_dim", x_dim), ("z_dim", z_dim)):
-            if not (isinstance(value, int) and value > 0):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        positive_int(x_dim, "x_dim")
+        positive_int(z_dim, "z_dim")
         hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
         if not all(isinstance(h, int) and h > 0 for h in hidden):
             raise ValueError(f"hidden must hold positive integers, got {hidden!r}")
@@ -117,8 +116,7 @@ class VAE(nn.Module):
         :math:`z_k \sim q(z \mid x)`, of shape (n, k). Their mean over k estimates the ELBO,
         their log-mean-exp the IWAE bound (:func:`elbo_lib.bounds.iwae_bound`)."""
         self.check_data(x)
-        if not (isinstance(k, int) and k > 0):
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        positive_int(k, "k")
         mu, logvar = self.encode(x)
         eps = torch.randn((k, *mu.shape), dtype=mu.dtype)
         z = mu + (0.5 * logvar).exp() * eps
@@ -171,9 +169,8 @@ def train_vae(
     step).
     """
     model.check_data(x)
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not (isinstance(value, int) and value > 0):
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    positive_int(epochs, "epochs")
+    positive_int(batch_size, "batch_size")
     if not (isinstance(lr, Real) and lr > 0):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if not (isinstance(free_bits, Real) and free_bits >= 0):
@@ -183,8 +180,7 @@ def train_vae(
     steps_per_epoch = math.ceil(n / batch_size)
     history = {"elbo": [], "reconstruction": [], "kl": [], "beta": []}
     bar = tqdm(total=epochs * steps_per_epoch, desc="training", unit="step", disable=not progress)
-    with torch.random.fork_rng(devices=[]), torch_threads():
-        torch.manual_seed(seed)
+    with seeded(seed), torch_threads():
         optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
         step = 0
         for _ in range(epochs):
@@ -234,6 +230,15 @@ def _check_beta(beta, step):
     if not (isinstance(beta, Real) and math.isfinite(beta) and beta >= 0):
         raise ValueError(f"beta at step {step} must be a finite non-negative number, got {beta!r}")
     return float(beta)
+
+
+@contextlib.contextmanager
+def seeded(seed):
+    """Run the block with torch's random state seeded by ``seed``; the global state is restored
+    afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 @contextlib.contextmanager
