@@ -1,4 +1,4 @@
-"""Speed of notebook 09's β widget: building it (one model trained at β = 1 and the first
+"""Speed of notebook 11's β widget: building it (one model trained at β = 1 and the first
 frame drawn), one press of Train (retrain + redraw, budget 5 s) at several β, and a Reset.
 
 Run: .venv/bin/python benchmarks/bench_beta_widget.py

@@ -1,4 +1,4 @@
-"""The longer runs behind notebook 10's full-size table: every remedy over three seeds.
+"""The longer runs behind notebook 12's full-size table: every remedy over three seeds.
 
     .venv/bin/python benchmarks/collapse_study.py full      # MADE 2 × 512, 100 epochs (minutes)
     .venv/bin/python benchmarks/collapse_study.py reported  # MADE 1 × 256, 100 epochs

@@ -1,4 +1,4 @@
-r"""The β widget of notebook 09: pick β on a log slider, press Train, and a small β-VAE is
+r"""The β widget of notebook 11: pick β on a log slider, press Train, and a small β-VAE is
 retrained on the digits (a progress bar shows the steps) to minimise :math:`D + \beta R`. Its
 (rate, distortion) point joins every earlier point on the plane, so a student builds the curve
 by hand; Reset clears the plane. Beside it: reconstructions of fixed test digits, samples from

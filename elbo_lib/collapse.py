@@ -1,4 +1,4 @@
-r"""Posterior collapse and its remedies, measured over seeds (notebook 10).
+r"""Posterior collapse and its remedies, measured over seeds (notebook 12).
 
 A VAE has collapsed when :math:`q(z \mid x) = p(z)` for every x: the KL term is zero and so is
 the mutual information :math:`I_q(X; Z)`. A decoder that models the pixels well without z (the
@@ -110,7 +110,7 @@ def collapse_run(
 
 
 def collapse_study(x_train, x_test, config="fast", *, large_beta=4.0, progress=None):
-    """Every run of notebook 10 for a configuration of :data:`CONFIGS`: the MADE decoder under
+    """Every run of notebook 12 for a configuration of :data:`CONFIGS`: the MADE decoder under
     each remedy of :data:`REMEDIES`, and the MLP decoder at β = 1 and at
     ``large_beta`` (constant), each for every seed. ``progress`` (a callable of decoder, remedy,
     β and seed) is told before each run. Returns the list of :func:`collapse_run` dicts."""

@@ -1,4 +1,4 @@
-r"""Checks for the hands-on exercises of notebook 11.
+r"""Checks for the hands-on exercises of notebook 13.
 
 ``check_<exercise>(your_function)`` calls your function on several inputs, edge cases included,
 and compares it with elbo_lib's own answer (:mod:`elbo_lib.kl`, :mod:`elbo_lib.linear_gaussian`,

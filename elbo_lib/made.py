@@ -5,7 +5,7 @@ r"""A VAE with an autoregressive decoder: a MADE (Germain et al. 2015) over the 
 
 pixels in raster order. Masks on the weights make logit :math:`\ell_i` depend on the pixels
 before i only, so one pass computes every factor. z enters the first hidden layer alone. Such a
-decoder models the pixels well without z, which invites posterior collapse (notebook 10).
+decoder models the pixels well without z, which invites posterior collapse (notebook 12).
 """
 
 import itertools

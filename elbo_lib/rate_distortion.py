@@ -1,4 +1,4 @@
-r"""Rate and distortion of a VAE, and the β sweep of notebook 09.
+r"""Rate and distortion of a VAE, and the β sweep of notebook 11.
 
 The negative ELBO, averaged over the data, splits into a distortion and a rate (Alemi et al. 2018),
 

@@ -1,4 +1,4 @@
-r"""Figures of the VAE notebooks (06–08). Each function draws on a matplotlib Axes (axes labelled,
+r"""Figures of the VAE notebooks (08–10). Each function draws on a matplotlib Axes (axes labelled,
 log-quantities in nats) and returns nothing; images are rows of 64 pixels, as numpy arrays or
 torch tensors. :func:`gap_explorer` puts one figure behind a slider with
 :class:`elbo_lib.widgets.SliderFigure`.

@@ -12,7 +12,7 @@ import pytest
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
-EXERCISES = ROOT / "notebooks" / "11_exercises.ipynb"
+EXERCISES = ROOT / "notebooks" / "13_exercises.ipynb"
 spec = importlib.util.spec_from_file_location(
     "student_version", ROOT / "tools" / "student_version.py"
 )

@@ -6,7 +6,7 @@ the delimiter; a solution in a Markdown cell becomes ``YOUR ANSWER HERE``. Outpu
 and links to notebooks that stay behind are rewritten to work from the output folder.
 
     python tools/student_version.py             # every notebook with solutions -> build/student/
-    python tools/student_version.py notebooks/11_exercises.ipynb --out /tmp/student
+    python tools/student_version.py notebooks/13_exercises.ipynb --out /tmp/student
 """
 
 import argparse
