@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from elbo_lib import vae
+from elbo_lib import _torch
 from elbo_lib.data import load_digits
 from elbo_lib.diagnostics import amortization_gap, evaluate_elbo, importance_log_likelihood
 from elbo_lib.vae import VAE, train_vae
@@ -62,11 +62,11 @@ def iwae_seconds(model, x_test, k, threads, repeats=3):
 @contextlib.contextmanager
 def _threads(n):
     """Make the engine's thread count ``n`` for the block."""
-    before, vae.THREADS = vae.THREADS, n
+    before, _torch.THREADS = _torch.THREADS, n
     try:
         yield
     finally:
-        vae.THREADS = before
+        _torch.THREADS = before
 
 
 def figures():

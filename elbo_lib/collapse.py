@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from elbo_lib import schedules
+from elbo_lib._torch import seeded
 from elbo_lib.diagnostics import (
     active_units,
     elbo_surgery,
@@ -20,7 +21,7 @@ from elbo_lib.diagnostics import (
     kl_per_dimension,
 )
 from elbo_lib.made import MADEVAE
-from elbo_lib.vae import VAE, seeded, train_vae
+from elbo_lib.vae import VAE, train_vae
 
 REMEDIES = ("constant", "warm-up", "cyclical", "free bits")
 """constant β = 1; linear warm-up β_t = min(1, t/T) over the first 30 % of steps; cyclical

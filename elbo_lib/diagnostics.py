@@ -11,12 +11,13 @@ import math
 import torch
 
 from elbo_lib._arrays import LOG_2PI, positive_int
+from elbo_lib._torch import seeded, torch_threads
 from elbo_lib.bounds import iwae_bound
 from elbo_lib.data import IMAGE_SHAPE
 from elbo_lib.densities import log_normal
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
 from elbo_lib.linear_gaussian import ppca_log_likelihood
-from elbo_lib.vae import seeded, torch_threads
+from elbo_lib.vae import reparameterize
 
 _BUDGET = 2**16  # samples × images decoded at once: ~70 MB of activations for hidden=256
 
@@ -181,7 +182,7 @@ def elbo_surgery(model, x, n_samples=10, seed=0):
     n, d = mu.shape
     with seeded(seed):
         eps = torch.randn((n_samples, n, d), dtype=torch.float64)
-    z = (mu + (0.5 * logvar).exp() * eps).reshape(-1, d)
+    z = reparameterize(mu, logvar, eps).reshape(-1, d)
     log_q_own = log_normal(z.reshape(n_samples, n, d), mu, logvar=logvar).sum(-1).reshape(-1)
     log_prior = log_normal(z).sum(-1)
     with torch_threads():
@@ -228,5 +229,5 @@ def _elbo_of_q(model, x, mu, logvar, eps):
 def _reconstruction(model, x, mu, logvar, eps):
     """The average over the draws eps (s, n, d), decoded in blocks of about _BUDGET samples."""
     blocks = eps.split(max(1, _BUDGET // len(x)))
-    total = sum(model.log_likelihood(x, mu + (0.5 * logvar).exp() * e).sum(0) for e in blocks)
+    total = sum(model.log_likelihood(x, reparameterize(mu, logvar, e)).sum(0) for e in blocks)
     return total / len(eps)

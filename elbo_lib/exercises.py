@@ -24,6 +24,7 @@ from elbo_lib.bounds import iwae_bound
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
 from elbo_lib.linear_gaussian import LinearGaussian
 from elbo_lib.schedules import linear_warmup
+from elbo_lib.vae import bernoulli_log_likelihood, negative_elbo
 
 NOT_DONE = "not done yet: replace `raise NotImplementedError()` with your code, then run this again"
 PIXELS, LATENTS = 64, 8  # the shapes of the VAE-loss exercises: 8×8 images, 8 latent dimensions
@@ -664,19 +665,16 @@ def check_warmup_beta(warmup_beta):
 
 
 def _reference_loss(x, logits, mu, logvar, beta):
-    r"""The VAE loss :math:`-\mathrm{ELBO}` averaged over the batch: Bernoulli reconstruction
-    (torch's binary cross-entropy, summed over pixels) plus β times
-    :func:`elbo_lib.kl.kl_to_standard_normal`."""
-    reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
-    return (reconstruction + beta * kl_to_standard_normal(mu, logvar=logvar)).mean()
+    r"""The VAE loss :math:`-\mathrm{ELBO}` averaged over the batch:
+    :func:`elbo_lib.vae.negative_elbo` of the Bernoulli reconstruction and the per-unit KL."""
+    return negative_elbo(bernoulli_log_likelihood(x, logits), kl_normal(mu, logvar_q=logvar), beta)
 
 
 def _clamped_loss(x, logits, mu, logvar, beta):
     """The loss of an answer taking sigmoid(logits) into F.binary_cross_entropy."""
     probs = torch.sigmoid(logits.detach())
-    reconstruction = F.binary_cross_entropy(probs, x.detach(), reduction="none").sum(-1)
-    kl = kl_to_standard_normal(mu.detach(), logvar=logvar.detach())
-    return (reconstruction + beta * kl).mean()
+    reconstruction = -F.binary_cross_entropy(probs, x.detach(), reduction="none").sum(-1)
+    return negative_elbo(reconstruction, kl_normal(mu.detach(), logvar_q=logvar.detach()), beta)
 
 
 def _loss_batch(n, seed, logit_scale=2.0):

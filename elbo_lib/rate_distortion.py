@@ -13,8 +13,9 @@ from numbers import Real
 
 import numpy as np
 
+from elbo_lib._torch import seeded
 from elbo_lib.diagnostics import active_units, evaluate_elbo, kl_per_dimension
-from elbo_lib.vae import VAE, seeded, train_vae
+from elbo_lib.vae import VAE, train_vae
 
 
 def rate_distortion(model, x, n_samples=10, seed=0):

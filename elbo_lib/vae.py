@@ -10,7 +10,6 @@ Gaussian pixels with one learned noise variance), encoder
 Every quantity is in nats per image.
 """
 
-import contextlib
 import itertools
 import math
 from numbers import Real
@@ -20,15 +19,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from elbo_lib._arrays import LOG_2PI, positive_int
+from elbo_lib._torch import seeded, torch_threads
 from elbo_lib.densities import log_normal
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
 from elbo_lib.schedules import constant
 
 LIKELIHOODS = ("bernoulli", "gaussian")
-# Measured with benchmarks/bench_vae.py on a 2-core machine: training the default model and
-# importance sampling run faster on one thread than on two (hand-offs between threads cost more
-# than these small matrix products gain); Binder gives one CPU anyway.
-THREADS = 1
 
 
 class VAE(nn.Module):
@@ -94,7 +90,7 @@ class VAE(nn.Module):
     def sample_posterior(self, mu, logvar):
         r"""One reparameterised draw :math:`z = \mu + \sigma \odot \varepsilon`,
         :math:`\varepsilon \sim \mathcal N(0, I)`, from q(z | x) with parameters (mu, logvar)."""
-        return mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+        return reparameterize(mu, logvar, torch.randn_like(mu))
 
     def elbo_terms(self, x, per_dimension=False):
         r"""One-sample estimates of :math:`\mathbb E_q[\log p(x \mid z)]` and the exact
@@ -119,7 +115,7 @@ class VAE(nn.Module):
         positive_int(k, "k")
         mu, logvar = self.encode(x)
         eps = torch.randn((k, *mu.shape), dtype=mu.dtype)
-        z = mu + (0.5 * logvar).exp() * eps
+        z = reparameterize(mu, logvar, eps)
         log_q = log_normal(z, mu, logvar=logvar).sum(-1)
         return (self.log_likelihood(x, z) + log_normal(z).sum(-1) - log_q).T
 
@@ -190,10 +186,8 @@ def train_vae(
                 batch = shuffled[start : start + batch_size]
                 beta_t = _check_beta(schedule(step), step)
                 reconstruction, kl = model._elbo_terms(batch, per_dimension=True)
-                reconstruction = reconstruction.mean()
-                kl = kl.mean(0)
-                kl_term = kl.clamp(min=free_bits).sum() if free_bits > 0 else kl.sum()
-                loss = beta_t * kl_term - reconstruction
+                loss = negative_elbo(reconstruction, kl, beta_t, free_bits)
+                reconstruction, kl = reconstruction.mean(), kl.mean(0)
                 if not math.isfinite(loss.item()):
                     raise ValueError(f"the loss became non-finite ({loss.item()}) at step {step}")
                 optimizer.zero_grad(set_to_none=True)
@@ -209,6 +203,28 @@ def train_vae(
             history["beta"].append(beta_t)
     bar.close()
     return history
+
+
+def reparameterize(mu, logvar, eps):
+    r""":math:`z = \mu + \sigma \odot \varepsilon` with :math:`\sigma = e^{\frac12\log\sigma^2}`:
+    a draw from :math:`\mathcal N(\mu, \mathrm{diag}\,\sigma^2)` that is differentiable in
+    (μ, log σ²) for a fixed standard-normal ``eps`` (leading sample axes broadcast)."""
+    return mu + (0.5 * logvar).exp() * eps
+
+
+def negative_elbo(reconstruction, kl, beta=1.0, free_bits=0.0):
+    r"""The VAE loss, averaged over a batch of B images:
+
+    .. math:: -\frac1B\sum_b \log p(x_b \mid z_b) + \beta \sum_j
+              \max\big(\lambda, \tfrac1B \textstyle\sum_b \mathrm{KL}_j(x_b)\big)
+
+    from ``reconstruction`` (B,), the one-sample :math:`\log p(x_b \mid z_b)` summed over
+    pixels, and ``kl`` (B, z_dim), the KL of each latent unit to the prior. β = 1 and
+    :math:`\lambda` = ``free_bits`` = 0 give the negative ELBO; free bits (Kingma et al. 2016)
+    stop charging a unit whose average KL is below λ."""
+    kl = kl.mean(0)
+    kl_term = kl.clamp(min=free_bits).sum() if free_bits > 0 else kl.sum()
+    return beta * kl_term - reconstruction.mean()
 
 
 def bernoulli_log_likelihood(x, logits):
@@ -230,24 +246,3 @@ def _check_beta(beta, step):
     if not (isinstance(beta, Real) and math.isfinite(beta) and beta >= 0):
         raise ValueError(f"beta at step {step} must be a finite non-negative number, got {beta!r}")
     return float(beta)
-
-
-@contextlib.contextmanager
-def seeded(seed):
-    """Run the block with torch's random state seeded by ``seed``; the global state is restored
-    afterwards."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-@contextlib.contextmanager
-def torch_threads(n=None):
-    """Run the block with ``torch.set_num_threads(n)`` (default :data:`THREADS`), then restore
-    the previous number."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(THREADS if n is None else n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

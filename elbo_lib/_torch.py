@@ -1,0 +1,32 @@
+"""Torch plumbing shared by the models and measurements: a seeded random state and a fixed
+number of threads, each restored when its block ends."""
+
+import contextlib
+
+import torch
+
+# Measured with benchmarks/bench_vae.py on a 2-core machine: training the default model and
+# importance sampling run faster on one thread than on two (hand-offs between threads cost more
+# than these small matrix products gain); Binder gives one CPU anyway.
+THREADS = 1
+
+
+@contextlib.contextmanager
+def seeded(seed):
+    """Run the block with torch's random state seeded by ``seed``; the global state is restored
+    afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextlib.contextmanager
+def torch_threads(n=None):
+    """Run the block with ``torch.set_num_threads(n)`` (default :data:`THREADS`), then restore
+    the previous number."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(THREADS if n is None else n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
