@@ -1,0 +1,54 @@
+r"""Checks that read as the claim they test. Each prints one sentence, "✓ <claim> (<evidence>)",
+when the claim holds, and raises an ``AssertionError`` that says what failed when it does not.
+
+The evidence printed is the tolerance met, never the measured round-off, so a notebook's output
+is the same on every CPU.
+"""
+
+import math
+
+import numpy as np
+
+
+def holds(claim, condition, evidence=""):
+    """✓ ``claim`` if ``condition`` is true (every entry, for an array)."""
+    suffix = f" ({evidence})" if evidence else ""
+    if not bool(np.all(np.asarray(_numpy(condition)))):
+        raise AssertionError(f"✗ {claim}: it does not hold{suffix}")
+    print(f"✓ {claim}{suffix}")
+
+
+def close(claim, actual, expected, tol):
+    r"""✓ ``claim`` if :math:`\max |a - e| \le` ``tol`` over every entry (absolute tolerance)."""
+    difference = _largest_difference(actual, expected)
+    if not difference <= tol:
+        raise AssertionError(f"✗ {claim}: the largest difference is {difference:.3g}, over {tol:g}")
+    print(f"✓ {claim} (to within {tol:g})")
+
+
+def within_standard_errors(claim, samples, expected, k=4.0):
+    r"""✓ ``claim`` if the mean of the Monte Carlo ``samples`` (first axis) lies within ``k``
+    standard errors :math:`\hat\sigma/\sqrt n` of ``expected``, entry by entry."""
+    samples = np.asarray(_numpy(samples), dtype=float)
+    n = samples.shape[0]
+    if n < 2:
+        raise ValueError(f"samples must hold at least two draws, got {n}")
+    mean = samples.mean(0)
+    standard_error = samples.std(0, ddof=1) / math.sqrt(n)
+    z = np.abs(mean - np.asarray(_numpy(expected), dtype=float)) / standard_error
+    if not bool(np.all(z <= k)):
+        raise AssertionError(
+            f"✗ {claim}: the mean is {float(np.max(z)):.1f} standard errors away, over {k:g}"
+        )
+    print(f"✓ {claim} (within {k:g} standard errors of {n} draws)")
+
+
+def _largest_difference(actual, expected):
+    a, e = np.asarray(_numpy(actual), dtype=float), np.asarray(_numpy(expected), dtype=float)
+    if np.any(np.isnan(a)) or np.any(np.isnan(e)):
+        return math.nan
+    return float(np.max(np.abs(a - e), initial=0.0))
+
+
+def _numpy(value):
+    return value.detach().cpu().numpy() if hasattr(value, "detach") else value
