@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 from numpy.polynomial.hermite_e import hermegauss
 from scipy import stats
 
-from elbo_lib.estimators import pathwise_gradients, score_function_gradients
+from elbo_lib.estimators import (
+    mean_and_standard_error,
+    pathwise_gradients,
+    score_function_gradients,
+    variance_and_standard_error,
+)
 from elbo_lib.linear_gaussian import LinearGaussian
 
 N = 20_000
@@ -276,3 +281,25 @@ def test_an_overflowing_gradient_raises_instead_of_returning_inf():
         pathwise_gradients(lambda z: 1e300 * torch.sin(1e10 * z), 0.0, 1.0, 10)
     with pytest.raises(ValueError, match="not finite"):  # f = 1e300 times a score of 1e150
         score_function_gradients(lambda z: torch.full_like(z, 1e300), 0.0, 1e-300, 10)
+
+
+def test_standard_errors_of_the_mean_and_the_variance_of_a_normal_sample():
+    values = np.random.default_rng(0).normal(3.0, 2.0, size=(40_000, 2))
+    mean, mean_error = mean_and_standard_error(values)
+    var, var_error = variance_and_standard_error(values)
+    # for N(3, 2²): s/√n = 0.01 and s²√(2/n) = 0.0283
+    np.testing.assert_allclose(mean_error, 0.01, rtol=0.01)
+    np.testing.assert_allclose(var_error, 4 * math.sqrt(2 / 40_000), rtol=0.05)
+    assert np.all(np.abs(mean - 3.0) < Z_SCORE * mean_error)
+    assert np.all(np.abs(var - 4.0) < Z_SCORE * var_error)
+    np.testing.assert_allclose(var, values.var(axis=0, ddof=1))
+
+
+@pytest.mark.parametrize("summary", [mean_and_standard_error, variance_and_standard_error])
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [(np.ones(1), "at least two rows"), (3.0, "at least two rows"), ([1.0, np.nan], "NaN")],
+)
+def test_summaries_refuse_too_few_or_non_finite_values(summary, values, message):
+    with pytest.raises(ValueError, match=message):
+        summary(values)
