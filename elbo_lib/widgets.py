@@ -33,6 +33,7 @@ from matplotlib.figure import Figure
 from threadpoolctl import threadpool_limits
 
 from elbo_lib import plots
+from elbo_lib._arrays import positive_int
 from elbo_lib.divergences import factorised_fit, fit_gaussian, gradient_path, mixture_log_density
 from elbo_lib.kl import kl_normal
 from elbo_lib.linear_gaussian import LinearGaussian
@@ -275,7 +276,10 @@ def gradient_estimators_explorer(mu=1.0, var=1.0, repeats=400, seed=0):
     = \mu^2 + \sigma^2`) and by the pathwise estimator. The single-sample estimates are drawn
     once (``repeats`` rows of the largest N); an N-sample estimate averages the first N of a
     row."""
+    # imported here: the other explorers run without torch, which is slow to load
     from elbo_lib.estimators import pathwise_gradients, score_function_gradients
+
+    positive_int(repeats, "repeats")
 
     def square(z):
         return z**2

@@ -153,3 +153,8 @@ def test_gradient_estimators_explorer_estimates_average_the_first_n_single_sampl
     stds = [float(summary.split("std ")[1].split(",")[0]) for summary in summaries]
     # pathwise below both score-function estimators (exact stds 0.089 against 0.19 and 0.24)
     assert stds[2] < min(stds[0], stds[1])
+
+
+def test_gradient_estimators_explorer_refuses_a_bad_number_of_repeats():
+    with pytest.raises(ValueError, match="repeats must be a positive integer"):
+        widgets.gradient_estimators_explorer(repeats=0)
