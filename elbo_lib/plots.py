@@ -355,3 +355,59 @@ def gaussian_ellipses(ax, mean, covs, n_std=2.0):
         title=f"{n_std:g}-standard-deviation ellipses",
     )
     ax.legend(fontsize=8, loc="upper left")
+
+
+def estimate_histograms(ax, estimates, exact, bins):
+    r"""One row per estimator in ``estimates`` (label → repeated estimates of
+    :math:`\partial/\partial\mu\ \mathbb E_q[f]`): the histogram of its estimates on the common
+    bin edges ``bins``, each scaled to its row's height, with the exact gradient across all rows
+    and each row's mean and standard deviation."""
+    edges = np.asarray(bins, float)
+    colours = ("C1", "C2", Q)
+    for row, (values, colour) in enumerate(zip(estimates.values(), colours, strict=False)):
+        values = np.asarray(values, float)
+        counts, _ = np.histogram(values, bins=edges)
+        top = len(estimates) - 1 - row  # the first estimator on top
+        height = 0.85 * counts / max(counts.max(), 1)
+        ax.fill_between(  # a step fill: cheaper to draw than a StepPatch's Bézier extents
+            edges, top, np.append(height, height[-1]) + top, step="post", color=colour, alpha=0.6
+        )
+        outside = np.mean((values < edges[0]) | (values > edges[-1]))
+        summary = f"mean {values.mean():.3f}, std {values.std(ddof=1):.3f}"
+        if outside > 0:
+            summary += f", {outside:.0%} off the axis"
+        ax.text(edges[-1], top + 0.9, summary, ha="right", va="top", fontsize=8)
+    ax.axvline(exact, color="k", lw=1.5, ls="--", label=f"exact gradient {exact:.3g}")
+    ax.set_yticks(np.arange(len(estimates))[::-1], labels=list(estimates), fontsize=8)
+    ax.set(
+        xlim=(edges[0], edges[-1]),
+        ylim=(0, len(estimates) + 0.1),
+        xlabel="estimate of ∂E[f]/∂μ",
+        ylabel="estimator",
+        title=f"{len(next(iter(estimates.values())))} estimates per estimator",
+    )
+    ax.legend(fontsize=8, loc="lower left")
+
+
+def estimator_spread(ax, n_samples, spreads, per_sample_stds):
+    r"""Measured standard deviation of an N-sample gradient estimate against N (log-log), for
+    each estimator in ``spreads`` (label → one value per N), beside the law
+    :math:`\mathrm{std}_1/\sqrt N` from its single-sample standard deviation
+    (``per_sample_stds``, label → number)."""
+    n_samples = np.asarray(n_samples, float)
+    for (label, spread), colour in zip(spreads.items(), (Q, "C1", POSTERIOR), strict=False):
+        ax.loglog(n_samples, spread, "o", color=colour, label=f"{label}: measured")
+        ax.loglog(
+            n_samples,
+            per_sample_stds[label] / np.sqrt(n_samples),
+            color=colour,
+            lw=1,
+            ls="--",
+            label=f"{per_sample_stds[label]:.2f}/√N",
+        )
+    ax.set(
+        xlabel="number of samples N per estimate",
+        ylabel="std of the estimate",
+        title="Both estimators' errors shrink like 1/√N",
+    )
+    ax.legend(fontsize=8)

@@ -33,6 +33,7 @@ from matplotlib.figure import Figure
 from threadpoolctl import threadpool_limits
 
 from elbo_lib import plots
+from elbo_lib._arrays import positive_int
 from elbo_lib.divergences import factorised_fit, fit_gaussian, gradient_path, mixture_log_density
 from elbo_lib.kl import kl_normal
 from elbo_lib.linear_gaussian import LinearGaussian
@@ -252,3 +253,56 @@ def factorised_fit_explorer():
         ax.set(xlim=(-3.2, 3.2), ylim=(-3.2, 3.2))
 
     return SliderFigure(draw, sliders, figsize=(5, 5))
+
+
+def choice_slider(description, options, value):
+    """A :class:`ipywidgets.SelectionSlider` over ``options`` (e.g. sample sizes 1, 2, 5, …)."""
+    return ipywidgets.SelectionSlider(
+        options=list(options),
+        value=value,
+        description=description,
+        style=_STYLE,
+        layout=_LAYOUT,
+    )
+
+
+SAMPLE_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+
+
+def gradient_estimators_explorer(mu=1.0, var=1.0, repeats=400, seed=0):
+    r"""A slider for the number of samples N per estimate: histograms of ``repeats`` estimates
+    of :math:`\partial/\partial\mu\ \mathbb E_q[z^2] = 2\mu`, :math:`q = \mathcal N(\mu, \sigma^2)`,
+    by the score function (without and with the baseline :math:`b = \mathbb E_q[z^2]
+    = \mu^2 + \sigma^2`) and by the pathwise estimator. The single-sample estimates are drawn
+    once (``repeats`` rows of the largest N); an N-sample estimate averages the first N of a
+    row."""
+    # imported here: the other explorers run without torch, which is slow to load
+    from elbo_lib.estimators import pathwise_gradients, score_function_gradients
+
+    positive_int(repeats, "repeats")
+
+    def square(z):
+        return z**2
+
+    largest = SAMPLE_SIZES[-1]
+    single = {
+        "score function": score_function_gradients(square, mu, var, repeats * largest, seed=seed),
+        "score function,\nbaseline E[f]": score_function_gradients(
+            square, mu, var, repeats * largest, baseline=mu**2 + var, seed=seed
+        ),
+        "pathwise": pathwise_gradients(square, mu, var, repeats * largest, seed=seed),
+    }
+    single = {label: rows[:, 0].reshape(repeats, largest) for label, rows in single.items()}
+    exact = 2 * mu
+    bins = np.linspace(exact - 4, exact + 4, 81)
+
+    def draw(ax, n_samples):
+        estimates = {label: rows[:, :n_samples].mean(axis=1) for label, rows in single.items()}
+        plots.estimate_histograms(ax, estimates, exact, bins)
+        ax.set_title(
+            f"{repeats} estimates of ∂E[z²]/∂μ, each from N = {n_samples} samples of"
+            f" N({mu:g}, {var:g})"
+        )
+
+    slider = choice_slider("samples per estimate, N", SAMPLE_SIZES, 10)
+    return SliderFigure(draw, {"n_samples": slider}, figsize=(9, 4))

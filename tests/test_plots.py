@@ -136,3 +136,32 @@ def test_gaussian_ellipses_have_the_right_extent(ax):
     assert labelled(ax) and finite(ax)
     x, y = ax.lines[0].get_data()
     assert x.max() == pytest.approx(4.0) and y.max() == pytest.approx(2.0, rel=1e-3)
+
+
+def test_estimate_histograms_draw_one_row_per_estimator_and_the_exact_gradient(ax):
+    rng = np.random.default_rng(0)
+    estimates = {"wide": rng.normal(2, 1, 300), "narrow": rng.normal(2, 0.1, 300)}
+    plots.estimate_histograms(ax, estimates, 2.0, np.linspace(-4, 8, 121))
+    assert labelled(ax) and finite(ax)
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["wide", "narrow"]
+    assert ax.lines[0].get_xdata()[0] == 2.0  # the exact gradient
+    # each histogram fills its own row, 0.85 high at its tallest bin
+    for top, fill in zip((1, 0), ax.collections, strict=True):
+        heights = fill.get_paths()[0].vertices[:, 1]
+        assert heights.min() == pytest.approx(top) and heights.max() == pytest.approx(top + 0.85)
+    summaries = [text.get_text() for text in ax.texts]
+    narrow = estimates["narrow"]
+    assert summaries[1] == f"mean {narrow.mean():.3f}, std {narrow.std(ddof=1):.3f}"
+    assert not any("off the axis" in text for text in summaries)
+
+
+def test_estimate_histograms_report_estimates_off_the_axis(ax):
+    plots.estimate_histograms(ax, {"a": np.array([0.0, 0.5, 10.0, 12.0])}, 0.0, [-1, 0, 1])
+    assert ax.texts[0].get_text().endswith("50% off the axis")
+
+
+def test_estimator_spread_draws_measured_points_and_the_one_over_root_n_law(ax):
+    n = np.array([1, 10, 100])
+    plots.estimator_spread(ax, n, {"a": 3 / np.sqrt(n)}, {"a": 3.0})
+    assert labelled(ax) and finite(ax) and ax.get_xscale() == ax.get_yscale() == "log"
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), 3 / np.sqrt(n))
