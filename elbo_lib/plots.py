@@ -151,9 +151,9 @@ def mc_convergence(ax, n_samples, estimates, std_errors, exact):
 
 
 def kl_map(ax, mean, var, path=None):
-    r"""The map of :math:`\mathrm{KL}(\mathcal N(\mu, \sigma^2)\,\|\,\mathcal N(0, 1))` over
-    (μ, σ²) with the point (``mean``, ``var``) and, if given, a path of (μ, σ²) iterates (e.g.
-    gradient descent on the KL: the pull toward μ = 0, σ² = 1)."""
+    r"""The map of :math:`\mathrm{KL}(\mathcal N(\mu, s^2)\,\|\,\mathcal N(0, 1))` over
+    (μ, s²) with the point (``mean``, ``var``) and, if given, a path of (μ, s²) iterates (e.g.
+    gradient descent on the KL: the pull toward μ = 0, s² = 1)."""
     mu, log_var = np.meshgrid(np.linspace(-3, 3, 121), np.linspace(np.log(0.01), np.log(10), 121))
     kl = kl_normal(mu, np.exp(log_var))
     contours = ax.contour(
@@ -170,7 +170,7 @@ def kl_map(ax, mean, var, path=None):
             lw=1,
             label="gradient descent on the KL",
         )
-    ax.plot([0], [1], "*", color="k", ms=12, label="minimum: μ = 0, σ² = 1")
+    ax.plot([0], [1], "*", color="k", ms=12, label="minimum: μ = 0, s² = 1")
     ax.plot(
         [mean],
         [var],
@@ -182,13 +182,13 @@ def kl_map(ax, mean, var, path=None):
     ax.set_yscale("log")
     ax.minorticks_off()  # a log axis's minor ticks cost more to lay out than the rest of a frame
     ax.set(
-        xlabel="mean μ", ylabel="variance σ² (log scale)", title="KL(N(μ, σ²) ‖ N(0, 1)) in nats"
+        xlabel="mean μ", ylabel="variance s² (log scale)", title="KL(N(μ, s²) ‖ N(0, 1)) in nats"
     )
     ax.legend(fontsize=8, loc="lower left")
 
 
 def q_and_prior(ax, mean, var, z=None):
-    r"""The densities of :math:`q = \mathcal N(\mu, \sigma^2)` and the prior
+    r"""The densities of :math:`q = \mathcal N(\mu, s^2)` and the prior
     :math:`\mathcal N(0, 1)` that the KL term pulls it toward."""
     z = np.linspace(-5, 5, 400) if z is None else z
     ax.plot(z, _normal_pdf(z, 0, 1), color=PRIOR, ls=":", lw=2, label="prior N(0, 1)")

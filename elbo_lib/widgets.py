@@ -167,17 +167,17 @@ def kl_identity_explorer(model, x):
 
 
 def kl_descent(mean, var, steps=40):
-    r"""Gradient descent on :math:`\mathrm{KL}(\mathcal N(\mu, \sigma^2)\,\|\,\mathcal N(0, 1))`
-    from (μ, σ²), step 0.15 in (μ, log σ²): the path the KL term alone pulls q along."""
+    r"""Gradient descent on :math:`\mathrm{KL}(\mathcal N(\mu, s^2)\,\|\,\mathcal N(0, 1))`
+    from (μ, s²), step 0.15 in (μ, log s²): the path the KL term alone pulls q along."""
     return gradient_path(lambda m, v: -kl_normal(m, v), mean, var, lr=0.15, steps=steps)
 
 
 def kl_map_explorer():
-    r"""Sliders for μ and σ² move q over the map of
-    :math:`\mathrm{KL}(\mathcal N(\mu, \sigma^2)\,\|\,\mathcal N(0, 1))`."""
+    r"""Sliders for q's mean μ and variance s² move q over the map of
+    :math:`\mathrm{KL}(\mathcal N(\mu, s^2)\,\|\,\mathcal N(0, 1))`."""
     sliders = {
-        "mean": float_slider("mean, μ", -3, 3, 1.5),
-        "var": log_slider("variance, σ²", 0.01, 10, 0.2),
+        "mean": float_slider("mean of q, μ", -3, 3, 1.5),
+        "var": log_slider("variance of q, s²", 0.01, 10, 0.2),
     }
 
     def draw(ax_map, ax_density, mean, var):
