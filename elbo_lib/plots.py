@@ -355,3 +355,19 @@ def gaussian_ellipses(ax, mean, covs, n_std=2.0):
         title=f"{n_std:g}-standard-deviation ellipses",
     )
     ax.legend(fontsize=8, loc="upper left")
+
+
+def mode_costs(ax, means, kl, costs):
+    r""":math:`\mathrm{KL}(q\,\|\,p)` of :math:`q = \mathcal N(m, 1)` against its mean m (``kl`` at
+    ``means``), with each mode's cost of ignoring the rest, :math:`-\log w` (``costs``: label →
+    nats), as a dashed level."""
+    ax.plot(means, kl, color=Q, lw=2, label="KL(q‖p), q = N(m, 1)")
+    for (label, cost), colour in zip(costs.items(), ("C1", "C2", "C4"), strict=False):
+        ax.axhline(cost, color=colour, ls="--", lw=1.2, label=f"{label} = {cost:.2f} nats")
+    ax.set(
+        xlabel="mean m of q",
+        ylabel="KL(q‖p) in nats",
+        ylim=(0, 3 * max(costs.values())),
+        title="the cost of sitting on one mode",
+    )
+    ax.legend(fontsize=8, loc="upper center")

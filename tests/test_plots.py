@@ -136,3 +136,12 @@ def test_gaussian_ellipses_have_the_right_extent(ax):
     assert labelled(ax) and finite(ax)
     x, y = ax.lines[0].get_data()
     assert x.max() == pytest.approx(4.0) and y.max() == pytest.approx(2.0, rel=1e-3)
+
+
+def test_mode_costs_draws_the_kl_curve_and_one_level_per_mode(ax):
+    means, kl = np.linspace(-5, 5, 11), np.linspace(0.5, 2.0, 11)
+    plots.mode_costs(ax, means, kl, {"−log 0.6": 0.51, "−log 0.4": 0.92})
+    assert labelled(ax) and finite(ax) and len(ax.lines) == 3
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels[1:] == ["−log 0.6 = 0.51 nats", "−log 0.4 = 0.92 nats"]
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), [0.51, 0.51])
