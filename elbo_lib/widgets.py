@@ -140,9 +140,9 @@ def _remove_artists(ax):
 
 def jensen_explorer(seed=0):
     r"""Jensen's inequality :math:`\log\mathbb E[Y] \ge \mathbb E[\log Y]` for a log-normal Y
-    with :math:`\mathbb E[Y] = 1` and spread σ (slider); the gap is :math:`\sigma^2/2`."""
+    with :math:`\mathbb E[Y] = 1` and spread τ (slider); the gap is :math:`\tau^2/2`."""
     eps = np.random.default_rng(seed).standard_normal(200)
-    sigma = float_slider("spread of log Y, σ", 0.05, 2.5, 1.2)
+    sigma = float_slider("spread of log Y, τ", 0.05, 2.5, 1.2)
 
     def draw(ax_curve, ax_gap, sigma):
         plots.jensen_chord(ax_curve, sigma, eps)

@@ -35,7 +35,7 @@ def test_jensen_chord_places_the_average_point_sigma_squared_over_two_below_the_
     average = next(line for line in ax.lines if line.get_label() == r"$\mathbb{E}[\log Y]$")
     assert average.get_ydata()[0] == pytest.approx(-(1.2**2) / 2)
     # the gap's label names its size and sits right of the two points, on a white box
-    label = next(text for text in ax.texts if text.get_text() == "gap = σ²/2 = 0.720 nats")
+    label = next(text for text in ax.texts if text.get_text() == "gap = τ²/2 = 0.720 nats")
     assert label.get_position()[0] > 1.2
     assert label.get_bbox_patch().get_facecolor()[:3] == (1.0, 1.0, 1.0)
 
