@@ -52,3 +52,30 @@ def _largest_difference(actual, expected):
 
 def _numpy(value):
     return value.detach().cpu().numpy() if hasattr(value, "detach") else value
+
+
+def near(claim, estimate, expected, standard_error, k=4.0):
+    r"""✓ ``claim`` if each Monte Carlo ``estimate`` lies within ``k`` of its ``standard_error``
+    of ``expected``: :math:`|\hat\theta - \theta| \le k\,\mathrm{se}`, entry by entry."""
+    estimate, expected, standard_error = (
+        np.asarray(_numpy(value), dtype=float) for value in (estimate, expected, standard_error)
+    )
+    if not np.all(standard_error > 0):
+        raise ValueError(f"standard_error must be positive, got {standard_error!r}")
+    z = float(np.max(np.abs(estimate - expected) / standard_error, initial=0.0))
+    if not z <= k:
+        raise AssertionError(f"✗ {claim}: an estimate is {z:.1f} standard errors away, over {k:g}")
+    print(f"✓ {claim} (within {k:g} standard errors)")
+
+
+def jensen_gap_standard_error(log_y):
+    r"""The standard error of the Jensen-gap estimate :math:`\log \bar Y - \overline{\log Y}` from
+    n draws of log Y, by the delta method: :math:`\mathrm{sd}(Y_i / \bar Y - \log Y_i)/\sqrt n`.
+    For a log-normal :math:`Y = e^{-\tau^2/2 + \tau\varepsilon}` it tends to
+    :math:`\sqrt{(e^{\tau^2} - 1 - \tau^2)/n}`."""
+    log_y = np.asarray(_numpy(log_y), dtype=float)
+    if log_y.ndim != 1 or log_y.size < 2 or not np.all(np.isfinite(log_y)):
+        raise ValueError(f"log_y must be a 1-D array of at least two finite draws, got {log_y!r}")
+    shifted = log_y - log_y.max()
+    ratio = np.exp(shifted - np.log(np.mean(np.exp(shifted))))  # Y_i / mean Y, without overflow
+    return float(np.std(ratio - log_y, ddof=1) / math.sqrt(log_y.size))

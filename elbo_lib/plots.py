@@ -13,9 +13,10 @@ PRIOR, Q, POSTERIOR, TARGET = "0.45", "C0", "C3", "0.25"
 
 
 def jensen_chord(ax, sigma, eps):
-    r"""The concave :math:`\log u` with samples :math:`Y = e^{-\sigma^2/2 + \sigma\varepsilon}`
-    (so :math:`\mathbb E[Y] = 1`) on it: their average :math:`(\mathbb E[Y], \mathbb E[\log Y])
-    = (1, -\sigma^2/2)` lies below the curve's value :math:`\log\mathbb E[Y] = 0`."""
+    r"""The concave :math:`\log u` with samples :math:`Y = e^{-\tau^2/2 + \tau\varepsilon}`
+    (so :math:`\mathbb E[Y] = 1`; τ = ``sigma``) on it: their average :math:`(\mathbb E[Y],
+    \mathbb E[\log Y]) = (1, -\tau^2/2)` lies below the curve's value
+    :math:`\log\mathbb E[Y] = 0`."""
     u = np.linspace(0.02, 4.0, 300)
     y = np.exp(-(sigma**2) / 2 + sigma * np.asarray(eps))
     ax.plot(u, np.log(u), color="k", lw=1.5, label=r"$\log u$")
@@ -34,22 +35,22 @@ def jensen_chord(ax, sigma, eps):
     ax.text(
         1.45,
         -gap / 2,
-        f"gap = σ²/2 = {gap:.3f} nats",
+        f"gap = τ²/2 = {gap:.3f} nats",
         va="center",
         bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 2},
     )
     ax.set(xlim=(0, 4), ylim=(-4, 1.6), xlabel="u", ylabel="log u (nats)")
-    ax.set_title(f"Jensen: log E[Y] ≥ E[log Y]   (σ = {sigma:.2f})")
+    ax.set_title(f"Jensen: log E[Y] ≥ E[log Y]   (τ = {sigma:.2f})")
     ax.legend(loc="lower right", fontsize=8)
 
 
 def jensen_gap_curve(ax, sigma, sigma_max=2.5):
-    r"""The Jensen gap :math:`\log\mathbb E[Y] - \mathbb E[\log Y] = \sigma^2/2` of a log-normal
-    Y against its spread σ, with the current σ marked."""
+    r"""The Jensen gap :math:`\log\mathbb E[Y] - \mathbb E[\log Y] = \tau^2/2` of a log-normal
+    Y against its spread τ, with the current τ (``sigma``) marked."""
     s = np.linspace(0, sigma_max, 200)
-    ax.plot(s, s**2 / 2, color="k", label=r"gap $= \sigma^2/2$")
-    ax.plot([sigma], [sigma**2 / 2], "o", color=POSTERIOR, ms=8, label="current σ")
-    ax.set(xlabel="spread σ of log Y", ylabel="gap (nats)", title="The gap grows with the spread")
+    ax.plot(s, s**2 / 2, color="k", label=r"gap $= \tau^2/2$")
+    ax.plot([sigma], [sigma**2 / 2], "o", color=POSTERIOR, ms=8, label="current τ")
+    ax.set(xlabel="spread τ of log Y", ylabel="gap (nats)", title="The gap grows with the spread")
     ax.legend(loc="upper left", fontsize=8)
 
 
@@ -151,9 +152,9 @@ def mc_convergence(ax, n_samples, estimates, std_errors, exact):
 
 
 def kl_map(ax, mean, var, path=None):
-    r"""The map of :math:`\mathrm{KL}(\mathcal N(\mu, \sigma^2)\,\|\,\mathcal N(0, 1))` over
-    (μ, σ²) with the point (``mean``, ``var``) and, if given, a path of (μ, σ²) iterates (e.g.
-    gradient descent on the KL: the pull toward μ = 0, σ² = 1)."""
+    r"""The map of :math:`\mathrm{KL}(\mathcal N(\mu, s^2)\,\|\,\mathcal N(0, 1))` over
+    (μ, s²) with the point (``mean``, ``var``) and, if given, a path of (μ, s²) iterates (e.g.
+    gradient descent on the KL: the pull toward μ = 0, s² = 1)."""
     mu, log_var = np.meshgrid(np.linspace(-3, 3, 121), np.linspace(np.log(0.01), np.log(10), 121))
     kl = kl_normal(mu, np.exp(log_var))
     contours = ax.contour(
@@ -170,7 +171,7 @@ def kl_map(ax, mean, var, path=None):
             lw=1,
             label="gradient descent on the KL",
         )
-    ax.plot([0], [1], "*", color="k", ms=12, label="minimum: μ = 0, σ² = 1")
+    ax.plot([0], [1], "*", color="k", ms=12, label="minimum: μ = 0, s² = 1")
     ax.plot(
         [mean],
         [var],
@@ -182,13 +183,13 @@ def kl_map(ax, mean, var, path=None):
     ax.set_yscale("log")
     ax.minorticks_off()  # a log axis's minor ticks cost more to lay out than the rest of a frame
     ax.set(
-        xlabel="mean μ", ylabel="variance σ² (log scale)", title="KL(N(μ, σ²) ‖ N(0, 1)) in nats"
+        xlabel="mean μ", ylabel="variance s² (log scale)", title="KL(N(μ, s²) ‖ N(0, 1)) in nats"
     )
     ax.legend(fontsize=8, loc="lower left")
 
 
 def q_and_prior(ax, mean, var, z=None):
-    r"""The densities of :math:`q = \mathcal N(\mu, \sigma^2)` and the prior
+    r"""The densities of :math:`q = \mathcal N(\mu, s^2)` and the prior
     :math:`\mathcal N(0, 1)` that the KL term pulls it toward."""
     z = np.linspace(-5, 5, 400) if z is None else z
     ax.plot(z, _normal_pdf(z, 0, 1), color=PRIOR, ls=":", lw=2, label="prior N(0, 1)")
@@ -411,3 +412,19 @@ def estimator_spread(ax, n_samples, spreads, per_sample_stds):
         title="Both estimators' errors shrink like 1/√N",
     )
     ax.legend(fontsize=8)
+
+
+def mode_costs(ax, means, kl, costs):
+    r""":math:`\mathrm{KL}(q\,\|\,p)` of :math:`q = \mathcal N(m, 1)` against its mean m (``kl`` at
+    ``means``), with each mode's cost of ignoring the rest, :math:`-\log w` (``costs``: label →
+    nats), as a dashed level."""
+    ax.plot(means, kl, color=Q, lw=2, label="KL(q‖p), q = N(m, 1)")
+    for (label, cost), colour in zip(costs.items(), ("C1", "C2", "C4"), strict=False):
+        ax.axhline(cost, color=colour, ls="--", lw=1.2, label=f"{label} = {cost:.2f} nats")
+    ax.set(
+        xlabel="mean m of q",
+        ylabel="KL(q‖p) in nats",
+        ylim=(0, 3 * max(costs.values())),
+        title="the cost of sitting on one mode",
+    )
+    ax.legend(fontsize=8, loc="upper center")

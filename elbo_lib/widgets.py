@@ -141,9 +141,9 @@ def _remove_artists(ax):
 
 def jensen_explorer(seed=0):
     r"""Jensen's inequality :math:`\log\mathbb E[Y] \ge \mathbb E[\log Y]` for a log-normal Y
-    with :math:`\mathbb E[Y] = 1` and spread σ (slider); the gap is :math:`\sigma^2/2`."""
+    with :math:`\mathbb E[Y] = 1` and spread τ (slider); the gap is :math:`\tau^2/2`."""
     eps = np.random.default_rng(seed).standard_normal(200)
-    sigma = float_slider("spread of log Y, σ", 0.05, 2.5, 1.2)
+    sigma = float_slider("spread of log Y, τ", 0.05, 2.5, 1.2)
 
     def draw(ax_curve, ax_gap, sigma):
         plots.jensen_chord(ax_curve, sigma, eps)
@@ -168,17 +168,17 @@ def kl_identity_explorer(model, x):
 
 
 def kl_descent(mean, var, steps=40):
-    r"""Gradient descent on :math:`\mathrm{KL}(\mathcal N(\mu, \sigma^2)\,\|\,\mathcal N(0, 1))`
-    from (μ, σ²), step 0.15 in (μ, log σ²): the path the KL term alone pulls q along."""
+    r"""Gradient descent on :math:`\mathrm{KL}(\mathcal N(\mu, s^2)\,\|\,\mathcal N(0, 1))`
+    from (μ, s²), step 0.15 in (μ, log s²): the path the KL term alone pulls q along."""
     return gradient_path(lambda m, v: -kl_normal(m, v), mean, var, lr=0.15, steps=steps)
 
 
 def kl_map_explorer():
-    r"""Sliders for μ and σ² move q over the map of
-    :math:`\mathrm{KL}(\mathcal N(\mu, \sigma^2)\,\|\,\mathcal N(0, 1))`."""
+    r"""Sliders for q's mean μ and variance s² move q over the map of
+    :math:`\mathrm{KL}(\mathcal N(\mu, s^2)\,\|\,\mathcal N(0, 1))`."""
     sliders = {
-        "mean": float_slider("mean, μ", -3, 3, 1.5),
-        "var": log_slider("variance, σ²", 0.01, 10, 0.2),
+        "mean": float_slider("mean of q, μ", -3, 3, 1.5),
+        "var": log_slider("variance of q, s²", 0.01, 10, 0.2),
     }
 
     def draw(ax_map, ax_density, mean, var):

@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from elbo_lib.checks import close, holds, within_standard_errors
+from elbo_lib.checks import (
+    close,
+    holds,
+    jensen_gap_standard_error,
+    near,
+    within_standard_errors,
+)
 
 
 def test_a_claim_that_holds_prints_itself_and_its_tolerance(capsys):
@@ -31,3 +37,34 @@ def test_within_standard_errors_accepts_an_unbiased_mean_and_rejects_a_biased_on
         within_standard_errors("the estimator is unbiased", draws, [1.2, 1.0])  # 10 SE off
     with pytest.raises(ValueError, match="at least two draws"):
         within_standard_errors("one draw", draws[:1], 1.0)
+
+
+def test_near_accepts_an_estimate_within_k_standard_errors_and_names_the_distance(capsys):
+    near("the estimate is unbiased", [1.02, 0.97], 1.0, [0.01, 0.01])
+    assert capsys.readouterr().out == "✓ the estimate is unbiased (within 4 standard errors)\n"
+    with pytest.raises(AssertionError, match=r"✗ off: an estimate is 5\.0 standard errors away"):
+        near("off", [1.0, 1.05], 1.0, 0.01)
+    with pytest.raises(AssertionError, match="nan standard errors"):
+        near("nan", np.nan, 1.0, 0.01)
+    with pytest.raises(ValueError, match="standard_error must be positive"):
+        near("no spread", 1.0, 1.0, 0.0)
+
+
+@pytest.mark.parametrize("tau", [0.3, 0.8, 1.2])
+def test_jensen_gap_standard_error_matches_the_log_normal_closed_form(tau):
+    n = 400_000
+    log_y = -(tau**2) / 2 + tau * np.random.default_rng(1).standard_normal(n)
+    expected = np.sqrt((np.expm1(tau**2) - tau**2) / n)  # Var(Y − log Y) with E[Y] = 1
+    assert jensen_gap_standard_error(log_y) == pytest.approx(expected, rel=0.05)
+
+
+def test_jensen_gap_standard_error_is_the_spread_of_repeated_estimates():
+    rng, tau, n = np.random.default_rng(2), 0.8, 2_000
+    draws = -(tau**2) / 2 + tau * rng.standard_normal((1_000, n))
+    gaps = np.log(np.exp(draws).mean(axis=1)) - draws.mean(axis=1)
+    predicted = jensen_gap_standard_error(draws[0])
+    assert gaps.std(ddof=1) == pytest.approx(predicted, rel=0.15)
+    with pytest.raises(ValueError, match="log_y must be"):
+        jensen_gap_standard_error([1.0])
+    with pytest.raises(ValueError, match="log_y must be"):
+        jensen_gap_standard_error([1.0, np.inf])

@@ -209,3 +209,18 @@ def test_ppca_elbo_never_exceeds_the_log_likelihood(shift, scale):
     means, cov = ppca_posterior(X, W, mean, sigma2)
     elbo = ppca_elbo(X, W, mean, sigma2, means + shift, scale * cov)
     assert np.all(elbo <= ppca_log_likelihood(X, W, mean, sigma2) + 1e-8)
+
+
+@given(
+    st.floats(0.001, 5).flatmap(lambda w: st.sampled_from([w, -w])),
+    st.floats(0.01, 100),
+    st.floats(-10, 10),
+)
+def test_posterior_precisions_add_and_its_mean_weighs_prior_and_data(w, sigma2, x):
+    mean, var = LinearGaussian(w, sigma2).posterior(x)
+    data_precision = w**2 / sigma2
+    assert 1 / var == pytest.approx(1 + data_precision, rel=1e-9)
+    assert mean == pytest.approx(
+        data_precision * (x / w) / (1 + data_precision), rel=1e-9, abs=1e-12
+    )
+    assert var < 1  # observing x never widens the posterior of this model

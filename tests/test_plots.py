@@ -35,7 +35,7 @@ def test_jensen_chord_places_the_average_point_sigma_squared_over_two_below_the_
     average = next(line for line in ax.lines if line.get_label() == r"$\mathbb{E}[\log Y]$")
     assert average.get_ydata()[0] == pytest.approx(-(1.2**2) / 2)
     # the gap's label names its size and sits right of the two points, on a white box
-    label = next(text for text in ax.texts if text.get_text() == "gap = σ²/2 = 0.720 nats")
+    label = next(text for text in ax.texts if text.get_text() == "gap = τ²/2 = 0.720 nats")
     assert label.get_position()[0] > 1.2
     assert label.get_bbox_patch().get_facecolor()[:3] == (1.0, 1.0, 1.0)
 
@@ -165,3 +165,12 @@ def test_estimator_spread_draws_measured_points_and_the_one_over_root_n_law(ax):
     plots.estimator_spread(ax, n, {"a": 3 / np.sqrt(n)}, {"a": 3.0})
     assert labelled(ax) and finite(ax) and ax.get_xscale() == ax.get_yscale() == "log"
     np.testing.assert_allclose(ax.lines[1].get_ydata(), 3 / np.sqrt(n))
+
+
+def test_mode_costs_draws_the_kl_curve_and_one_level_per_mode(ax):
+    means, kl = np.linspace(-5, 5, 11), np.linspace(0.5, 2.0, 11)
+    plots.mode_costs(ax, means, kl, {"−log 0.6": 0.51, "−log 0.4": 0.92})
+    assert labelled(ax) and finite(ax) and len(ax.lines) == 3
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels[1:] == ["−log 0.6 = 0.51 nats", "−log 0.4 = 0.92 nats"]
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), [0.51, 0.51])

@@ -44,3 +44,38 @@ def test_page_has_the_stored_figures_and_links_on(site, path):
     assert len(nav) == 2, "navigation above and below the notebook"
     assert re.findall(r'href="([^"]+)"', nav[0]) == [*previous, "index.html", *following]
     assert not re.search(r'href="(?!https?:)[^"]*\.ipynb', page), "a link still points to a .ipynb"
+
+
+def cited_ids(text):
+    """The arXiv ids and DOIs in ``text``, as "arXiv:…" and "DOI …"."""
+    arxiv = {f"arXiv:{i}" for i in re.findall(r"arXiv:\s*(\d{4}\.\d{4,5})", text)}
+    doi = re.findall(r"(?i)\bdoi:?\s*(10\.\d{4,9}/\S+)", text)
+    return arxiv | {f"DOI {d.rstrip('.,;')}" for d in doi}
+
+
+def test_the_references_page_is_linked_from_the_index_and_lists_the_readme_section(site):
+    assert 'href="references.html"' in (site / "index.html").read_text()
+    page = (site / "references.html").read_text()
+    listed = build_site.references(ROOT / "README.md")
+    assert len(cited_ids(listed)) >= 20
+    for cited in cited_ids(listed):
+        kind, number = cited.split(":" if cited.startswith("arXiv") else " ", 1)
+        url = f"https://arxiv.org/abs/{number}" if kind == "arXiv" else f"https://doi.org/{number}"
+        assert f'<a href="{url}">{cited}</a>' in page
+    assert page.count("<li>") == listed.count("\n- ") + listed.startswith("- ")
+
+
+def test_every_reference_a_notebook_cites_is_in_the_combined_list():
+    listed = cited_ids(build_site.references(ROOT / "README.md"))
+    for path in NOTEBOOKS:
+        cells = json.loads(path.read_text())["cells"]
+        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        missing = cited_ids(text) - listed
+        assert not missing, f"{path.name} cites {sorted(missing)}: add them to README's References"
+
+
+def test_references_refuses_a_readme_without_the_section(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# Title\n\n## Layout\n")
+    with pytest.raises(ValueError, match="no '## References' section"):
+        build_site.references(readme)

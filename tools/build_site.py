@@ -4,7 +4,8 @@
 
 One HTML page per notebook (nbconvert's JupyterLab template, figures embedded), in reading order
 (by file name), each with links to the contents and to the previous and next notebook; links
-between notebooks point to their pages. ``index.html`` lists the notebooks by title.
+between notebooks point to their pages. ``index.html`` lists the notebooks by title and links to
+``references.html``, the README's References section (the one copy of the combined list).
 """
 
 import html
@@ -14,9 +15,12 @@ from pathlib import Path
 
 import nbformat
 from nbconvert import HTMLExporter
+from nbconvert.filters import markdown2html
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_LINK = re.compile(r"\]\((?!https?:)([^)#]+)\.ipynb(#[^)]*)?\)")
+ARXIV = re.compile(r"arXiv:(\d{4}\.\d{4,5})")
+DOI = re.compile(r"DOI (10\.\d{4,9}/\S+[^\s.,;])")
 STYLE = """<style>
 .site-nav { display: flex; justify-content: space-between; max-width: 1100px;
             margin: 1em auto; padding: 0.5em 1em; font: 15px sans-serif;
@@ -43,6 +47,28 @@ def nav(pages, i):
     if i + 1 < len(pages):
         links.append(f'<a href="{pages[i + 1][0]}">{html.escape(pages[i + 1][1])} →</a>')
     return f'<nav class="site-nav">{" ".join(links)}</nav>'
+
+
+def references(readme):
+    """The Markdown of the ``## References`` section of the file ``readme``."""
+    match = re.search(r"^## References\n(.*?)(?=^## |\Z)", Path(readme).read_text(), re.M | re.S)
+    if match is None:
+        raise ValueError(f"{readme} has no '## References' section")
+    return match[1].strip()
+
+
+def references_page(markdown):
+    """An HTML page of the reference list ``markdown``, arXiv ids and DOIs linked."""
+    markdown = ARXIV.sub(r"[arXiv:\1](https://arxiv.org/abs/\1)", markdown)
+    markdown = DOI.sub(r"[DOI \1](https://doi.org/\1)", markdown)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>ELBO Lab: references</title>{STYLE}</head>
+<body style="max-width: 800px; margin: 2em auto; font: 16px/1.5 sans-serif">
+<nav class="site-nav"><a href="index.html">Contents</a></nav>
+<h1>References</h1>
+{markdown2html(markdown)}
+</body></html>
+"""
 
 
 def build_site(notebooks_dir, out_dir):
@@ -81,10 +107,13 @@ outputs. Read them in order; to run them, use Binder or <code>make lab</code>.</
 <ol>
 {items}
 </ol>
+<p><a href="references.html">References</a>: the papers and books behind the notebooks.</p>
 </body></html>
 """,
         encoding="utf-8",
     )
+    readme = Path(notebooks_dir).parent / "README.md"
+    (out_dir / "references.html").write_text(references_page(references(readme)), encoding="utf-8")
     return written
 
 
