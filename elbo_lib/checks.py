@@ -72,3 +72,14 @@ def estimate(value, digits=2):
     if array.ndim == 0:
         return f"≈ {float(array):.{digits}f}"
     return "≈ [" + ", ".join(f"{v:.{digits}f}" for v in array.ravel()) + "]"
+
+
+def within_error(claim, estimate, expected, standard_error, k=4.0):
+    r"""✓ ``claim`` if a Monte Carlo ``estimate`` with the given ``standard_error`` lies within
+    ``k`` standard errors of ``expected``: :math:`|\hat e - e| \le k\,\mathrm{se}`."""
+    if not (math.isfinite(standard_error) and standard_error > 0):
+        raise ValueError(f"standard_error must be a positive number, got {standard_error!r}")
+    z = abs(float(_numpy(estimate)) - float(_numpy(expected))) / standard_error
+    if not z <= k:
+        raise AssertionError(f"✗ {claim}: the estimate is {z:.1f} standard errors away, over {k:g}")
+    print(f"✓ {claim} (within {k:g} standard errors)")

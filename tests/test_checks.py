@@ -49,3 +49,14 @@ def test_an_estimate_prints_its_digits_and_nbval_compares_only_its_form():
         estimate(float("nan"))
     with pytest.raises(ValueError, match="digits"):
         estimate(1.0, digits=-1)
+
+
+def test_within_error_accepts_k_standard_errors_and_no_more(capsys):
+    from elbo_lib.checks import within_error
+
+    within_error("I + marginal KL = average KL", 2.63, 2.61, standard_error=0.01)
+    assert capsys.readouterr().out == "✓ I + marginal KL = average KL (within 4 standard errors)\n"
+    with pytest.raises(AssertionError, match=r"✗ sum: the estimate is 5\.0 standard errors away"):
+        within_error("sum", 2.66, 2.61, standard_error=0.01)
+    with pytest.raises(ValueError, match="standard_error"):
+        within_error("sum", 2.66, 2.61, standard_error=0.0)
