@@ -125,7 +125,7 @@ def gap_explorer(images, gaps):
 
 
 def aggregate_posterior(ax, z, labels, title=None):
-    r"""Samples of the aggregate posterior :math:`q(z) = \frac1N\sum_n q(z \mid x_n)` in a 2-D
+    r"""Samples of the aggregate posterior :math:`\bar q(z) = \frac1N\sum_n q(z \mid x_n)` in a 2-D
     latent space, coloured by digit, over the prior's 1-, 2- and 3-σ circles."""
     latent_scatter(ax, np.asarray(z), np.asarray(labels))
     angle = np.linspace(0, 2 * np.pi, 200)
@@ -139,11 +139,11 @@ def aggregate_posterior(ax, z, labels, title=None):
             label="prior N(0, I): 1, 2, 3 σ" if radius == 1 else None,
         )
     ax.set_aspect("equal")
-    ax.set_title(title or "Aggregate posterior q(z) against the prior p(z)")
+    ax.set_title(title or "Aggregate posterior q̄(z) against the prior p(z)")
 
 
 def surgery_bar(ax, surgery, n):
-    r"""The average KL as a stacked bar: :math:`I_q(X; Z)` + KL(q(z) ‖ p(z)), with log N, the
+    r"""The average KL as a stacked bar: :math:`I_q(X; Z)` + KL(q̄(z) ‖ p(z)), with log N, the
     ceiling of the mutual information over N images."""
     mi, marginal, average = (
         surgery["mutual_information"],
@@ -158,7 +158,7 @@ def surgery_bar(ax, surgery, n):
         bottom=[mi],
         color="C1",
         width=0.5,
-        label=f"KL(q(z) ‖ p(z)) = {marginal:.2f}",
+        label=f"KL(q̄(z) ‖ p(z)) = {marginal:.2f}",
     )
     ax.axhline(math.log(n), color="k", ls="--", lw=1, label=f"log N = {math.log(n):.2f}")
     ax.text(0, average, f"{average:.2f}", ha="center", va="bottom", fontsize=8)
@@ -172,7 +172,7 @@ def surgery_against_beta(ax, betas, results, n):
     for key, label, colour in (
         ("average_kl", "average KL (rate)", "0.4"),
         ("mutual_information", "I(X; Z)", "C0"),
-        ("marginal_kl", "KL(q(z) ‖ p(z))", "C1"),
+        ("marginal_kl", "KL(q̄(z) ‖ p(z))", "C1"),
     ):
         ax.plot(betas, [r[key] for r in results], "o-", color=colour, label=label)
     ax.axhline(math.log(n), color="k", ls="--", lw=1, label="log N")
