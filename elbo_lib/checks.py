@@ -79,3 +79,23 @@ def jensen_gap_standard_error(log_y):
     shifted = log_y - log_y.max()
     ratio = np.exp(shifted - np.log(np.mean(np.exp(shifted))))  # Y_i / mean Y, without overflow
     return float(np.std(ratio - log_y, ddof=1) / math.sqrt(log_y.size))
+
+
+ESTIMATE = r"≈ ?(?:\[[^\]]*\]|[-−]?\d[\d.]*)|[-−]?\d[\d.]* ± \d[\d.]*"
+r"""How an estimate is printed: "≈ 18.21", "≈ [14, 12, 12]" (:func:`estimate`) or "mean ± spread".
+Training and Monte Carlo set its last digits, which differ between CPUs (the order of
+floating-point sums in vectorised kernels), so nbval compares the text around it and the checks,
+not the digits: ``conftest.py`` replaces each match by "≈ …" in both outputs it compares."""
+
+
+def estimate(value, digits=2):
+    """``value`` (a number or an array) as an estimate, "≈ 18.21" or "≈ [0.3, 0.5, 1.0]", rounded
+    to ``digits`` decimals; see :data:`ESTIMATE`."""
+    if not (isinstance(digits, int) and digits >= 0):
+        raise ValueError(f"digits must be a non-negative integer, got {digits!r}")
+    array = np.asarray(_numpy(value), dtype=float)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"value must be finite, got {array}")
+    if array.ndim == 0:
+        return f"≈ {float(array):.{digits}f}"
+    return "≈ [" + ", ".join(f"{v:.{digits}f}" for v in array.ravel()) + "]"

@@ -224,3 +224,21 @@ def plot_kl_per_unit(ax, rows, decoder="MADE", floor=1e-3):
         title=f"Where the KL sits ({decoder}, test digits)",
     )
     ax.legend(fontsize=8)
+
+
+def select(rows, decoder, remedy, beta=1.0):
+    """The runs of :func:`collapse_study` with this ``decoder``, ``remedy`` and ``beta``, in
+    seed order; a ValueError if there are none."""
+    chosen = [r for r in rows if (r["decoder"], r["remedy"], r["beta"]) == (decoder, remedy, beta)]
+    if not chosen:
+        raise ValueError(f"no runs with decoder={decoder!r}, remedy={remedy!r}, beta={beta!r}")
+    return chosen
+
+
+def per_seed(rows, decoder, remedy, metric, beta=1.0):
+    """``metric`` (a key of a :func:`collapse_run` dict) of each selected run, one entry per seed:
+    a numpy array (seeds,), or (seeds, z_dim) for ``"kl_per_dimension"``."""
+    chosen = select(rows, decoder, remedy, beta)
+    if metric not in chosen[0]:
+        raise ValueError(f"metric must be a key of a run, got {metric!r}")
+    return np.array([r[metric] for r in chosen])

@@ -174,7 +174,8 @@ def elbo_surgery(model, x, n_samples=10, seed=0):
     information is at most log N, so the estimate is too.
 
     Returns a dict of floats (nats): ``"average_kl"``, ``"mutual_information"``,
-    ``"marginal_kl"``.
+    ``"marginal_kl"``, and ``"standard_error"``, the Monte Carlo standard error of their sum
+    :math:`\mathbb E[\log q(z \mid x_n) - \log p(z)]` as an estimate of the average KL.
     """
     model.check_data(x)
     positive_int(n_samples, "n_samples")
@@ -187,11 +188,13 @@ def elbo_surgery(model, x, n_samples=10, seed=0):
     log_prior = log_normal(z).sum(-1)
     with torch_threads():
         log_q_aggregate = log_aggregate_posterior(z, mu, logvar)
-    average_kl = kl_to_standard_normal(mu, logvar=logvar).mean()
+    kl = kl_to_standard_normal(mu, logvar=logvar)
+    error = (log_q_own - log_prior).reshape(n_samples, n) - kl  # each draw's error, mean 0
     return {
-        "average_kl": float(average_kl),
+        "average_kl": float(kl.mean()),
         "mutual_information": float((log_q_own - log_q_aggregate).mean()),
         "marginal_kl": float((log_q_aggregate - log_prior).mean()),
+        "standard_error": float(error.std() / math.sqrt(error.numel())),
     }
 
 

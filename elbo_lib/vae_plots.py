@@ -1,12 +1,13 @@
-r"""Figures of the VAE notebooks (08–10). Each function draws on a matplotlib Axes (axes labelled,
-log-quantities in nats) and returns nothing; images are rows of 64 pixels, as numpy arrays or
-torch tensors. :func:`gap_explorer` puts one figure behind a slider with
-:class:`elbo_lib.widgets.SliderFigure`.
+r"""Figures of the VAE notebooks (08–11). Each function draws on a matplotlib Axes (axes labelled,
+log-quantities in nats) and returns nothing (:func:`traversal_images` computes a figure's images);
+images are rows of 64 pixels, as numpy arrays or torch tensors. :func:`gap_explorer` puts one
+figure behind a slider with :class:`elbo_lib.widgets.SliderFigure`.
 """
 
 import math
 
 import numpy as np
+import torch
 
 from elbo_lib.data import IMAGE_SHAPE
 from elbo_lib.plots import latent_scatter
@@ -125,7 +126,7 @@ def gap_explorer(images, gaps):
 
 
 def aggregate_posterior(ax, z, labels, title=None):
-    r"""Samples of the aggregate posterior :math:`q(z) = \frac1N\sum_n q(z \mid x_n)` in a 2-D
+    r"""Samples of the aggregate posterior :math:`\bar q(z) = \frac1N\sum_n q(z \mid x_n)` in a 2-D
     latent space, coloured by digit, over the prior's 1-, 2- and 3-σ circles."""
     latent_scatter(ax, np.asarray(z), np.asarray(labels))
     angle = np.linspace(0, 2 * np.pi, 200)
@@ -139,11 +140,11 @@ def aggregate_posterior(ax, z, labels, title=None):
             label="prior N(0, I): 1, 2, 3 σ" if radius == 1 else None,
         )
     ax.set_aspect("equal")
-    ax.set_title(title or "Aggregate posterior q(z) against the prior p(z)")
+    ax.set_title(title or "Aggregate posterior q̄(z) against the prior p(z)")
 
 
 def surgery_bar(ax, surgery, n):
-    r"""The average KL as a stacked bar: :math:`I_q(X; Z)` + KL(q(z) ‖ p(z)), with log N, the
+    r"""The average KL as a stacked bar: :math:`I_q(X; Z)` + KL(q̄(z) ‖ p(z)), with log N, the
     ceiling of the mutual information over N images."""
     mi, marginal, average = (
         surgery["mutual_information"],
@@ -158,7 +159,7 @@ def surgery_bar(ax, surgery, n):
         bottom=[mi],
         color="C1",
         width=0.5,
-        label=f"KL(q(z) ‖ p(z)) = {marginal:.2f}",
+        label=f"KL(q̄(z) ‖ p(z)) = {marginal:.2f}",
     )
     ax.axhline(math.log(n), color="k", ls="--", lw=1, label=f"log N = {math.log(n):.2f}")
     ax.text(0, average, f"{average:.2f}", ha="center", va="bottom", fontsize=8)
@@ -172,10 +173,34 @@ def surgery_against_beta(ax, betas, results, n):
     for key, label, colour in (
         ("average_kl", "average KL (rate)", "0.4"),
         ("mutual_information", "I(X; Z)", "C0"),
-        ("marginal_kl", "KL(q(z) ‖ p(z))", "C1"),
+        ("marginal_kl", "KL(q̄(z) ‖ p(z))", "C1"),
     ):
         ax.plot(betas, [r[key] for r in results], "o-", color=colour, label=label)
     ax.axhline(math.log(n), color="k", ls="--", lw=1, label="log N")
     ax.set_xscale("log")
     ax.set(xlabel="β", ylabel="nats per image", title="The terms of the KL against β")
     ax.legend(fontsize=8)
+
+
+def traversal_images(model, unit, values):
+    r"""The decoder's output along one latent axis: :math:`z = v\,e_{\text{unit}}` for each v in
+    ``values``, every other unit at the prior mean 0. Pixel probabilities (Bernoulli decoder) or
+    means (Gaussian), a tensor (len(values), x_dim)."""
+    if not (isinstance(unit, int) and 0 <= unit < model.z_dim):
+        raise ValueError(f"unit must be an integer in [0, {model.z_dim}), got {unit!r}")
+    values = torch.as_tensor(np.asarray(values, dtype=np.float32))
+    if values.ndim != 1 or not bool(torch.isfinite(values).all()):
+        raise ValueError("values must be a 1-D array of finite numbers")
+    z = torch.zeros(len(values), model.z_dim)
+    z[:, unit] = values
+    with torch.no_grad():
+        out = model.decode(z)
+    return out.sigmoid() if model.likelihood == "bernoulli" else out
+
+
+def latent_traversals(ax, model, units, values, row_labels=None, title=None):
+    """Latent traversals: one row per unit of ``units``, the decoder's output as that unit runs
+    over ``values`` (:func:`traversal_images`), left to right."""
+    images = torch.cat([traversal_images(model, unit, values) for unit in units])
+    image_grid(ax, images, ncols=len(values), row_labels=row_labels, title=title)
+    ax.set_xlabel(f"z_unit from {values[0]:g} to {values[-1]:g} (other units 0)")

@@ -68,3 +68,21 @@ def test_jensen_gap_standard_error_is_the_spread_of_repeated_estimates():
         jensen_gap_standard_error([1.0])
     with pytest.raises(ValueError, match="log_y must be"):
         jensen_gap_standard_error([1.0, np.inf])
+
+
+def test_an_estimate_prints_its_digits_and_nbval_compares_only_its_form():
+    import re
+
+    from elbo_lib.checks import ESTIMATE, estimate
+
+    assert estimate(-18.2149) == "≈ -18.21"
+    assert estimate(torch.tensor([14.0, 12.0, 11.5]), digits=1) == "≈ [14.0, 12.0, 11.5]"
+    here, elsewhere = (f"L_K {estimate(v)} nats, K = 1000" for v in (-18.214, -18.196))
+    assert here != elsewhere
+    assert re.sub(ESTIMATE, "≈ …", here) == re.sub(ESTIMATE, "≈ …", elsewhere)
+    assert re.sub(ESTIMATE, "≈ …", here) == "L_K ≈ … nats, K = 1000"
+    assert re.sub(ESTIMATE, "≈ …", "KL 0.61 ± 0.35, seeds (0, 1, 2)") == "KL ≈ …, seeds (0, 1, 2)"
+    with pytest.raises(ValueError, match="value must be finite"):
+        estimate(float("nan"))
+    with pytest.raises(ValueError, match="digits"):
+        estimate(1.0, digits=-1)

@@ -115,3 +115,20 @@ def test_plots_draw_one_line_per_remedy():
     ax = Figure().subplots()
     plot_kl_per_unit(ax, rows)
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [2.0, 0.5, 1e-3])  # sorted, floored
+
+
+def test_select_and_per_seed_pick_one_setting_in_seed_order():
+    from elbo_lib.collapse import per_seed, select
+
+    rows = [
+        {"decoder": d, "remedy": r, "beta": b, "seed": s, "kl": 10 * s + i}
+        for i, (d, r, b) in enumerate((("MADE", "constant", 1.0), ("MLP", "constant", 4.0)))
+        for s in (0, 1, 2)
+    ]
+    assert [r["seed"] for r in select(rows, "MLP", "constant", beta=4.0)] == [0, 1, 2]
+    np.testing.assert_array_equal(per_seed(rows, "MADE", "constant", "kl"), [0, 10, 20])
+    np.testing.assert_array_equal(per_seed(rows, "MLP", "constant", "kl", beta=4.0), [1, 11, 21])
+    with pytest.raises(ValueError, match="remedy='warm-up'"):
+        select(rows, "MADE", "warm-up")
+    with pytest.raises(ValueError, match="metric"):
+        per_seed(rows, "MADE", "constant", "nll")

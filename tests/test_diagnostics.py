@@ -251,3 +251,13 @@ def test_bad_input_is_refused(trained, call, message):
     model, _, x = trained
     with pytest.raises(ValueError, match=message):
         call(model, x)
+
+
+def test_elbo_surgery_standard_error_is_the_spread_of_the_sum_over_seeds(trained):
+    model, x, _ = trained
+    runs = [elbo_surgery(model, x[:100], n_samples=2, seed=seed) for seed in range(40)]
+    errors = np.array([r["mutual_information"] + r["marginal_kl"] - r["average_kl"] for r in runs])
+    standard_error = np.mean([r["standard_error"] for r in runs])
+    # the sum is unbiased for the exact average KL, and scatters by its standard error
+    assert abs(errors.mean()) < 4 * standard_error / math.sqrt(len(runs))
+    assert 0.7 < errors.std(ddof=1) / standard_error < 1.4
