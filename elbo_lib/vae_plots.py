@@ -1,4 +1,4 @@
-r"""Figures of the VAE notebooks (08–10). Each function draws on a matplotlib Axes (axes labelled,
+r"""Figures of the VAE notebooks (07–10). Each function draws on a matplotlib Axes (axes labelled,
 log-quantities in nats) and returns nothing; images are rows of 64 pixels, as numpy arrays or
 torch tensors. :func:`gap_explorer` puts one figure behind a slider with
 :class:`elbo_lib.widgets.SliderFigure`.
@@ -7,6 +7,7 @@ torch tensors. :func:`gap_explorer` puts one figure behind a slider with
 import math
 
 import numpy as np
+from matplotlib.patches import Patch
 
 from elbo_lib.data import IMAGE_SHAPE
 from elbo_lib.plots import latent_scatter
@@ -179,3 +180,86 @@ def surgery_against_beta(ax, betas, results, n):
     ax.set_xscale("log")
     ax.set(xlabel="β", ylabel="nats per image", title="The terms of the KL against β")
     ax.legend(fontsize=8)
+
+
+# 1 − e^{−k²/2}: the mass inside the k-σ ellipse of a 2-D Gaussian, k = 1, 2, 3
+ELLIPSE_MASSES = (0.393, 0.865, 0.989)
+POSTERIOR = "C1"
+
+
+def posterior_and_q(ax, z1, z2, log_posterior, mu, logvar, refined=None, title=None):
+    r"""The true posterior p(z | x) of a 2-D latent on a grid (``log_posterior`` of shape
+    (len(z2), len(z1)), normalised, from :func:`elbo_lib.diagnostics.posterior_on_grid`) as the
+    shaded regions of highest density that hold 39 %, 86 % and 99 % of its mass, under the 1-, 2-
+    and 3-σ ellipses of :math:`q(z \mid x) = \mathcal N(\mu, \mathrm{diag}\,e^{\log\sigma^2})`,
+    which hold the same masses of q: where q is the posterior, the lines trace the shading's
+    edges. ``refined`` = (mu, logvar) adds a second Gaussian, dashed. The view is the square that
+    holds both."""
+    z1, z2 = np.asarray(z1, dtype=float), np.asarray(z2, dtype=float)
+    density = np.exp(np.asarray(log_posterior, dtype=float))
+    levels = _mass_levels(density, ELLIPSE_MASSES)
+    top = 1.001 * density.max()  # above every level, even when one cell holds 39 % of the mass
+    ax.contourf(z1, z2, density, levels=[*levels, top], cmap="Oranges", alpha=0.85)
+    inside = density >= levels[0]
+    box = [z1[inside.any(0)].min(), z1[inside.any(0)].max()]
+    box += [z2[inside.any(1)].min(), z2[inside.any(1)].max()]
+    gaussians = [("q(z | x): 1, 2, 3 σ", mu, logvar, "-")]
+    if refined is not None:
+        gaussians.append(("refined q*: 1, 2, 3 σ", *refined, "--"))
+    handles = [Patch(color=POSTERIOR, alpha=0.6, label="p(z | x): 39, 86, 99 % of mass")]
+    angle = np.linspace(0, 2 * np.pi, 100)
+    for (label, m, lv, style), colour in zip(gaussians, (AMORTIZED, REFINED), strict=False):
+        m, sd = np.asarray(m, dtype=float), np.exp(0.5 * np.asarray(lv, dtype=float))
+        for k in (1, 2, 3):
+            (line,) = ax.plot(
+                m[0] + k * sd[0] * np.cos(angle),
+                m[1] + k * sd[1] * np.sin(angle),
+                color=colour,
+                ls=style,
+                lw=1.2,
+            )
+        handles.append(line)
+        line.set_label(label)
+        box = [
+            min(box[0], m[0] - 3 * sd[0]),
+            max(box[1], m[0] + 3 * sd[0]),
+            min(box[2], m[1] - 3 * sd[1]),
+            max(box[3], m[1] + 3 * sd[1]),
+        ]
+    centre = np.array([box[0] + box[1], box[2] + box[3]]) / 2
+    half = 0.55 * max(box[1] - box[0], box[3] - box[2])
+    ax.set(xlim=(centre[0] - half, centre[0] + half), ylim=(centre[1] - half, centre[1] + half))
+    ax.set_aspect("equal", adjustable="box")
+    ax.set(xlabel="$z_1$", ylabel="$z_2$", title=title or "True posterior and q")
+    ax.legend(handles=handles, fontsize=7, loc="upper left")
+
+
+def latent_manifold(ax, images, extent):
+    r"""The decoded images of an m × m grid of latent points over :math:`[-e, e]^2`
+    (e = ``extent``), tiled at their positions: ``images`` has shape (m, m, 64), row i and
+    column j decoded at :math:`(z_1, z_2) = (z1_j, z2_i)` with z1 and z2 ascending."""
+    images = np.asarray(images, dtype=float)
+    m = images.shape[0]
+    h, w = IMAGE_SHAPE
+    tiles = np.full((m, m, h + 1, w + 1), np.nan)  # one blank row and column between tiles
+    tiles[:, :, :h, :w] = images.reshape(m, m, h, w)[::-1]  # the top row is the largest z2
+    canvas = tiles.transpose(0, 2, 1, 3).reshape(m * (h + 1), m * (w + 1))[:-1, :-1]
+    pixel = 2 * extent / ((w + 1) * (m - 1))  # tile centres 2e/(m - 1) = w + 1 pixels apart
+    edge = extent + w / 2 * pixel
+    ax.imshow(
+        canvas,
+        cmap="gray_r",
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+        extent=(-edge, edge, -edge, edge),
+    )
+    ax.set(xlabel="$z_1$", ylabel="$z_2$", title="Decoded digits over the latent plane")
+
+
+def _mass_levels(density, masses):
+    """The density values above which the grid holds each of ``masses`` (largest mass first)."""
+    values = np.sort(density.ravel())[::-1]
+    cumulative = np.cumsum(values) / values.sum()
+    index = np.searchsorted(cumulative, sorted(masses, reverse=True))
+    return sorted(set(values[np.minimum(index, len(values) - 1)].tolist()))
