@@ -7,6 +7,7 @@ torch tensors. :func:`gap_explorer` puts one figure behind a slider with
 import math
 
 import numpy as np
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from elbo_lib.data import IMAGE_SHAPE
@@ -185,16 +186,18 @@ def surgery_against_beta(ax, betas, results, n):
 # 1 − e^{−k²/2}: the mass inside the k-σ ellipse of a 2-D Gaussian, k = 1, 2, 3
 ELLIPSE_MASSES = (0.393, 0.865, 0.989)
 POSTERIOR = "C1"
+_Q_STYLES = ((AMORTIZED, "-"), (REFINED, "--"))  # q(z | x) and the refined q*
 
 
-def posterior_and_q(ax, z1, z2, log_posterior, mu, logvar, refined=None, title=None):
+def posterior_and_q(ax, z1, z2, log_posterior, mu, logvar, refined=None, title=None, legend=True):
     r"""The true posterior p(z | x) of a 2-D latent on a grid (``log_posterior`` of shape
     (len(z2), len(z1)), normalised, from :func:`elbo_lib.diagnostics.posterior_on_grid`) as the
     shaded regions of highest density that hold 39 %, 86 % and 99 % of its mass, under the 1-, 2-
     and 3-σ ellipses of :math:`q(z \mid x) = \mathcal N(\mu, \mathrm{diag}\,e^{\log\sigma^2})`,
     which hold the same masses of q: where q is the posterior, the lines trace the shading's
     edges. ``refined`` = (mu, logvar) adds a second Gaussian, dashed. The view is the square that
-    holds both."""
+    holds both; the key goes right of the axes, or with ``legend=False`` to
+    :func:`posterior_legend`."""
     z1, z2 = np.asarray(z1, dtype=float), np.asarray(z2, dtype=float)
     density = np.exp(np.asarray(log_posterior, dtype=float))
     levels = _mass_levels(density, ELLIPSE_MASSES)
@@ -203,23 +206,18 @@ def posterior_and_q(ax, z1, z2, log_posterior, mu, logvar, refined=None, title=N
     inside = density >= levels[0]
     box = [z1[inside.any(0)].min(), z1[inside.any(0)].max()]
     box += [z2[inside.any(1)].min(), z2[inside.any(1)].max()]
-    gaussians = [("q(z | x): 1, 2, 3 σ", mu, logvar, "-")]
-    if refined is not None:
-        gaussians.append(("refined q*: 1, 2, 3 σ", *refined, "--"))
-    handles = [Patch(color=POSTERIOR, alpha=0.6, label="p(z | x): 39, 86, 99 % of mass")]
+    gaussians = [(mu, logvar)] if refined is None else [(mu, logvar), refined]
     angle = np.linspace(0, 2 * np.pi, 100)
-    for (label, m, lv, style), colour in zip(gaussians, (AMORTIZED, REFINED), strict=False):
+    for (m, lv), (colour, style) in zip(gaussians, _Q_STYLES, strict=False):
         m, sd = np.asarray(m, dtype=float), np.exp(0.5 * np.asarray(lv, dtype=float))
         for k in (1, 2, 3):
-            (line,) = ax.plot(
+            ax.plot(
                 m[0] + k * sd[0] * np.cos(angle),
                 m[1] + k * sd[1] * np.sin(angle),
                 color=colour,
                 ls=style,
                 lw=1.2,
             )
-        handles.append(line)
-        line.set_label(label)
         box = [
             min(box[0], m[0] - 3 * sd[0]),
             max(box[1], m[0] + 3 * sd[0]),
@@ -231,7 +229,29 @@ def posterior_and_q(ax, z1, z2, log_posterior, mu, logvar, refined=None, title=N
     ax.set(xlim=(centre[0] - half, centre[0] + half), ylim=(centre[1] - half, centre[1] + half))
     ax.set_aspect("equal", adjustable="box")
     ax.set(xlabel="$z_1$", ylabel="$z_2$", title=title or "True posterior and q")
-    ax.legend(handles=handles, fontsize=7, loc="upper left")
+    if legend:
+        ax.legend(
+            handles=_posterior_handles(refined is not None),
+            fontsize=7,
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1),
+        )
+
+
+def posterior_legend(fig, refined=True):
+    """One key below all the :func:`posterior_and_q` panels of ``fig`` (constrained layout)."""
+    fig.legend(handles=_posterior_handles(refined), loc="outside lower center", ncols=3)
+
+
+def _posterior_handles(refined):
+    labels = ("q(z | x): 1, 2, 3 σ", "refined q*: 1, 2, 3 σ")[: 2 if refined else 1]
+    return [
+        Patch(color=POSTERIOR, alpha=0.6, label="p(z | x): 39, 86, 99 % of mass"),
+        *(
+            Line2D([], [], color=colour, ls=style, label=label)
+            for label, (colour, style) in zip(labels, _Q_STYLES, strict=False)
+        ),
+    ]
 
 
 def latent_manifold(ax, images, extent):

@@ -285,7 +285,7 @@ def posterior_explorer(images, grid, mu, logvar, refined=None, names=None):
             title="its true posterior p(z | x) and q(z | x)",
         )
 
-    return SliderFigure(draw, {"index": slider}, ncols=2, width_ratios=(1, 2.2), figsize=(7, 3.6))
+    return SliderFigure(draw, {"index": slider}, ncols=2, width_ratios=(1, 3), figsize=(8.5, 3.6))
 
 
 def latent_explorer(model, mu, labels, extent=3.0):
