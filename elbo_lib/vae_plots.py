@@ -277,6 +277,30 @@ def latent_manifold(ax, images, extent):
     ax.set(xlabel="$z_1$", ylabel="$z_2$", title="Decoded digits over the latent plane")
 
 
+def latent_codes(ax, z, labels, point):
+    r"""Points in a 2-D latent space (e.g. posterior means) coloured by class label, each label
+    written at the median of its points (cheaper to redraw than a legend), and ``point``
+    :math:`(z_1, z_2)` marked with a cross."""
+    z, labels = np.asarray(z, dtype=float), np.asarray(labels)
+    classes = np.unique(labels)
+    colours = {c: f"C{i % 10}" for i, c in enumerate(classes)}
+    ax.scatter(z[:, 0], z[:, 1], c=[colours[c] for c in labels], s=6, alpha=0.6)
+    for c in classes:
+        centre = np.median(z[labels == c], axis=0)
+        ax.text(
+            *centre,
+            str(c),
+            color=colours[c],
+            fontsize=13,
+            weight="bold",
+            ha="center",
+            va="center",
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1},
+        )
+    ax.plot(*point, "k+", ms=16, mew=2.5)
+    ax.set(xlabel="$z_1$", ylabel="$z_2$", title="Codes of the digits (labels at their medians)")
+
+
 def _mass_levels(density, masses):
     """The density values above which the grid holds each of ``masses`` (largest mass first)."""
     values = np.sort(density.ravel())[::-1]

@@ -303,13 +303,12 @@ def latent_explorer(model, mu, labels, extent=3.0):
     }
 
     def draw(ax_latent, ax_digit, z1, z2):
-        plots.latent_scatter(ax_latent, mu, labels)
-        ax_latent.plot(z1, z2, "k+", ms=16, mew=2.5)
+        vae_plots.latent_codes(ax_latent, mu, labels, (z1, z2))
         ax_latent.set(xlim=(-extent, extent), ylim=(-extent, extent))
-        ax_latent.set_title("Posterior means of the test digits; + is z")
+        ax_latent.set_title("Posterior means of the digits; + is z")
         with torch.no_grad():
             decoded = model.decode(torch.tensor([[z1, z2]], dtype=torch.float32))
         pixels = decoded.sigmoid() if model.likelihood == "bernoulli" else decoded
         vae_plots.image_grid(ax_digit, pixels.numpy(), ncols=1, title="decoded at z")
 
-    return SliderFigure(draw, sliders, ncols=2, width_ratios=(2.2, 1), figsize=(8, 3.8))
+    return SliderFigure(draw, sliders, ncols=2, width_ratios=(1.6, 1), figsize=(7, 3.8))

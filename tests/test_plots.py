@@ -210,3 +210,12 @@ def test_latent_manifold_puts_each_decoded_image_at_its_latent_point(ax):
             col = int((z1 + 0.5 * pixel - left) / pixel)
             row = int((top - (z2 - 0.5 * pixel)) / pixel)
             assert canvas[row, col] == images[i, j, 0], (i, j)
+
+
+def test_latent_codes_writes_each_label_at_its_median_and_marks_the_point(ax):
+    z = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [-1.0, 3.0], [-1.0, 5.0]])
+    vae_plots.latent_codes(ax, z, np.array([7, 7, 7, 2, 2]), (0.5, -0.5))
+    assert labelled(ax) and finite(ax)
+    positions = {text.get_text(): text.get_position() for text in ax.texts}
+    assert positions == {"2": (-1.0, 4.0), "7": (1.0, 1.0)}
+    np.testing.assert_allclose(ax.lines[-1].get_xydata(), [[0.5, -0.5]])
