@@ -234,3 +234,83 @@ def _reconstruction(model, x, mu, logvar, eps):
     blocks = eps.split(max(1, _BUDGET // len(x)))
     total = sum(model.log_likelihood(x, reparameterize(mu, logvar, e)).sum(0) for e in blocks)
     return total / len(eps)
+
+
+@torch.no_grad()
+def posterior_on_grid(model, x, extent=4.0, n=101):
+    r"""The true posterior of a model with a 2-D latent, on the n × n grid of
+    :math:`[-e, e]^2` (e = ``extent``), normalised by quadrature with the cell area
+    :math:`\Delta z_1 \Delta z_2`, :math:`\Delta = 2e/(n-1)`:
+
+    .. math:: \log p(x) \approx \log \sum_{a,b} p(x \mid z_{ab})\,p(z_{ab})\,
+              \Delta z_1 \Delta z_2, \qquad
+              \log p(z_{ab} \mid x) = \log p(x \mid z_{ab}) + \log p(z_{ab}) - \log p(x).
+
+    The sum is a log-sum-exp; the grid must hold the posterior's mass (the prior N(0, I) puts
+    :math:`e^{-e^2/2}` of its mass outside the disc of radius e). Each grid point is decoded once
+    and scored against every image, in blocks.
+
+    Returns a dict: ``"z1"``, ``"z2"`` (the grid axes, (n,) each), ``"log_posterior"``
+    (n_images, n, n), row i and column j at :math:`(z_1, z_2) = (z1_j, z2_i)` (the layout of
+    ``imshow`` and ``contour``), with ``exp(log_posterior).sum() · Δz1 · Δz2 = 1`` per image, and
+    ``"log_evidence"`` (n_images,), log p(x) by quadrature.
+    """
+    model.check_data(x)
+    if model.z_dim != 2:
+        raise ValueError(f"model must have a 2-D latent (z_dim == 2), got z_dim = {model.z_dim}")
+    if not (isinstance(extent, int | float) and 0 < extent < math.inf):
+        raise ValueError(f"extent must be a positive finite number, got {extent!r}")
+    if positive_int(n, "n") < 2:
+        raise ValueError(f"n must be at least 2, got {n!r}")
+    axis = torch.linspace(-extent, extent, n, dtype=x.dtype)
+    z2, z1 = torch.meshgrid(axis, axis, indexing="ij")
+    grid = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=-1)  # (n², 2), row-major in z2
+    log_area = 2 * math.log(2 * extent / (n - 1))
+    with torch_threads():
+        blocks = [
+            model.log_likelihood(x, z[:, None, :]) + log_normal(z).sum(-1)[:, None]
+            for z in grid.split(max(1, _BUDGET // len(x)))
+        ]
+    log_joint = torch.cat(blocks).T  # (n_images, n²)
+    log_evidence = torch.logsumexp(log_joint, dim=1) + log_area
+    log_posterior = (log_joint - log_evidence[:, None]).reshape(len(x), n, n)
+    return {"z1": axis, "z2": axis, "log_posterior": log_posterior, "log_evidence": log_evidence}
+
+
+def grid_posterior_moments(grid):
+    r"""Mean and covariance of each posterior of :func:`posterior_on_grid`, by quadrature:
+    :math:`m = \sum_{a,b} z_{ab}\, p(z_{ab} \mid x)\,\Delta z_1 \Delta z_2` and
+    :math:`\Sigma = \sum_{a,b} (z_{ab} - m)(z_{ab} - m)^\top p(z_{ab} \mid x)\,
+    \Delta z_1 \Delta z_2`. Returns ``(mean, cov)`` of shapes (n_images, 2) and (n_images, 2, 2)."""
+    weights, z = _grid_weights(grid)
+    mean = weights @ z
+    centred = z[None] - mean[:, None]  # (n_images, n², 2)
+    cov = torch.einsum("kg,kgi,kgj->kij", weights, centred, centred)
+    return mean, cov
+
+
+def grid_kl_to_posterior(grid, mu, logvar):
+    r""":math:`\mathrm{KL}(q\,\|\,p(z \mid x)) = \sum_{a,b} q(z_{ab}) \big[\log q(z_{ab})
+    - \log p(z_{ab} \mid x)\big]\,\Delta z_1 \Delta z_2` for each image, with
+    :math:`q = \mathcal N(\mu, \mathrm{diag}\, e^{\log\sigma^2})` (``mu``, ``logvar`` of shape
+    (n_images, 2)) and the posterior of :func:`posterior_on_grid`; q is normalised on the same
+    grid. It equals :math:`\log p(x) - \mathrm{ELBO}(q)` (notebook 02). Returns a tensor
+    (n_images,)."""
+    weights, z = _grid_weights(grid)
+    if tuple(mu.shape) != (len(weights), 2) or tuple(logvar.shape) != (len(weights), 2):
+        raise ValueError(f"mu and logvar must have shape ({len(weights)}, 2)")
+    log_q = log_normal(z[None], mu[:, None], logvar=logvar[:, None]).sum(-1)
+    log_q = log_q - torch.logsumexp(log_q, dim=1, keepdim=True)  # q's mass in each cell
+    log_p = grid["log_posterior"].flatten(1) + math.log(_cell_area(grid))  # the posterior's
+    return (log_q.exp() * (log_q - log_p)).sum(1)
+
+
+def _grid_weights(grid):
+    """The posterior's mass in each grid cell (n_images, n²) and the grid points (n², 2)."""
+    rows, cols = torch.meshgrid(grid["z2"], grid["z1"], indexing="ij")
+    z = torch.stack([cols.reshape(-1), rows.reshape(-1)], dim=-1)
+    return grid["log_posterior"].flatten(1).exp() * _cell_area(grid), z
+
+
+def _cell_area(grid):
+    return float((grid["z1"][1] - grid["z1"][0]) * (grid["z2"][1] - grid["z2"][0]))

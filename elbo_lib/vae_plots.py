@@ -1,4 +1,4 @@
-r"""Figures of the VAE notebooks (08–11). Each function draws on a matplotlib Axes (axes labelled,
+r"""Figures of the VAE notebooks (07–12). Each function draws on a matplotlib Axes (axes labelled,
 log-quantities in nats) and returns nothing (:func:`traversal_images` computes a figure's images);
 images are rows of 64 pixels, as numpy arrays or torch tensors. :func:`gap_explorer` puts one
 figure behind a slider with :class:`elbo_lib.widgets.SliderFigure`.
@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import torch
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from elbo_lib.data import IMAGE_SHAPE
 from elbo_lib.plots import latent_scatter
@@ -204,3 +206,129 @@ def latent_traversals(ax, model, units, values, row_labels=None, title=None):
     images = torch.cat([traversal_images(model, unit, values) for unit in units])
     image_grid(ax, images, ncols=len(values), row_labels=row_labels, title=title)
     ax.set_xlabel(f"z_unit from {values[0]:g} to {values[-1]:g} (other units 0)")
+
+
+# 1 − e^{−k²/2}: the mass inside the k-σ ellipse of a 2-D Gaussian, k = 1, 2, 3
+ELLIPSE_MASSES = (0.393, 0.865, 0.989)
+POSTERIOR = "C1"
+_Q_STYLES = ((AMORTIZED, "-"), (REFINED, "--"))  # q(z | x) and the refined q*
+
+
+def posterior_and_q(ax, z1, z2, log_posterior, mu, logvar, refined=None, title=None, legend=True):
+    r"""The true posterior p(z | x) of a 2-D latent on a grid (``log_posterior`` of shape
+    (len(z2), len(z1)), normalised, from :func:`elbo_lib.diagnostics.posterior_on_grid`) as the
+    shaded regions of highest density that hold 39 %, 86 % and 99 % of its mass, under the 1-, 2-
+    and 3-σ ellipses of :math:`q(z \mid x) = \mathcal N(\mu, \mathrm{diag}\,e^{\log\sigma^2})`,
+    which hold the same masses of q: where q is the posterior, the lines trace the shading's
+    edges. ``refined`` = (mu, logvar) adds a second Gaussian, dashed. The view is the square that
+    holds both; the key goes right of the axes, or with ``legend=False`` to
+    :func:`posterior_legend`."""
+    z1, z2 = np.asarray(z1, dtype=float), np.asarray(z2, dtype=float)
+    density = np.exp(np.asarray(log_posterior, dtype=float))
+    levels = _mass_levels(density, ELLIPSE_MASSES)
+    top = 1.001 * density.max()  # above every level, even when one cell holds 39 % of the mass
+    ax.contourf(z1, z2, density, levels=[*levels, top], cmap="Oranges", alpha=0.85)
+    inside = density >= levels[0]
+    box = [z1[inside.any(0)].min(), z1[inside.any(0)].max()]
+    box += [z2[inside.any(1)].min(), z2[inside.any(1)].max()]
+    gaussians = [(mu, logvar)] if refined is None else [(mu, logvar), refined]
+    angle = np.linspace(0, 2 * np.pi, 100)
+    for (m, lv), (colour, style) in zip(gaussians, _Q_STYLES, strict=False):
+        m, sd = np.asarray(m, dtype=float), np.exp(0.5 * np.asarray(lv, dtype=float))
+        for k in (1, 2, 3):
+            ax.plot(
+                m[0] + k * sd[0] * np.cos(angle),
+                m[1] + k * sd[1] * np.sin(angle),
+                color=colour,
+                ls=style,
+                lw=1.2,
+            )
+        box = [
+            min(box[0], m[0] - 3 * sd[0]),
+            max(box[1], m[0] + 3 * sd[0]),
+            min(box[2], m[1] - 3 * sd[1]),
+            max(box[3], m[1] + 3 * sd[1]),
+        ]
+    centre = np.array([box[0] + box[1], box[2] + box[3]]) / 2
+    half = 0.55 * max(box[1] - box[0], box[3] - box[2])
+    ax.set(xlim=(centre[0] - half, centre[0] + half), ylim=(centre[1] - half, centre[1] + half))
+    ax.set_aspect("equal", adjustable="box")
+    ax.set(xlabel="$z_1$", ylabel="$z_2$", title=title or "True posterior and q")
+    if legend:
+        ax.legend(
+            handles=_posterior_handles(refined is not None),
+            fontsize=7,
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1),
+        )
+
+
+def posterior_legend(fig, refined=True):
+    """One key below all the :func:`posterior_and_q` panels of ``fig`` (constrained layout)."""
+    fig.legend(handles=_posterior_handles(refined), loc="outside lower center", ncols=3)
+
+
+def _posterior_handles(refined):
+    labels = ("q(z | x): 1, 2, 3 σ", "refined q*: 1, 2, 3 σ")[: 2 if refined else 1]
+    return [
+        Patch(color=POSTERIOR, alpha=0.6, label="p(z | x): 39, 86, 99 % of mass"),
+        *(
+            Line2D([], [], color=colour, ls=style, label=label)
+            for label, (colour, style) in zip(labels, _Q_STYLES, strict=False)
+        ),
+    ]
+
+
+def latent_manifold(ax, images, extent):
+    r"""The decoded images of an m × m grid of latent points over :math:`[-e, e]^2`
+    (e = ``extent``), tiled at their positions: ``images`` has shape (m, m, 64), row i and
+    column j decoded at :math:`(z_1, z_2) = (z1_j, z2_i)` with z1 and z2 ascending."""
+    images = np.asarray(images, dtype=float)
+    m = images.shape[0]
+    h, w = IMAGE_SHAPE
+    tiles = np.full((m, m, h + 1, w + 1), np.nan)  # one blank row and column between tiles
+    tiles[:, :, :h, :w] = images.reshape(m, m, h, w)[::-1]  # the top row is the largest z2
+    canvas = tiles.transpose(0, 2, 1, 3).reshape(m * (h + 1), m * (w + 1))[:-1, :-1]
+    pixel = 2 * extent / ((w + 1) * (m - 1))  # tile centres 2e/(m - 1) = w + 1 pixels apart
+    edge = extent + w / 2 * pixel
+    ax.imshow(
+        canvas,
+        cmap="gray_r",
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+        extent=(-edge, edge, -edge, edge),
+    )
+    ax.set(xlabel="$z_1$", ylabel="$z_2$", title="Decoded digits over the latent plane")
+
+
+def latent_codes(ax, z, labels, point):
+    r"""Points in a 2-D latent space (e.g. posterior means) coloured by class label, each label
+    written at the median of its points (cheaper to redraw than a legend), and ``point``
+    :math:`(z_1, z_2)` marked with a cross."""
+    z, labels = np.asarray(z, dtype=float), np.asarray(labels)
+    classes = np.unique(labels)
+    colours = {c: f"C{i % 10}" for i, c in enumerate(classes)}
+    ax.scatter(z[:, 0], z[:, 1], c=[colours[c] for c in labels], s=6, alpha=0.6)
+    for c in classes:
+        centre = np.median(z[labels == c], axis=0)
+        ax.text(
+            *centre,
+            str(c),
+            color=colours[c],
+            fontsize=13,
+            weight="bold",
+            ha="center",
+            va="center",
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1},
+        )
+    ax.plot(*point, "k+", ms=16, mew=2.5)
+    ax.set(xlabel="$z_1$", ylabel="$z_2$", title="Codes of the digits (labels at their medians)")
+
+
+def _mass_levels(density, masses):
+    """The density values above which the grid holds each of ``masses`` (largest mass first)."""
+    values = np.sort(density.ravel())[::-1]
+    cumulative = np.cumsum(values) / values.sum()
+    index = np.searchsorted(cumulative, sorted(masses, reverse=True))
+    return sorted(set(values[np.minimum(index, len(values) - 1)].tolist()))

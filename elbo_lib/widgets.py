@@ -306,3 +306,63 @@ def gradient_estimators_explorer(mu=1.0, var=1.0, repeats=400, seed=0):
 
     slider = choice_slider("samples per estimate, N", SAMPLE_SIZES, 10)
     return SliderFigure(draw, {"n_samples": slider}, figsize=(9, 4))
+
+
+def posterior_explorer(images, grid, mu, logvar, refined=None, names=None):
+    r"""A slider over ``images`` (rows of 64 pixels) showing each image beside its true posterior
+    and :math:`q(z \mid x)` (:func:`elbo_lib.vae_plots.posterior_and_q`): ``grid`` from
+    :func:`elbo_lib.diagnostics.posterior_on_grid` for those images, ``mu`` and ``logvar`` (n, 2)
+    the encoder's q, ``refined`` an optional second (mu, logvar), ``names`` the images' titles
+    (default: their positions)."""
+    from elbo_lib import vae_plots
+
+    images = np.asarray(images)
+    z1, z2 = np.asarray(grid["z1"]), np.asarray(grid["z2"])
+    log_posterior = np.asarray(grid["log_posterior"])
+    mu, logvar = np.asarray(mu), np.asarray(logvar)
+    refined = None if refined is None else tuple(np.asarray(r) for r in refined)
+    names = [f"image {i}" for i in range(len(images))] if names is None else list(names)
+    slider = ipywidgets.IntSlider(
+        value=0, min=0, max=len(images) - 1, description="image", style=_STYLE, layout=_LAYOUT
+    )
+
+    def draw(ax_image, ax_posterior, index):
+        vae_plots.image_grid(ax_image, images[index : index + 1], ncols=1, title=names[index])
+        vae_plots.posterior_and_q(
+            ax_posterior,
+            z1,
+            z2,
+            log_posterior[index],
+            mu[index],
+            logvar[index],
+            refined=None if refined is None else (refined[0][index], refined[1][index]),
+            title="its true posterior p(z | x) and q(z | x)",
+        )
+
+    return SliderFigure(draw, {"index": slider}, ncols=2, width_ratios=(1, 3), figsize=(8.5, 3.6))
+
+
+def latent_explorer(model, mu, labels, extent=3.0):
+    r"""Sliders for a latent point :math:`(z_1, z_2)` of a model with a 2-D latent: the point
+    over the posterior means ``mu`` (n, 2) of images with digit ``labels``, beside the decoder's
+    pixel probabilities (Bernoulli) or means (Gaussian) at that point."""
+    import torch
+
+    from elbo_lib import vae_plots
+
+    mu, labels = np.asarray(mu), np.asarray(labels)
+    sliders = {
+        "z1": float_slider("latent z₁", -extent, extent, 0.0, 0.05),
+        "z2": float_slider("latent z₂", -extent, extent, 0.0, 0.05),
+    }
+
+    def draw(ax_latent, ax_digit, z1, z2):
+        vae_plots.latent_codes(ax_latent, mu, labels, (z1, z2))
+        ax_latent.set(xlim=(-extent, extent), ylim=(-extent, extent))
+        ax_latent.set_title("Posterior means of the digits; + is z")
+        with torch.no_grad():
+            decoded = model.decode(torch.tensor([[z1, z2]], dtype=torch.float32))
+        pixels = decoded.sigmoid() if model.likelihood == "bernoulli" else decoded
+        vae_plots.image_grid(ax_digit, pixels.numpy(), ncols=1, title="decoded at z")
+
+    return SliderFigure(draw, sliders, ncols=2, width_ratios=(1.6, 1), figsize=(7, 3.8))

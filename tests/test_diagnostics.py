@@ -261,3 +261,139 @@ def test_elbo_surgery_standard_error_is_the_spread_of_the_sum_over_seeds(trained
     # the sum is unbiased for the exact average KL, and scatters by its standard error
     assert abs(errors.mean()) < 4 * standard_error / math.sqrt(len(runs))
     assert 0.7 < errors.std(ddof=1) / standard_error < 1.4
+
+
+@pytest.fixture(scope="module")
+def two_d():
+    """A small VAE with a 2-D latent, trained briefly on the digits, and 20 test images."""
+    x_train, x_test, _, _ = load_digits()
+    torch.manual_seed(0)
+    model = VAE(z_dim=2, hidden=(32,))
+    train_vae(model, x_train, epochs=10, lr=3e-3)
+    return model, x_test[:20]
+
+
+def linear_gaussian_2d(seed=0):
+    """A linear-Gaussian VAE with a 2-D latent, x = W z + b + N(0, σ²I), a few points x and its
+    exact posterior N(m, C), C = (I + WᵀW/σ²)⁻¹, m = C Wᵀ(x − b)/σ²."""
+    torch.manual_seed(seed)
+    model = VAE(x_dim=5, z_dim=2, hidden=(), likelihood="gaussian")
+    w, b = 0.6 * torch.randn(5, 2), torch.randn(5)
+    with torch.no_grad():
+        model.decoder[0].weight.copy_(w)
+        model.decoder[0].bias.copy_(b)
+        model.noise_logvar.fill_(math.log(SIGMA2))
+    x = torch.randn(6, 2) @ w.T + b + math.sqrt(SIGMA2) * torch.randn(6, 5)
+    w64, b64, x64 = w.double().numpy(), b.double().numpy(), x.double().numpy()
+    cov = np.linalg.inv(np.eye(2) + w64.T @ w64 / SIGMA2)
+    means = (x64 - b64) @ w64 @ cov / SIGMA2
+    return model, x, means, cov
+
+
+def test_posterior_on_grid_is_normalised_on_its_grid(two_d):
+    model, x = two_d
+    grid = diagnostics.posterior_on_grid(model, x, extent=4.0, n=81)
+    area = (8 / 80) ** 2
+    assert grid["z1"].shape == grid["z2"].shape == (81,)
+    assert grid["z1"][0] == -4 and grid["z1"][-1] == 4
+    assert grid["log_posterior"].shape == (20, 81, 81)
+    mass = grid["log_posterior"].double().exp().sum((1, 2)) * area
+    assert torch.allclose(mass, torch.ones(20, dtype=torch.float64), atol=1e-5)
+    assert torch.isfinite(grid["log_evidence"]).all()
+
+
+def test_posterior_on_grid_evidence_matches_importance_sampling_with_k_5000(two_d):
+    model, x = two_d
+    k = 5000
+    coarse = diagnostics.posterior_on_grid(model, x, n=101)["log_evidence"].double()
+    fine = diagnostics.posterior_on_grid(model, x, extent=5.0, n=201)["log_evidence"].double()
+    estimate = importance_log_likelihood(model, x, k=k).double()
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        log_w = model.log_importance_weights(x, k).detach().double()
+    # delta method: sd(log mean w) ≈ sd(w) / (mean(w) √K); the estimate's bias is −sd² / 2
+    w = (log_w - log_w.max(1, keepdim=True).values).exp()
+    standard_error = w.std(1) / (w.mean(1) * math.sqrt(k))
+    grid_error = (coarse - fine).abs()  # resolution and range of the grid
+    assert grid_error.max() < 0.01
+    assert standard_error.max() < 0.05  # the check below is sharp, not vacuous
+    tolerance = 4 * standard_error + standard_error**2 + grid_error + 1e-4
+    assert ((coarse - estimate).abs() < tolerance).all(), (coarse - estimate, tolerance)
+
+
+def test_posterior_on_grid_of_a_linear_gaussian_vae_is_the_exact_gaussian_posterior():
+    model, x, means, cov = linear_gaussian_2d()
+    grid = diagnostics.posterior_on_grid(model, x, extent=6.0, n=241)
+    z1, z2 = np.meshgrid(grid["z1"].double().numpy(), grid["z2"].double().numpy())
+    points = np.stack([z1, z2], axis=-1)
+    for i, mean in enumerate(means):
+        exact = stats.multivariate_normal(mean, cov).logpdf(points)
+        where = exact > exact.max() - 12  # where the posterior has its mass
+        got = grid["log_posterior"][i].double().numpy()
+        assert np.abs(got - exact)[where].max() < 2e-3
+    evidence = ppca_log_likelihood(
+        x.double().numpy(),
+        model.decoder[0].weight.detach().double().numpy(),
+        model.decoder[0].bias.detach().double().numpy(),
+        SIGMA2,
+    )
+    assert np.allclose(grid["log_evidence"].double().numpy(), evidence, atol=2e-4)
+    mean, moments = diagnostics.grid_posterior_moments(grid)
+    assert np.allclose(mean.double().numpy(), means, atol=1e-4)
+    assert np.allclose(moments.double().numpy(), np.broadcast_to(cov, (6, 2, 2)), atol=1e-4)
+
+
+def test_grid_kl_to_posterior_is_the_closed_form_kl_and_zero_at_the_posterior():
+    model, x, means, cov = linear_gaussian_2d()
+    grid = diagnostics.posterior_on_grid(model, x, extent=6.0, n=241)
+    mu = torch.as_tensor(means, dtype=torch.float32) + torch.tensor([0.3, -0.2])
+    logvar = torch.log(torch.tensor([[0.2, 0.5]])).expand(6, 2)
+    got = diagnostics.grid_kl_to_posterior(grid, mu, logvar).double().numpy()
+    exact = [
+        kl_divergence(
+            torch.distributions.MultivariateNormal(
+                m.double(), torch.diag(logvar[0].exp()).double()
+            ),
+            torch.distributions.MultivariateNormal(torch.as_tensor(p), torch.as_tensor(cov)),
+        ).item()
+        for m, p in zip(mu, means, strict=True)
+    ]
+    assert np.allclose(got, exact, atol=1e-4)
+    assert min(exact) > 0.1
+    # the diagonal Gaussian closest in KL(q ‖ p) has the precision's diagonal: v_i = 1 / Λ_ii
+    best = torch.log(torch.as_tensor(1.0 / np.diag(np.linalg.inv(cov)))).float().expand(6, 2)
+    at_best = diagnostics.grid_kl_to_posterior(grid, torch.as_tensor(means).float(), best)
+    correlation = cov[0, 1] / math.sqrt(cov[0, 0] * cov[1, 1])
+    assert np.allclose(at_best.numpy(), -0.5 * math.log(1 - correlation**2), atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"extent": 0.0}, "extent must"),
+        ({"extent": -1.0}, "extent must"),
+        ({"extent": math.inf}, "extent must"),
+        ({"extent": "4"}, "extent must"),
+        ({"n": 1}, "n must be at least 2"),
+        ({"n": 0}, "n must be a positive integer"),
+        ({"n": 50.5}, "n must be a positive integer"),
+    ],
+)
+def test_posterior_on_grid_refuses_bad_grids(two_d, kwargs, message):
+    model, x = two_d
+    with pytest.raises(ValueError, match=message):
+        diagnostics.posterior_on_grid(model, x, **kwargs)
+
+
+def test_posterior_on_grid_refuses_other_latent_sizes_and_bad_data(trained, two_d):
+    model, _, x = trained
+    with pytest.raises(ValueError, match="z_dim == 2"):
+        diagnostics.posterior_on_grid(model, x)
+    model, x = two_d
+    with pytest.raises(ValueError, match=r"shape \(n, 64\)"):
+        diagnostics.posterior_on_grid(model, x[:, :10])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        diagnostics.posterior_on_grid(model, 2 * x)
+    grid = diagnostics.posterior_on_grid(model, x, n=11)
+    with pytest.raises(ValueError, match="mu and logvar"):
+        diagnostics.grid_kl_to_posterior(grid, torch.zeros(3, 2), torch.zeros(3, 2))

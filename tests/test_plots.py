@@ -6,7 +6,7 @@ import pytest
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
-from elbo_lib import plots
+from elbo_lib import plots, vae_plots
 from elbo_lib.divergences import mixture_log_density
 from elbo_lib.kl import kl_normal
 from elbo_lib.linear_gaussian import LinearGaussian
@@ -174,3 +174,86 @@ def test_mode_costs_draws_the_kl_curve_and_one_level_per_mode(ax):
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
     assert labels[1:] == ["−log 0.6 = 0.51 nats", "−log 0.4 = 0.92 nats"]
     np.testing.assert_allclose(ax.lines[1].get_ydata(), [0.51, 0.51])
+
+
+def gaussian_grid(mean, sd, extent=4.0, n=161):
+    """A normalised log-density of N(mean, diag sd²) on the grid of posterior_on_grid."""
+    axis = np.linspace(-extent, extent, n)
+    z1, z2 = np.meshgrid(axis, axis)
+    log_p = -0.5 * (((z1 - mean[0]) / sd[0]) ** 2 + ((z2 - mean[1]) / sd[1]) ** 2) - np.log(
+        2 * np.pi * sd[0] * sd[1]
+    )
+    return axis, log_p
+
+
+def test_posterior_and_q_shades_the_kappa_sigma_regions_of_a_gaussian_posterior(ax):
+    mean, sd = np.array([0.5, -1.0]), np.array([0.4, 0.7])
+    axis, log_p = gaussian_grid(mean, sd)
+    vae_plots.posterior_and_q(
+        ax, axis, axis, log_p, mean, np.log(sd**2), refined=(mean + 0.2, np.log(sd**2))
+    )
+    assert labelled(ax) and finite(ax)
+    assert len(ax.lines) == 6  # 1, 2, 3 σ of q and of q*
+    # for a Gaussian the regions holding 99, 86, 39 % are its 3-, 2-, 1-σ ellipses, whose
+    # density is the peak's times exp(−k²/2)
+    peak = np.exp(log_p.max())
+    levels = ax.collections[0].levels[:3]
+    np.testing.assert_allclose(levels, peak * np.exp(-np.array([9, 4, 1]) / 2), rtol=0.03)
+    # q's 3-σ ellipse is in view, and the view is square
+    x, y = ax.lines[2].get_data()
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    assert x0 < x.min() and x.max() < x1 and y0 < y.min() and y.max() < y1
+    assert x1 - x0 == pytest.approx(y1 - y0)
+    assert [t.get_text()[:6] for t in ax.get_legend().get_texts()] == [
+        "p(z | ",
+        "q(z | ",
+        "refine",
+    ]
+
+
+def test_posterior_and_q_leaves_the_key_to_one_figure_legend():
+    fig = Figure(layout="constrained")
+    axes = fig.subplots(1, 2)
+    axis, log_p = gaussian_grid([0.0, 0.0], [1.0, 1.0])
+    for ax in axes:
+        vae_plots.posterior_and_q(ax, axis, axis, log_p, [0.0, 0.0], [0.0, 0.0], legend=False)
+        assert ax.get_legend() is None
+    vae_plots.posterior_legend(fig, refined=False)
+    (legend,) = fig.legends
+    assert len(legend.get_texts()) == 2
+
+
+def test_posterior_and_q_draws_a_posterior_held_by_one_grid_cell(ax):
+    axis = np.linspace(-1, 1, 5)
+    log_p = np.full((5, 5), -50.0)
+    log_p[2, 2] = 0.0
+    vae_plots.posterior_and_q(ax, axis, axis, log_p, [0.0, 0.0], [-4.0, -4.0])
+    assert labelled(ax) and finite(ax)
+
+
+def test_latent_manifold_puts_each_decoded_image_at_its_latent_point(ax):
+    m, extent = 5, 2.0
+    images = np.repeat((np.arange(m * m) / (m * m))[:, None], 64, axis=1).reshape(m, m, 64)
+    vae_plots.latent_manifold(ax, images, extent)
+    assert labelled(ax)
+    (image,) = ax.images
+    canvas = image.get_array()
+    left, right, bottom, top = image.get_extent()
+    pixel = (right - left) / canvas.shape[1]
+    assert (left, bottom) == pytest.approx((-right, -top)) and top - bottom == right - left
+    values = np.linspace(-extent, extent, m)
+    for i, z2 in enumerate(values):
+        for j, z1 in enumerate(values):
+            # just right of and below the tile's centre lies a pixel of image (i, j)
+            col = int((z1 + 0.5 * pixel - left) / pixel)
+            row = int((top - (z2 - 0.5 * pixel)) / pixel)
+            assert canvas[row, col] == images[i, j, 0], (i, j)
+
+
+def test_latent_codes_writes_each_label_at_its_median_and_marks_the_point(ax):
+    z = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [-1.0, 3.0], [-1.0, 5.0]])
+    vae_plots.latent_codes(ax, z, np.array([7, 7, 7, 2, 2]), (0.5, -0.5))
+    assert labelled(ax) and finite(ax)
+    positions = {text.get_text(): text.get_position() for text in ax.texts}
+    assert positions == {"2": (-1.0, 4.0), "7": (1.0, 1.0)}
+    np.testing.assert_allclose(ax.lines[-1].get_xydata(), [[0.5, -0.5]])

@@ -6,10 +6,12 @@ import ipywidgets
 import numpy as np
 import PIL.Image
 import pytest
+import torch
 from IPython.display import Image
 
-from elbo_lib import widgets
+from elbo_lib import diagnostics, widgets
 from elbo_lib.linear_gaussian import LinearGaussian
+from elbo_lib.vae import VAE
 
 EXPLORERS = {
     "jensen": widgets.jensen_explorer,
@@ -18,6 +20,8 @@ EXPLORERS = {
     "elbo_landscape": widgets.elbo_landscape_explorer,
     "mode_seeking": widgets.mode_seeking_explorer,
     "factorised_fit": widgets.factorised_fit_explorer,
+    "posterior": lambda: posterior_explorer_of_a_small_vae(),
+    "latent": lambda: latent_explorer_of_a_small_vae(),
 }
 
 
@@ -158,3 +162,54 @@ def test_gradient_estimators_explorer_estimates_average_the_first_n_single_sampl
 def test_gradient_estimators_explorer_refuses_a_bad_number_of_repeats():
     with pytest.raises(ValueError, match="repeats must be a positive integer"):
         widgets.gradient_estimators_explorer(repeats=0)
+
+
+def small_vae():
+    """An untrained VAE with a 2-D latent and five binary images."""
+    torch.manual_seed(0)
+    return VAE(z_dim=2, hidden=(16,)), (torch.rand(5, 64) > 0.5).float()
+
+
+def posterior_explorer_of_a_small_vae():
+    model, x = small_vae()
+    grid = diagnostics.posterior_on_grid(model, x, n=61)
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+    explorer = widgets.posterior_explorer(x, grid, mu, logvar, refined=(mu + 0.1, logvar))
+    explorer.sliders["index"].value = 2  # inside the range, so that both ends are moves
+    return explorer
+
+
+def latent_explorer_of_a_small_vae():
+    model, x = small_vae()
+    with torch.no_grad():
+        mu, _ = model.encode(x)
+    return widgets.latent_explorer(model, mu, np.arange(5))
+
+
+def test_posterior_explorer_shows_the_chosen_image_and_its_own_posterior():
+    model, x = small_vae()
+    grid = diagnostics.posterior_on_grid(model, x, n=61)
+    mu, logvar = (t.detach() for t in model.encode(x))
+    explorer = widgets.posterior_explorer(x, grid, mu, logvar, names=list("abcde"))
+    ax_image, ax_posterior = explorer.axes
+    for index in (3, 1):
+        explorer.sliders["index"].value = index
+        assert ax_image.get_title() == "abcde"[index]
+        shown = ax_image.images[0].get_array()
+        np.testing.assert_array_equal(shown, x[index].reshape(8, 8).numpy())
+        # q's 1-σ ellipse is centred on this image's mean
+        ellipse = ax_posterior.lines[0].get_xydata()
+        np.testing.assert_allclose(ellipse.mean(0), mu[index].numpy(), atol=0.02)
+
+
+def test_latent_explorer_decodes_the_point_the_sliders_choose():
+    model, x = small_vae()
+    explorer = widgets.latent_explorer(model, model.encode(x)[0].detach(), np.arange(5))
+    explorer.sliders["z1"].value, explorer.sliders["z2"].value = 1.5, -0.5
+    _, ax_digit = explorer.axes
+    with torch.no_grad():
+        expected = model.decode(torch.tensor([[1.5, -0.5]])).sigmoid().reshape(8, 8).numpy()
+    np.testing.assert_allclose(ax_digit.images[0].get_array(), expected, rtol=1e-6)
+    marker = explorer.axes[0].lines[-1].get_xydata()
+    np.testing.assert_allclose(marker, [[1.5, -0.5]])
