@@ -6,7 +6,7 @@ autoregressive :class:`~elbo_lib.made.MADEVAE`) invites it. :func:`collapse_stud
 under the remedies of :data:`REMEDIES` and measures each one with :mod:`elbo_lib.diagnostics`.
 """
 
-import math
+import dataclasses
 import time
 
 import numpy as np
@@ -21,16 +21,28 @@ from elbo_lib.diagnostics import (
     kl_per_dimension,
 )
 from elbo_lib.made import MADEVAE
-from elbo_lib.vae import VAE, train_vae
+from elbo_lib.vae import VAE, train_vae, training_steps
 
 REMEDIES = ("constant", "warm-up", "cyclical", "free bits")
 """constant β = 1; linear warm-up β_t = min(1, t/T) over the first 30 % of steps; cyclical
 annealing with 4 cycles, rising over the first half of each; free bits λ per unit, β = 1."""
 
+
+@dataclasses.dataclass(frozen=True)
+class CollapseConfig:
+    """How the collapse study trains and measures each model."""
+
+    made_hidden: tuple[int, ...]  # hidden layer sizes of the MADE decoder
+    epochs: int
+    lr: float  # Adam's step size
+    k: int  # importance samples per test image for -log p(x)
+    seeds: tuple[int, ...] = (0, 1, 2)  # one run per seed
+
+
 CONFIGS = {
-    "fast": {"made_hidden": (256,), "epochs": 30, "lr": 1e-2, "k": 100, "seeds": (0, 1, 2)},
-    "reported": {"made_hidden": (256,), "epochs": 100, "lr": 3e-3, "k": 1000, "seeds": (0, 1, 2)},
-    "full": {"made_hidden": (512, 512), "epochs": 100, "lr": 3e-3, "k": 1000, "seeds": (0, 1, 2)},
+    "fast": CollapseConfig(made_hidden=(256,), epochs=30, lr=1e-2, k=100),
+    "reported": CollapseConfig(made_hidden=(256,), epochs=100, lr=3e-3, k=1000),
+    "full": CollapseConfig(made_hidden=(512, 512), epochs=100, lr=3e-3, k=1000),
 }
 """Training configurations of the MADE decoder: ``"fast"`` runs in the notebook in seconds;
 ``"reported"`` is a commonly reported setting (hidden 256, Adam 3e-3, 100 epochs); ``"full"``
@@ -85,7 +97,7 @@ def collapse_run(
     ``neg_elbo`` and ``nll`` (:math:`-\log p(x)` by importance sampling with ``k`` samples),
     all in nats per test image, and ``seconds`` of training."""
     model = make_model(decoder, made_hidden=made_hidden, seed=seed)
-    steps = epochs * math.ceil(len(x_train) / 128)
+    steps = training_steps(len(x_train), epochs)
     start = time.perf_counter()
     history = train_vae(
         model, x_train, epochs=epochs, lr=lr, seed=seed, **training_plan(remedy, steps, beta=beta)
@@ -122,7 +134,7 @@ def collapse_study(x_train, x_test, config="fast", *, large_beta=4.0, progress=N
     plan += [("MLP", "constant", 1.0), ("MLP", "constant", large_beta)]
     rows = []
     for decoder, remedy, beta in plan:
-        for seed in settings["seeds"]:
+        for seed in settings.seeds:
             if progress is not None:
                 progress(decoder, remedy, beta, seed)
             rows.append(
@@ -132,11 +144,11 @@ def collapse_study(x_train, x_test, config="fast", *, large_beta=4.0, progress=N
                     x_train,
                     x_test,
                     seed=seed,
-                    epochs=settings["epochs"],
-                    lr=settings["lr"],
-                    k=settings["k"],
+                    epochs=settings.epochs,
+                    lr=settings.lr,
+                    k=settings.k,
                     beta=beta,
-                    made_hidden=settings["made_hidden"],
+                    made_hidden=settings.made_hidden,
                 )
             )
     return rows

@@ -39,6 +39,7 @@ class LinearGaussian:
         xp = namespace(x)
         x = as_float(xp, x, "x")
         evidence_var = self.w**2 + self.sigma2
+        # + 0·x: the variance, the same for every x, in the shape and array type of x
         return self.w * x / evidence_var, self.sigma2 / evidence_var + 0.0 * x
 
     def log_joint(self, x, z):

@@ -26,24 +26,25 @@ def rate_distortion(model, x, n_samples=10, seed=0):
 
 
 def train_beta_vae(
-    beta, x, *, z_dim=8, hidden=(128,), epochs=30, lr=3e-3, seed=0, on_step=None, progress=False
+    beta, x, *, z_dim=8, hidden=(128,), epochs=30, lr=3e-3, seed=0, callback=None, progress=False
 ):
     r"""A :class:`~elbo_lib.vae.VAE` initialised with ``seed`` and trained on ``x`` to minimise
-    :math:`D + \beta R` (:func:`~elbo_lib.vae.train_vae`); the global random state is left
-    untouched. ``on_step``, if given, is called with each optimiser step t = 0, 1, … (to drive a
-    progress bar)."""
+    :math:`D + \beta R` (:func:`~elbo_lib.vae.train_vae`, which calls ``callback`` after each
+    epoch); the global random state is left untouched."""
     if not (isinstance(beta, Real) and 0 <= beta < float("inf")):
         raise ValueError(f"beta must be a finite non-negative number, got {beta!r}")
-    beta = float(beta)
-
-    def schedule(step):
-        if on_step is not None:
-            on_step(step)
-        return beta
-
     with seeded(seed):
         model = VAE(x_dim=x.shape[1], z_dim=z_dim, hidden=hidden)
-    train_vae(model, x, epochs=epochs, beta=schedule, lr=lr, seed=seed, progress=progress)
+    train_vae(
+        model,
+        x,
+        epochs=epochs,
+        beta=float(beta),
+        lr=lr,
+        seed=seed,
+        progress=progress,
+        callback=callback,
+    )
     return model
 
 
