@@ -10,11 +10,11 @@ import math
 
 import torch
 
-from elbo_lib._arrays import LOG_2PI, positive_int
+from elbo_lib._arrays import positive_int
 from elbo_lib._torch import seeded, torch_threads
 from elbo_lib.bounds import iwae_bound
-from elbo_lib.data import IMAGE_SHAPE
-from elbo_lib.densities import log_normal
+from elbo_lib.data import edge_energy  # noqa: F401 (notebook 09 imports it from here)
+from elbo_lib.densities import LOG_2PI, log_normal
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
 from elbo_lib.linear_gaussian import ppca_log_likelihood
 from elbo_lib.vae import reparameterize
@@ -193,19 +193,6 @@ def elbo_surgery(model, x, n_samples=10, seed=0):
         "mutual_information": float((log_q_own - log_q_aggregate).mean()),
         "marginal_kl": float((log_q_aggregate - log_prior).mean()),
     }
-
-
-def edge_energy(images):
-    r"""A sharpness score of 8×8 images (rows of 64 pixels): the squared differences between
-    horizontally and vertically adjacent pixels, summed over the image and averaged over images,
-    :math:`\frac1N\sum_n \sum_{i,j} (x_{i,j+1} - x_{i,j})^2 + (x_{i+1,j} - x_{i,j})^2`.
-    Blurring lowers it."""
-    if not isinstance(images, torch.Tensor) or images.ndim != 2 or images.shape[1] != 64:
-        raise ValueError("images must be a torch tensor of shape (n, 64)")
-    im = images.reshape(-1, *IMAGE_SHAPE)
-    across = (im[:, :, 1:] - im[:, :, :-1]).pow(2).sum((1, 2))
-    down = (im[:, 1:, :] - im[:, :-1, :]).pow(2).sum((1, 2))
-    return (across + down).mean().item()
 
 
 def log_aggregate_posterior(z, mu, logvar):

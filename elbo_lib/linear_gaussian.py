@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
-from elbo_lib._arrays import LOG_2PI, as_float, namespace, positive, positive_int
-from elbo_lib.densities import log_normal
+from elbo_lib._arrays import as_float, namespace, positive, positive_int
+from elbo_lib.densities import LOG_2PI, log_normal
 from elbo_lib.kl import kl_mvn, kl_normal
 
 

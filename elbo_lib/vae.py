@@ -18,9 +18,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from elbo_lib._arrays import LOG_2PI, positive_int
+from elbo_lib._arrays import positive_int
 from elbo_lib._torch import seeded, torch_threads
-from elbo_lib.densities import log_normal
+from elbo_lib.densities import LOG_2PI, log_normal
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
 from elbo_lib.schedules import constant
 

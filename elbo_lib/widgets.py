@@ -33,8 +33,8 @@ from matplotlib.figure import Figure
 from threadpoolctl import threadpool_limits
 
 from elbo_lib import plots
-from elbo_lib.divergences import factorised_fit, fit_gaussian, gradient_path, mixture_log_density
-from elbo_lib.kl import kl_normal
+from elbo_lib.ascent import elbo_ascent, kl_descent
+from elbo_lib.divergences import factorised_fit, fit_gaussian, mixture_log_density
 from elbo_lib.linear_gaussian import LinearGaussian
 
 _STYLE = {"description_width": "initial"}
@@ -166,12 +166,6 @@ def kl_identity_explorer(model, x):
     return SliderFigure(draw, sliders, ncols=2, width_ratios=(2, 1))
 
 
-def kl_descent(mean, var, steps=40):
-    r"""Gradient descent on :math:`\mathrm{KL}(\mathcal N(\mu, \sigma^2)\,\|\,\mathcal N(0, 1))`
-    from (μ, σ²), step 0.15 in (μ, log σ²): the path the KL term alone pulls q along."""
-    return gradient_path(lambda m, v: -kl_normal(m, v), mean, var, lr=0.15, steps=steps)
-
-
 def kl_map_explorer():
     r"""Sliders for μ and σ² move q over the map of
     :math:`\mathrm{KL}(\mathcal N(\mu, \sigma^2)\,\|\,\mathcal N(0, 1))`."""
@@ -185,17 +179,6 @@ def kl_map_explorer():
         plots.q_and_prior(ax_density, mean, var)
 
     return SliderFigure(draw, sliders, ncols=2, figsize=(9, 3.6))
-
-
-def elbo_ascent(model, x, steps=60):
-    r"""Gradient ascent on the ELBO of the linear-Gaussian model from q = prior in
-    (μ, log s²), with the step :math:`1/L`, :math:`L = 1 + w^2/\sigma^2` the ELBO's curvature in
-    μ: one exact (Newton) step in μ, and below the curvature :math:`\tfrac L2 s^2 \le \tfrac L2`
-    in log s² on the way down from s² = 1, so it never overshoots. Returns the (μ, s²) path."""
-    curvature = 1 + model.w**2 / model.sigma2
-    return gradient_path(
-        lambda mean, var: model.elbo(x, mean, var), 0.0, 1.0, lr=1 / curvature, steps=steps
-    )
 
 
 def elbo_landscape_explorer():
