@@ -62,10 +62,8 @@ def amortization_gap(model, x, steps=300, lr=0.01, n_samples=16, n_eval=1000, se
     Starting from the encoder's :math:`(\mu, \log\sigma^2)` for each image, run ``steps`` of Adam
     on that image's own :math:`(\mu, \log\sigma^2)` to maximise its ELBO (reparameterised,
     ``n_samples`` draws per step), the decoder fixed. Both ELBOs are then evaluated with the same
-    ``n_eval`` draws of ε, and the refined one is the better of the start and the end point. The
-    defaults have converged on the digits (2000 steps at lr = 0.003 change the test-set gap by
-    less than 0.01 nats), and ``n_eval`` = 1000 keeps the noise that picking the better of two
-    Monte Carlo estimates adds to a few hundredths of a nat per image.
+    ``n_eval`` draws of ε, and the refined one is the better of the start and the end point
+    (the defaults have converged on the digits: ``benchmarks/RESULTS.md``).
 
     Returns a dict of tensors (n,): ``"amortized_elbo"``, ``"refined_elbo"`` and
     ``"gap"`` = refined − amortized ≥ 0.

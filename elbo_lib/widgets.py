@@ -1,19 +1,12 @@
 r"""Slider-driven figures for the notebooks: each explorer is one cell, ``explorer(...)``.
 
-How a figure follows its sliders (chosen by measurement; ``benchmarks/theory_notebooks.py``
-times every slider in its notebook's kernel): a :class:`SliderFigure` keeps ONE matplotlib
-:class:`~matplotlib.figure.Figure` on the Agg canvas (no pyplot state, so nothing leaks into the
-notebook's own figures). When a slider's ``value`` changes, the data artists of its axes are
-removed (the axes, their ticks and layout stay), a pure plotting function from
-:mod:`elbo_lib.plots` redraws them, the canvas renders once and Pillow encodes the pixels as PNG
-into an :class:`ipywidgets.Image`. For the two-panel Jensen figure on 2 busy shared cores
-(median per frame): 161 ms for a new pyplot figure per frame (what ``interactive_output`` with
-the inline backend does), 100 ms for ``Axes.clear()`` + redraw (it rebuilds every tick), 72 ms
-for removing the artists + redraw, ~50 ms of CPU time with the settings below. The layout is
-solved once (constrained layout on the first frame) and then frozen; ``savefig`` is avoided
-(it renders twice); frames are 80 dpi with fast PNG compression; and BLAS runs one thread per
-redraw, because on a loaded machine idle BLAS threads spinning on tiny problems (a 2-parameter
-L-BFGS) doubled the time of a frame.
+A :class:`SliderFigure` keeps one matplotlib :class:`~matplotlib.figure.Figure` on the Agg
+canvas (no pyplot state, so nothing leaks into the notebook's own figures). When a slider's
+``value`` changes, the data artists of its axes are removed (the axes, their ticks and layout
+stay), a pure plotting function from :mod:`elbo_lib.plots` redraws them, the canvas renders once
+and Pillow encodes the pixels as PNG into an :class:`ipywidgets.Image`. The layout is solved on
+the first frame and then frozen, frames are 80 dpi with fast PNG compression, and BLAS runs one
+thread per redraw (the measurements behind these choices: ``benchmarks/RESULTS.md``).
 
 Everything is driven by plain ``value`` changes of standard ipywidgets sliders, so setting
 ``explorer.sliders["mean"].value = 1.0`` in the kernel redraws synchronously (a benchmark can
