@@ -14,6 +14,7 @@ import numpy as np
 from elbo_lib import schedules
 from elbo_lib._torch import seeded
 from elbo_lib.diagnostics import (
+    KL_UNIT,
     active_units,
     elbo_surgery,
     evaluate_elbo,
@@ -49,10 +50,6 @@ CONFIGS = {
 has two hidden layers of 512. The longer two run in ``benchmarks/collapse_study.py``."""
 
 METRICS = ("kl", "active_units", "kl_units", "mutual_information", "neg_elbo", "nll")
-KL_UNIT = 0.1
-r"""nats: ``kl_units`` counts the units whose KL is above this. Any other unit carries less
-information than this, as :math:`I(X; Z_j) \le \mathbb E_x \mathrm{KL}(q(z_j \mid x)\,\|\,
-p(z_j))`."""
 
 
 def training_plan(remedy, steps, *, free_bits=0.25, beta=1.0):
@@ -92,7 +89,8 @@ def collapse_run(
     r"""Train one model and measure it on ``x_test``. Returns a dict: the settings
     (``decoder``, ``remedy``, ``beta``, ``seed``), ``kl_history`` (per-epoch training KL),
     ``kl`` (average test KL), ``kl_per_dimension`` (numpy, z_dim), ``active_units`` (count,
-    threshold 0.01), ``kl_units`` (count of units with KL above :data:`KL_UNIT`),
+    :data:`~elbo_lib.diagnostics.ACTIVE_THRESHOLD`), ``kl_units`` (count of units with KL above
+    :data:`~elbo_lib.diagnostics.KL_UNIT`),
     ``mutual_information`` (:func:`~elbo_lib.diagnostics.elbo_surgery`),
     ``neg_elbo`` and ``nll`` (:math:`-\log p(x)` by importance sampling with ``k`` samples),
     all in nats per test image, and ``seconds`` of training."""
@@ -223,7 +221,7 @@ def plot_kl_over_training(ax, rows, decoder="MADE"):
 def plot_kl_per_unit(ax, rows, decoder="MADE", floor=1e-3):
     """The test KL of each latent unit of ``decoder``'s runs at β = 1, sorted largest first and
     averaged over seeds, one line per remedy (log scale, values below ``floor`` drawn at it),
-    with the :data:`KL_UNIT` line."""
+    with the :data:`~elbo_lib.diagnostics.KL_UNIT` line."""
     for colour, (remedy, group) in enumerate(_by_remedy(rows, decoder).items()):
         ranked = -np.sort(-np.array([row["kl_per_dimension"] for row in group]), axis=1)
         units = np.arange(1, ranked.shape[1] + 1)

@@ -20,6 +20,11 @@ from elbo_lib.linear_gaussian import ppca_log_likelihood
 from elbo_lib.vae import reparameterize
 
 _BUDGET = 2**16  # samples × images decoded at once: ~70 MB of activations for hidden=256
+ACTIVE_THRESHOLD = 0.01
+r"""A latent unit j is active when :math:`\mathrm{Var}_x \mathbb E_q[z_j \mid x]` exceeds this."""
+KL_UNIT = 0.1
+r"""nats: a unit whose KL is below this carries less information than this, as
+:math:`I(X; Z_j) \le \mathbb E_x \mathrm{KL}(q(z_j \mid x)\,\|\,p(z_j))`."""
 
 
 @torch.no_grad()
@@ -145,7 +150,7 @@ def kl_per_dimension(model, x):
 
 
 @torch.no_grad()
-def active_units(model, x, threshold=0.01):
+def active_units(model, x, threshold=ACTIVE_THRESHOLD):
     r"""Which latent units are active (Burda et al. 2016): those with
     :math:`\mathrm{Var}_x\big(\mathbb E_{q}[z_j \mid x]\big) > ` ``threshold`` (the variance
     over the images in x, ``correction=0``). Returns a boolean tensor (z_dim,); ``.sum()``

@@ -14,7 +14,13 @@ from numbers import Real
 import numpy as np
 
 from elbo_lib._torch import seeded
-from elbo_lib.diagnostics import active_units, evaluate_elbo, kl_per_dimension
+from elbo_lib.diagnostics import (
+    ACTIVE_THRESHOLD,
+    KL_UNIT,
+    active_units,
+    evaluate_elbo,
+    kl_per_dimension,
+)
 from elbo_lib.vae import VAE, train_vae
 
 
@@ -48,7 +54,7 @@ def train_beta_vae(
     return model
 
 
-def beta_sweep(betas, x_train, x_test, *, threshold=0.01, **training):
+def beta_sweep(betas, x_train, x_test, *, threshold=ACTIVE_THRESHOLD, **training):
     r"""Train one β-VAE per β (keyword arguments as :func:`train_beta_vae`) and measure it on
     ``x_test``. Returns a dict of numpy arrays, one row per β: ``"beta"``, ``"rate"``,
     ``"distortion"``, ``"active_units"`` (count with :math:`\mathrm{Var}_x \mathbb E_q[z_j]`
@@ -131,7 +137,9 @@ def plot_rate_distortion(ax, rate, distortion, beta, *, mark_beta=1.0, latest=No
         ax.legend(loc="upper right", fontsize=7)
 
 
-def plot_units_against_beta(ax, beta, kl_per_dimension, active_units, threshold=0.01, floor=1e-3):
+def plot_units_against_beta(
+    ax, beta, kl_per_dimension, active_units, threshold=ACTIVE_THRESHOLD, floor=1e-3
+):
     """The KL of every latent unit (sorted, largest first; log scale, values below ``floor``
     drawn at it) against β, and the number of units counted active on a second axis."""
     beta = np.asarray(beta, dtype=float)
@@ -139,7 +147,7 @@ def plot_units_against_beta(ax, beta, kl_per_dimension, active_units, threshold=
     for rank in range(ranked.shape[1]):
         shade = rank / max(1, ranked.shape[1] - 1)
         ax.plot(beta, np.maximum(ranked[:, rank], floor), "-", color=(0.1, 0.3 + 0.5 * shade, 0.8))
-    ax.axhline(0.1, color="0.5", ls=":", lw=1, label="0.1 nats")
+    ax.axhline(KL_UNIT, color="0.5", ls=":", lw=1, label=f"{KL_UNIT} nats")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_ylim(floor / 1.5, None)
