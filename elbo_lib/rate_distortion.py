@@ -101,8 +101,8 @@ def plot_rate_distortion(ax, rate, distortion, beta, *, mark_beta=1.0, latest=No
         )
     span = np.ptp(np.r_[rate, distortion]) if rate.size else 0.0
     for i, (r, d, b) in enumerate(zip(rate, distortion, beta, strict=True)):
-        # a point close to the one before gets its label further out, with a leader line
-        close = i > 0 and np.hypot(r - rate[i - 1], d - distortion[i - 1]) < 0.05 * span
+        # a point close to an earlier one gets its label further out, with a leader line
+        close = i > 0 and np.hypot(r - rate[:i], d - distortion[:i]).min() < 0.05 * span
         ax.annotate(
             f"β={b:.2g}",
             (r, d),

@@ -87,6 +87,14 @@ def test_plane_marks_the_elbo_point_with_its_line_of_slope_minus_one():
     assert ring.get_xydata().tolist() == [[0.5, 22.0]]
 
 
+def test_a_label_moves_out_when_its_point_is_close_to_any_earlier_one():
+    ax = Figure().subplots()
+    plot_rate_distortion(ax, [0.0, 5.7, 2.4, 0.0], [24.7, 17.8, 19.0, 24.7], [5.0, 0.1, 1.0, 20.0])
+    offsets = {t.get_text(): t.xyann for t in ax.texts}
+    assert offsets["β=5"] == offsets["β=0.1"] == offsets["β=1"] == (5, 4)
+    assert offsets["β=20"] == (22, 12)
+
+
 def test_units_plot_draws_one_line_per_unit():
     ax = Figure().subplots()
     kl = np.array([[1.0, 2.0, 0.5], [0.0, 1.5, 0.02], [0.0, 0.0, 0.001]])
