@@ -1,7 +1,6 @@
 """Input handling shared by every formula: one array namespace for numpy and torch, and checks
 that turn bad input into a ``ValueError`` naming the argument."""
 
-import math
 from numbers import Real
 
 import array_api_compat
@@ -64,6 +63,3 @@ def variance_or_logvar(xp, var, logvar, name="var"):
         return xp.exp(logvar), logvar
     var = positive(xp, var, name)
     return var, xp.log(var)
-
-
-LOG_2PI = math.log(2 * math.pi)

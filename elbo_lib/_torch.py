@@ -5,10 +5,7 @@ import contextlib
 
 import torch
 
-# Measured with benchmarks/bench_vae.py on a 2-core machine: training the default model and
-# importance sampling run faster on one thread than on two (hand-offs between threads cost more
-# than these small matrix products gain); Binder gives one CPU anyway.
-THREADS = 1
+THREADS = 1  # Binder gives one CPU; benchmarks/RESULTS.md times one and two threads
 
 
 @contextlib.contextmanager

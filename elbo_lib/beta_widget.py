@@ -1,5 +1,5 @@
 r"""The β widget of notebook 11: pick β on a log slider, press Train, and a small β-VAE is
-retrained on the digits (a progress bar shows the steps) to minimise :math:`D + \beta R`. Its
+retrained on the digits (a progress bar shows the epochs) to minimise :math:`D + \beta R`. Its
 (rate, distortion) point joins every earlier point on the plane, so a student builds the curve
 by hand; Reset clears the plane. Beside it: reconstructions of fixed test digits, samples from
 the prior and the test digits' posterior means in the latent space, coloured by label.
@@ -8,7 +8,7 @@ Built on :class:`elbo_lib.widgets.SliderFigure` (one Agg figure shown as an ipyw
 slider only sets up the next run: nothing is trained until Train is pressed.
 """
 
-import math
+import dataclasses
 import time
 
 import ipywidgets
@@ -20,8 +20,19 @@ from elbo_lib.rate_distortion import plot_rate_distortion, rate_distortion, trai
 from elbo_lib.vae_plots import image_grid
 from elbo_lib.widgets import SliderFigure, log_slider
 
-MODEL = {"z_dim": 2, "hidden": (128,), "epochs": 30, "lr": 3e-3}
-"""The widget's β-VAE: a 2-D latent (so it can be drawn), trained in about a second."""
+
+@dataclasses.dataclass(frozen=True)
+class BetaVAEConfig:
+    """The widget's β-VAE (:func:`~elbo_lib.rate_distortion.train_beta_vae`)."""
+
+    z_dim: int = 2  # a 2-D latent, so it can be drawn
+    hidden: tuple[int, ...] = (128,)  # hidden layer sizes of encoder and decoder
+    epochs: int = 30
+    lr: float = 3e-3  # Adam's step size
+
+
+MODEL = BetaVAEConfig()
+"""The default: trained in about a second."""
 BETA_RANGE = (0.01, 20.0)
 N_SHOWN = 8  # test digits reconstructed
 LATENT_LIMITS = (-4, 4)  # fixed, so that a collapsed latent shows as a dot at the origin
@@ -32,19 +43,21 @@ class BetaWidget(SliderFigure):
 
     ``train(beta)`` does what the Train button does (notebooks call it to store a static copy),
     ``reset()`` what Reset does. ``points`` holds (β, rate, distortion) of every run since the
-    last reset; ``model`` is the latest model. Keyword arguments override :data:`MODEL`.
+    last reset; ``model`` is the latest model. Keyword arguments override fields of
+    :data:`MODEL`.
     """
 
     def __init__(self, x_train, x_test, y_test, *, betas=(1.0,), seed=0, **model):
         self.x_train, self.x_test, self.y_test = x_train, x_test, y_test
-        self.settings = MODEL | model
+        self.settings = dataclasses.replace(MODEL, **model)
         self.seed = seed
         self.points, self.model = [], None
-        steps = self.settings["epochs"] * math.ceil(len(x_train) / 128)
         self.slider = log_slider("β", *BETA_RANGE, 1.0, continuous=False)
         self.train_button = ipywidgets.Button(description="Train", button_style="primary")
         self.reset_button = ipywidgets.Button(description="Reset")
-        self.progress = ipywidgets.IntProgress(value=0, min=0, max=steps, description="training")
+        self.progress = ipywidgets.IntProgress(
+            value=0, min=0, max=self.settings.epochs, description="training"
+        )
         self.status = ipywidgets.Label()
         for beta in betas:
             self._fit(beta)
@@ -73,12 +86,16 @@ class BetaWidget(SliderFigure):
 
     def _fit(self, beta):
         start = time.perf_counter()
+        settings = self.settings
         self.model = train_beta_vae(
             float(beta),
             self.x_train,
+            z_dim=settings.z_dim,
+            hidden=settings.hidden,
+            epochs=settings.epochs,
+            lr=settings.lr,
             seed=self.seed,
-            on_step=lambda step: setattr(self.progress, "value", step + 1),
-            **self.settings,
+            callback=lambda epoch, _: setattr(self.progress, "value", epoch + 1),
         )
         rate, distortion = rate_distortion(self.model, self.x_test)
         self.points.append((float(beta), rate, distortion))

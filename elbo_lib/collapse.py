@@ -6,7 +6,7 @@ autoregressive :class:`~elbo_lib.made.MADEVAE`) invites it. :func:`collapse_stud
 under the remedies of :data:`REMEDIES` and measures each one with :mod:`elbo_lib.diagnostics`.
 """
 
-import math
+import dataclasses
 import time
 
 import numpy as np
@@ -14,6 +14,7 @@ import numpy as np
 from elbo_lib import schedules
 from elbo_lib._torch import seeded
 from elbo_lib.diagnostics import (
+    KL_UNIT,
     active_units,
     elbo_surgery,
     evaluate_elbo,
@@ -21,26 +22,34 @@ from elbo_lib.diagnostics import (
     kl_per_dimension,
 )
 from elbo_lib.made import MADEVAE
-from elbo_lib.vae import VAE, train_vae
+from elbo_lib.vae import VAE, train_vae, training_steps
 
 REMEDIES = ("constant", "warm-up", "cyclical", "free bits")
 """constant β = 1; linear warm-up β_t = min(1, t/T) over the first 30 % of steps; cyclical
 annealing with 4 cycles, rising over the first half of each; free bits λ per unit, β = 1."""
 
+
+@dataclasses.dataclass(frozen=True)
+class CollapseConfig:
+    """How the collapse study trains and measures each model."""
+
+    made_hidden: tuple[int, ...]  # hidden layer sizes of the MADE decoder
+    epochs: int
+    lr: float  # Adam's step size
+    k: int  # importance samples per test image for -log p(x)
+    seeds: tuple[int, ...] = (0, 1, 2)  # one run per seed
+
+
 CONFIGS = {
-    "fast": {"made_hidden": (256,), "epochs": 30, "lr": 1e-2, "k": 100, "seeds": (0, 1, 2)},
-    "reported": {"made_hidden": (256,), "epochs": 100, "lr": 3e-3, "k": 1000, "seeds": (0, 1, 2)},
-    "full": {"made_hidden": (512, 512), "epochs": 100, "lr": 3e-3, "k": 1000, "seeds": (0, 1, 2)},
+    "fast": CollapseConfig(made_hidden=(256,), epochs=30, lr=1e-2, k=100),
+    "reported": CollapseConfig(made_hidden=(256,), epochs=100, lr=3e-3, k=1000),
+    "full": CollapseConfig(made_hidden=(512, 512), epochs=100, lr=3e-3, k=1000),
 }
 """Training configurations of the MADE decoder: ``"fast"`` runs in the notebook in seconds;
 ``"reported"`` is a commonly reported setting (hidden 256, Adam 3e-3, 100 epochs); ``"full"``
 has two hidden layers of 512. The longer two run in ``benchmarks/collapse_study.py``."""
 
 METRICS = ("kl", "active_units", "kl_units", "mutual_information", "neg_elbo", "nll")
-KL_UNIT = 0.1
-r"""nats: ``kl_units`` counts the units whose KL is above this. Any other unit carries less
-information than this, as :math:`I(X; Z_j) \le \mathbb E_x \mathrm{KL}(q(z_j \mid x)\,\|\,
-p(z_j))`."""
 
 
 def training_plan(remedy, steps, *, free_bits=0.25, beta=1.0):
@@ -80,12 +89,13 @@ def collapse_run(
     r"""Train one model and measure it on ``x_test``. Returns a dict: the settings
     (``decoder``, ``remedy``, ``beta``, ``seed``), ``kl_history`` (per-epoch training KL),
     ``kl`` (average test KL), ``kl_per_dimension`` (numpy, z_dim), ``active_units`` (count,
-    threshold 0.01), ``kl_units`` (count of units with KL above :data:`KL_UNIT`),
+    :data:`~elbo_lib.diagnostics.ACTIVE_THRESHOLD`), ``kl_units`` (count of units with KL above
+    :data:`~elbo_lib.diagnostics.KL_UNIT`),
     ``mutual_information`` (:func:`~elbo_lib.diagnostics.elbo_surgery`),
     ``neg_elbo`` and ``nll`` (:math:`-\log p(x)` by importance sampling with ``k`` samples),
     all in nats per test image, and ``seconds`` of training."""
     model = make_model(decoder, made_hidden=made_hidden, seed=seed)
-    steps = epochs * math.ceil(len(x_train) / 128)
+    steps = training_steps(len(x_train), epochs)
     start = time.perf_counter()
     history = train_vae(
         model, x_train, epochs=epochs, lr=lr, seed=seed, **training_plan(remedy, steps, beta=beta)
@@ -122,7 +132,7 @@ def collapse_study(x_train, x_test, config="fast", *, large_beta=4.0, progress=N
     plan += [("MLP", "constant", 1.0), ("MLP", "constant", large_beta)]
     rows = []
     for decoder, remedy, beta in plan:
-        for seed in settings["seeds"]:
+        for seed in settings.seeds:
             if progress is not None:
                 progress(decoder, remedy, beta, seed)
             rows.append(
@@ -132,11 +142,11 @@ def collapse_study(x_train, x_test, config="fast", *, large_beta=4.0, progress=N
                     x_train,
                     x_test,
                     seed=seed,
-                    epochs=settings["epochs"],
-                    lr=settings["lr"],
-                    k=settings["k"],
+                    epochs=settings.epochs,
+                    lr=settings.lr,
+                    k=settings.k,
                     beta=beta,
-                    made_hidden=settings["made_hidden"],
+                    made_hidden=settings.made_hidden,
                 )
             )
     return rows
@@ -211,7 +221,7 @@ def plot_kl_over_training(ax, rows, decoder="MADE"):
 def plot_kl_per_unit(ax, rows, decoder="MADE", floor=1e-3):
     """The test KL of each latent unit of ``decoder``'s runs at β = 1, sorted largest first and
     averaged over seeds, one line per remedy (log scale, values below ``floor`` drawn at it),
-    with the :data:`KL_UNIT` line."""
+    with the :data:`~elbo_lib.diagnostics.KL_UNIT` line."""
     for colour, (remedy, group) in enumerate(_by_remedy(rows, decoder).items()):
         ranked = -np.sort(-np.array([row["kl_per_dimension"] for row in group]), axis=1)
         units = np.arange(1, ranked.shape[1] + 1)

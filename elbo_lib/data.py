@@ -1,5 +1,6 @@
 """The data of the VAE notebooks: the 1797 real 8×8 handwritten digits bundled with scikit-learn
-(no network needed), as float32 torch tensors of shape (n, 64)."""
+(no network needed), as float32 torch tensors of shape (n, 64), and a sharpness score of such
+images."""
 
 import torch
 from sklearn import datasets, model_selection
@@ -29,3 +30,16 @@ def load_digits(binarize=True, test_fraction=0.2, seed=0):
         torch.as_tensor(y_train, dtype=torch.int64),
         torch.as_tensor(y_test, dtype=torch.int64),
     )
+
+
+def edge_energy(images):
+    r"""A sharpness score of 8×8 images (rows of 64 pixels): the squared differences between
+    horizontally and vertically adjacent pixels, summed over the image and averaged over images,
+    :math:`\frac1N\sum_n \sum_{i,j} (x_{i,j+1} - x_{i,j})^2 + (x_{i+1,j} - x_{i,j})^2`.
+    Blurring lowers it."""
+    if not isinstance(images, torch.Tensor) or images.ndim != 2 or images.shape[1] != 64:
+        raise ValueError("images must be a torch tensor of shape (n, 64)")
+    im = images.reshape(-1, *IMAGE_SHAPE)
+    across = (im[:, :, 1:] - im[:, :, :-1]).pow(2).sum((1, 2))
+    down = (im[:, 1:, :] - im[:, :-1, :]).pow(2).sum((1, 2))
+    return (across + down).mean().item()

@@ -4,7 +4,11 @@ Elementwise and broadcasting, for numpy arrays or torch tensors (with gradients)
 last axis for a diagonal Gaussian.
 """
 
-from elbo_lib._arrays import LOG_2PI, as_float, broadcastable, namespace, variance_or_logvar
+import math
+
+from elbo_lib._arrays import as_float, broadcastable, namespace, variance_or_logvar
+
+LOG_2PI = math.log(2 * math.pi)
 
 
 def log_normal(x, mean=0.0, var=None, *, logvar=None):

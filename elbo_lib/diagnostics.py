@@ -10,16 +10,20 @@ import math
 
 import torch
 
-from elbo_lib._arrays import LOG_2PI, positive_int
+from elbo_lib._arrays import positive_int
 from elbo_lib._torch import seeded, torch_threads
 from elbo_lib.bounds import iwae_bound
-from elbo_lib.data import IMAGE_SHAPE
-from elbo_lib.densities import log_normal
+from elbo_lib.densities import LOG_2PI, log_normal
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
 from elbo_lib.linear_gaussian import ppca_log_likelihood
 from elbo_lib.vae import reparameterize
 
 _BUDGET = 2**16  # samples × images decoded at once: ~70 MB of activations for hidden=256
+ACTIVE_THRESHOLD = 0.01
+r"""A latent unit j is active when :math:`\mathrm{Var}_x \mathbb E_q[z_j \mid x]` exceeds this."""
+KL_UNIT = 0.1
+r"""nats: a unit whose KL is below this carries less information than this, as
+:math:`I(X; Z_j) \le \mathbb E_x \mathrm{KL}(q(z_j \mid x)\,\|\,p(z_j))`."""
 
 
 @torch.no_grad()
@@ -62,10 +66,8 @@ def amortization_gap(model, x, steps=300, lr=0.01, n_samples=16, n_eval=1000, se
     Starting from the encoder's :math:`(\mu, \log\sigma^2)` for each image, run ``steps`` of Adam
     on that image's own :math:`(\mu, \log\sigma^2)` to maximise its ELBO (reparameterised,
     ``n_samples`` draws per step), the decoder fixed. Both ELBOs are then evaluated with the same
-    ``n_eval`` draws of ε, and the refined one is the better of the start and the end point. The
-    defaults have converged on the digits (2000 steps at lr = 0.003 change the test-set gap by
-    less than 0.01 nats), and ``n_eval`` = 1000 keeps the noise that picking the better of two
-    Monte Carlo estimates adds to a few hundredths of a nat per image.
+    ``n_eval`` draws of ε, and the refined one is the better of the start and the end point
+    (the defaults have converged on the digits: ``benchmarks/RESULTS.md``).
 
     Returns a dict of tensors (n,): ``"amortized_elbo"``, ``"refined_elbo"`` and
     ``"gap"`` = refined − amortized ≥ 0.
@@ -147,7 +149,7 @@ def kl_per_dimension(model, x):
 
 
 @torch.no_grad()
-def active_units(model, x, threshold=0.01):
+def active_units(model, x, threshold=ACTIVE_THRESHOLD):
     r"""Which latent units are active (Burda et al. 2016): those with
     :math:`\mathrm{Var}_x\big(\mathbb E_{q}[z_j \mid x]\big) > ` ``threshold`` (the variance
     over the images in x, ``correction=0``). Returns a boolean tensor (z_dim,); ``.sum()``
@@ -196,19 +198,6 @@ def elbo_surgery(model, x, n_samples=10, seed=0):
         "marginal_kl": float((log_q_aggregate - log_prior).mean()),
         "standard_error": float(error.std() / math.sqrt(error.numel())),
     }
-
-
-def edge_energy(images):
-    r"""A sharpness score of 8×8 images (rows of 64 pixels): the squared differences between
-    horizontally and vertically adjacent pixels, summed over the image and averaged over images,
-    :math:`\frac1N\sum_n \sum_{i,j} (x_{i,j+1} - x_{i,j})^2 + (x_{i+1,j} - x_{i,j})^2`.
-    Blurring lowers it."""
-    if not isinstance(images, torch.Tensor) or images.ndim != 2 or images.shape[1] != 64:
-        raise ValueError("images must be a torch tensor of shape (n, 64)")
-    im = images.reshape(-1, *IMAGE_SHAPE)
-    across = (im[:, :, 1:] - im[:, :, :-1]).pow(2).sum((1, 2))
-    down = (im[:, 1:, :] - im[:, :-1, :]).pow(2).sum((1, 2))
-    return (across + down).mean().item()
 
 
 def log_aggregate_posterior(z, mu, logvar):

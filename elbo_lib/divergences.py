@@ -144,28 +144,3 @@ def factorised_fit(mean, cov, objective="reverse"):
     if objective == "forward":
         return mean.copy(), np.diag(cov).copy()
     return mean.copy(), 1 / np.diag(np.linalg.inv(cov))
-
-
-def gradient_path(objective, mean, var, *, lr, steps):
-    r"""Plain gradient ascent on ``objective(m, v)`` (e.g. an ELBO as a function of
-    :math:`q = \mathcal N(m, v)`, written with torch) in the coordinates :math:`(m, \log v)`,
-    which keep v positive: :math:`\theta \leftarrow \theta + \mathrm{lr}\,\nabla_\theta
-    \mathrm{objective}`. Gradients come from torch autograd. Returns the visited (m, v) as a
-    numpy array of shape (steps + 1, 2), starting with (mean, var).
-    """
-    import torch
-
-    if not (isinstance(steps, int | np.integer) and steps >= 0):
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if not (np.isfinite(mean) and np.isfinite(var) and var > 0):
-        raise ValueError(f"need a finite mean and a positive var, got {mean!r} and {var!r}")
-    path = np.empty((steps + 1, 2))
-    path[0] = mean, np.log(var)
-    for t in range(steps):
-        theta = torch.tensor(path[t], requires_grad=True)
-        (grad,) = torch.autograd.grad(objective(theta[0], torch.exp(theta[1])), theta)
-        path[t + 1] = path[t] + lr * grad.numpy()
-    path[:, 1] = np.exp(path[:, 1])
-    return path

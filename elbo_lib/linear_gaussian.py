@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
-from elbo_lib._arrays import LOG_2PI, as_float, namespace, positive, positive_int
-from elbo_lib.densities import log_normal
+from elbo_lib._arrays import as_float, namespace, positive, positive_int
+from elbo_lib.densities import LOG_2PI, log_normal
 from elbo_lib.kl import kl_mvn, kl_normal
 
 
@@ -39,6 +39,7 @@ class LinearGaussian:
         xp = namespace(x)
         x = as_float(xp, x, "x")
         evidence_var = self.w**2 + self.sigma2
+        # + 0·x: the variance, the same for every x, in the shape and array type of x
         return self.w * x / evidence_var, self.sigma2 / evidence_var + 0.0 * x
 
     def log_joint(self, x, z):

@@ -13,6 +13,7 @@ import itertools
 import torch
 from torch import nn
 
+from elbo_lib._torch import seeded
 from elbo_lib.vae import VAE, bernoulli_log_likelihood
 
 
@@ -87,11 +88,11 @@ class MADEVAE(VAE):
         return self._autoregress(z, lambda logits: (logits > 0).to(logits.dtype))[0]
 
     @torch.no_grad()
-    def sample_pixels(self, z, generator=None):
-        """Binary images drawn pixel by pixel from p(x | z), shape ``z.shape[:-1] + (x_dim,)``."""
-        return self._autoregress(
-            z, lambda logits: torch.bernoulli(logits.sigmoid(), generator=generator)
-        )[1]
+    def sample_pixels(self, z, seed=0):
+        """Binary images drawn pixel by pixel from p(x | z), shape ``z.shape[:-1] + (x_dim,)``;
+        the global random state is left untouched."""
+        with seeded(seed):
+            return self._autoregress(z, lambda logits: torch.bernoulli(logits.sigmoid()))[1]
 
     def _autoregress(self, z, choose):
         """Fill pixels 0, 1, … in turn with ``choose(logit_i)``; return (logits, pixels)."""

@@ -162,15 +162,7 @@ def kl_map(ax, mean, var, path=None):
     )
     ax.clabel(contours, fontsize=7, fmt="%g", colors="k")
     if path is not None:
-        ax.plot(
-            path[:, 0],
-            path[:, 1],
-            ".-",
-            color="0.4",
-            ms=3,
-            lw=1,
-            label="gradient descent on the KL",
-        )
+        _path(ax, path, "0.4", "gradient descent on the KL")
     ax.plot([0], [1], "*", color="k", ms=12, label="minimum: μ = 0, s² = 1")
     ax.plot(
         [mean],
@@ -180,12 +172,21 @@ def kl_map(ax, mean, var, path=None):
         ms=9,
         label=f"q: KL = {float(kl_normal(mean, var)):.3f} nats",
     )
-    ax.set_yscale("log")
-    ax.minorticks_off()  # a log axis's minor ticks cost more to lay out than the rest of a frame
+    _log_y(ax)
     ax.set(
         xlabel="mean μ", ylabel="variance s² (log scale)", title="KL(N(μ, s²) ‖ N(0, 1)) in nats"
     )
     ax.legend(fontsize=8, loc="lower left")
+
+
+def _path(ax, path, color, label):
+    """Iterates (rows of ``path``) as small dots joined by a line."""
+    ax.plot(path[:, 0], path[:, 1], ".-", color=color, ms=3, lw=1, label=label)
+
+
+def _log_y(ax):
+    ax.set_yscale("log")
+    ax.minorticks_off()  # a log axis's minor ticks cost more to lay out than the rest of a frame
 
 
 def q_and_prior(ax, mean, var, z=None):
@@ -224,15 +225,7 @@ def elbo_landscape(ax, model, x, path=None):
     )
     ax.clabel(contours, fontsize=7, fmt="%g", colors="k")
     if path is not None:
-        ax.plot(
-            path[:, 0],
-            path[:, 1],
-            ".-",
-            color=Q,
-            ms=3,
-            lw=1,
-            label=f"gradient ascent, {len(path) - 1} steps",
-        )
+        _path(ax, path, Q, f"gradient ascent, {len(path) - 1} steps")
         ax.plot(path[:1, 0], path[:1, 1], "s", color=Q, ms=6, label="start: q = prior")
     ax.plot(
         [post_mean],
@@ -242,8 +235,7 @@ def elbo_landscape(ax, model, x, path=None):
         ms=13,
         label=f"μ* = {post_mean:.3f}, s²* = {post_var:.3f}",
     )
-    ax.set_yscale("log")
-    ax.minorticks_off()  # a log axis's minor ticks cost more to lay out than the rest of a frame
+    _log_y(ax)
     ax.set(
         xlabel="mean μ of q",
         ylabel="variance s² of q (log scale)",

@@ -14,7 +14,13 @@ from numbers import Real
 import numpy as np
 
 from elbo_lib._torch import seeded
-from elbo_lib.diagnostics import active_units, evaluate_elbo, kl_per_dimension
+from elbo_lib.diagnostics import (
+    ACTIVE_THRESHOLD,
+    KL_UNIT,
+    active_units,
+    evaluate_elbo,
+    kl_per_dimension,
+)
 from elbo_lib.vae import VAE, train_vae
 
 
@@ -26,28 +32,29 @@ def rate_distortion(model, x, n_samples=10, seed=0):
 
 
 def train_beta_vae(
-    beta, x, *, z_dim=8, hidden=(128,), epochs=30, lr=3e-3, seed=0, on_step=None, progress=False
+    beta, x, *, z_dim=8, hidden=(128,), epochs=30, lr=3e-3, seed=0, callback=None, progress=False
 ):
     r"""A :class:`~elbo_lib.vae.VAE` initialised with ``seed`` and trained on ``x`` to minimise
-    :math:`D + \beta R` (:func:`~elbo_lib.vae.train_vae`); the global random state is left
-    untouched. ``on_step``, if given, is called with each optimiser step t = 0, 1, … (to drive a
-    progress bar)."""
+    :math:`D + \beta R` (:func:`~elbo_lib.vae.train_vae`, which calls ``callback`` after each
+    epoch); the global random state is left untouched."""
     if not (isinstance(beta, Real) and 0 <= beta < float("inf")):
         raise ValueError(f"beta must be a finite non-negative number, got {beta!r}")
-    beta = float(beta)
-
-    def schedule(step):
-        if on_step is not None:
-            on_step(step)
-        return beta
-
     with seeded(seed):
         model = VAE(x_dim=x.shape[1], z_dim=z_dim, hidden=hidden)
-    train_vae(model, x, epochs=epochs, beta=schedule, lr=lr, seed=seed, progress=progress)
+    train_vae(
+        model,
+        x,
+        epochs=epochs,
+        beta=float(beta),
+        lr=lr,
+        seed=seed,
+        progress=progress,
+        callback=callback,
+    )
     return model
 
 
-def beta_sweep(betas, x_train, x_test, *, threshold=0.01, **training):
+def beta_sweep(betas, x_train, x_test, *, threshold=ACTIVE_THRESHOLD, **training):
     r"""Train one β-VAE per β (keyword arguments as :func:`train_beta_vae`) and measure it on
     ``x_test``. Returns a dict of numpy arrays, one row per β: ``"beta"``, ``"rate"``,
     ``"distortion"``, ``"active_units"`` (count with :math:`\mathrm{Var}_x \mathbb E_q[z_j]`
@@ -94,8 +101,8 @@ def plot_rate_distortion(ax, rate, distortion, beta, *, mark_beta=1.0, latest=No
         )
     span = np.ptp(np.r_[rate, distortion]) if rate.size else 0.0
     for i, (r, d, b) in enumerate(zip(rate, distortion, beta, strict=True)):
-        # a point close to the one before gets its label further out, with a leader line
-        close = i > 0 and np.hypot(r - rate[i - 1], d - distortion[i - 1]) < 0.05 * span
+        # a point close to an earlier one gets its label further out, with a leader line
+        close = i > 0 and np.hypot(r - rate[:i], d - distortion[:i]).min() < 0.05 * span
         ax.annotate(
             f"β={b:.2g}",
             (r, d),
@@ -130,7 +137,9 @@ def plot_rate_distortion(ax, rate, distortion, beta, *, mark_beta=1.0, latest=No
         ax.legend(loc="upper right", fontsize=7)
 
 
-def plot_units_against_beta(ax, beta, kl_per_dimension, active_units, threshold=0.01, floor=1e-3):
+def plot_units_against_beta(
+    ax, beta, kl_per_dimension, active_units, threshold=ACTIVE_THRESHOLD, floor=1e-3
+):
     """The KL of every latent unit (sorted, largest first; log scale, values below ``floor``
     drawn at it) against β, and the number of units counted active on a second axis."""
     beta = np.asarray(beta, dtype=float)
@@ -138,7 +147,7 @@ def plot_units_against_beta(ax, beta, kl_per_dimension, active_units, threshold=
     for rank in range(ranked.shape[1]):
         shade = rank / max(1, ranked.shape[1] - 1)
         ax.plot(beta, np.maximum(ranked[:, rank], floor), "-", color=(0.1, 0.3 + 0.5 * shade, 0.8))
-    ax.axhline(0.1, color="0.5", ls=":", lw=1, label="0.1 nats")
+    ax.axhline(KL_UNIT, color="0.5", ls=":", lw=1, label=f"{KL_UNIT} nats")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_ylim(floor / 1.5, None)

@@ -18,13 +18,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from elbo_lib._arrays import LOG_2PI, positive_int
+from elbo_lib._arrays import positive_int
 from elbo_lib._torch import seeded, torch_threads
-from elbo_lib.densities import log_normal
+from elbo_lib.densities import LOG_2PI, log_normal
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
 from elbo_lib.schedules import constant
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+BATCH_SIZE = 128  # train_vae's default minibatch
 
 
 class VAE(nn.Module):
@@ -144,11 +145,12 @@ def train_vae(
     *,
     epochs,
     beta=1.0,
-    batch_size=128,
+    batch_size=BATCH_SIZE,
     lr=1e-3,
     seed=0,
     free_bits=0.0,
     progress=False,
+    callback=None,
 ):
     r"""Train ``model`` with Adam on minibatches of ``x``, minimising
 
@@ -162,7 +164,8 @@ def train_vae(
 
     Returns a dict of per-epoch lists: ``"elbo"``, ``"reconstruction"``, ``"kl"`` (averages over
     the epoch's batches, nats per image, with the true KL) and ``"beta"`` (β at the epoch's last
-    step).
+    step). ``callback(epoch, history)``, if given, is called after each epoch (0, 1, …) with
+    the history so far.
     """
     model.check_data(x)
     positive_int(epochs, "epochs")
@@ -173,13 +176,13 @@ def train_vae(
         raise ValueError(f"free_bits must be a non-negative number, got {free_bits!r}")
     schedule = beta if callable(beta) else constant(beta)
     n = len(x)
-    steps_per_epoch = math.ceil(n / batch_size)
     history = {"elbo": [], "reconstruction": [], "kl": [], "beta": []}
-    bar = tqdm(total=epochs * steps_per_epoch, desc="training", unit="step", disable=not progress)
+    total = training_steps(n, epochs, batch_size)
+    bar = tqdm(total=total, desc="training", unit="step", disable=not progress)
     with seeded(seed), torch_threads():
         optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
         step = 0
-        for _ in range(epochs):
+        for epoch in range(epochs):
             shuffled = x[torch.randperm(n)]
             totals = torch.zeros(2, dtype=torch.float64)
             for start in range(0, n, batch_size):
@@ -201,8 +204,16 @@ def train_vae(
             history["kl"].append(kl)
             history["elbo"].append(reconstruction - kl)
             history["beta"].append(beta_t)
+            if callback is not None:
+                callback(epoch, history)
     bar.close()
     return history
+
+
+def training_steps(n, epochs, batch_size=BATCH_SIZE):
+    r"""The number of optimiser steps :func:`train_vae` takes on n images:
+    :math:`\text{epochs} \cdot \lceil n / \text{batch\_size} \rceil`."""
+    return epochs * math.ceil(n / batch_size)
 
 
 def reparameterize(mu, logvar, eps):

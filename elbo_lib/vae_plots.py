@@ -6,6 +6,7 @@ figure behind a slider with :class:`elbo_lib.widgets.SliderFigure`.
 
 import math
 
+import ipywidgets
 import numpy as np
 import torch
 from matplotlib.lines import Line2D
@@ -13,6 +14,7 @@ from matplotlib.patches import Patch
 
 from elbo_lib.data import IMAGE_SHAPE
 from elbo_lib.plots import latent_scatter
+from elbo_lib.widgets import SliderFigure
 
 AMORTIZED, REFINED, LOG_PX = "C0", "C2", "k"
 APPROXIMATION, AMORTIZATION = "C1", "C0"
@@ -104,10 +106,6 @@ def gap_bars(ax, log_likelihood, refined_elbo, amortized_elbo, title=None):
 def gap_explorer(images, gaps):
     """A slider over ``images`` showing each one beside its :func:`gap_bars`; ``gaps`` is the
     per-image dict of :func:`elbo_lib.diagnostics.inference_gaps`."""
-    import ipywidgets
-
-    from elbo_lib.widgets import SliderFigure
-
     images = np.asarray(images)
     numbers = {key: np.asarray(value, dtype=float) for key, value in gaps.items()}
     slider = ipywidgets.IntSlider(

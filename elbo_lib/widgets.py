@@ -1,19 +1,12 @@
 r"""Slider-driven figures for the notebooks: each explorer is one cell, ``explorer(...)``.
 
-How a figure follows its sliders (chosen by measurement; ``benchmarks/theory_notebooks.py``
-times every slider in its notebook's kernel): a :class:`SliderFigure` keeps ONE matplotlib
-:class:`~matplotlib.figure.Figure` on the Agg canvas (no pyplot state, so nothing leaks into the
-notebook's own figures). When a slider's ``value`` changes, the data artists of its axes are
-removed (the axes, their ticks and layout stay), a pure plotting function from
-:mod:`elbo_lib.plots` redraws them, the canvas renders once and Pillow encodes the pixels as PNG
-into an :class:`ipywidgets.Image`. For the two-panel Jensen figure on 2 busy shared cores
-(median per frame): 161 ms for a new pyplot figure per frame (what ``interactive_output`` with
-the inline backend does), 100 ms for ``Axes.clear()`` + redraw (it rebuilds every tick), 72 ms
-for removing the artists + redraw, ~50 ms of CPU time with the settings below. The layout is
-solved once (constrained layout on the first frame) and then frozen; ``savefig`` is avoided
-(it renders twice); frames are 80 dpi with fast PNG compression; and BLAS runs one thread per
-redraw, because on a loaded machine idle BLAS threads spinning on tiny problems (a 2-parameter
-L-BFGS) doubled the time of a frame.
+A :class:`SliderFigure` keeps one matplotlib :class:`~matplotlib.figure.Figure` on the Agg
+canvas (no pyplot state, so nothing leaks into the notebook's own figures). When a slider's
+``value`` changes, the data artists of its axes are removed (the axes, their ticks and layout
+stay), a pure plotting function from :mod:`elbo_lib.plots` redraws them, the canvas renders once
+and Pillow encodes the pixels as PNG into an :class:`ipywidgets.Image`. The layout is solved on
+the first frame and then frozen, frames are 80 dpi with fast PNG compression, and BLAS runs one
+thread per redraw (the measurements behind these choices: ``benchmarks/RESULTS.md``).
 
 Everything is driven by plain ``value`` changes of standard ipywidgets sliders, so setting
 ``explorer.sliders["mean"].value = 1.0`` in the kernel redraws synchronously (a benchmark can
@@ -34,8 +27,8 @@ from threadpoolctl import threadpool_limits
 
 from elbo_lib import plots
 from elbo_lib._arrays import positive_int
-from elbo_lib.divergences import factorised_fit, fit_gaussian, gradient_path, mixture_log_density
-from elbo_lib.kl import kl_normal
+from elbo_lib.ascent import elbo_ascent, kl_descent
+from elbo_lib.divergences import factorised_fit, fit_gaussian, mixture_log_density
 from elbo_lib.linear_gaussian import LinearGaussian
 
 _STYLE = {"description_width": "initial"}
@@ -167,12 +160,6 @@ def kl_identity_explorer(model, x):
     return SliderFigure(draw, sliders, ncols=2, width_ratios=(2, 1))
 
 
-def kl_descent(mean, var, steps=40):
-    r"""Gradient descent on :math:`\mathrm{KL}(\mathcal N(\mu, s^2)\,\|\,\mathcal N(0, 1))`
-    from (μ, s²), step 0.15 in (μ, log s²): the path the KL term alone pulls q along."""
-    return gradient_path(lambda m, v: -kl_normal(m, v), mean, var, lr=0.15, steps=steps)
-
-
 def kl_map_explorer():
     r"""Sliders for q's mean μ and variance s² move q over the map of
     :math:`\mathrm{KL}(\mathcal N(\mu, s^2)\,\|\,\mathcal N(0, 1))`."""
@@ -186,17 +173,6 @@ def kl_map_explorer():
         plots.q_and_prior(ax_density, mean, var)
 
     return SliderFigure(draw, sliders, ncols=2, figsize=(9, 3.6))
-
-
-def elbo_ascent(model, x, steps=60):
-    r"""Gradient ascent on the ELBO of the linear-Gaussian model from q = prior in
-    (μ, log s²), with the step :math:`1/L`, :math:`L = 1 + w^2/\sigma^2` the ELBO's curvature in
-    μ: one exact (Newton) step in μ, and below the curvature :math:`\tfrac L2 s^2 \le \tfrac L2`
-    in log s² on the way down from s² = 1, so it never overshoots. Returns the (μ, s²) path."""
-    curvature = 1 + model.w**2 / model.sigma2
-    return gradient_path(
-        lambda mean, var: model.elbo(x, mean, var), 0.0, 1.0, lr=1 / curvature, steps=steps
-    )
 
 
 def elbo_landscape_explorer():

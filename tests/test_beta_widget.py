@@ -21,7 +21,7 @@ def test_train_adds_a_point_and_redraws(data):
     widget.train_button.click()
     assert [beta for beta, _, _ in widget.points] == pytest.approx([1.0, 5.0])
     assert widget.image.value != first
-    assert widget.progress.value == widget.progress.max == 2 * 2  # 2 epochs of 2 batches
+    assert widget.progress.value == widget.progress.max == 2  # epochs
     assert not widget.train_button.disabled
     assert widget.status.value.startswith("β = 5")
 
@@ -33,6 +33,14 @@ def test_points_are_the_models_rate_and_distortion(data):
     _, rate, distortion = widget.points[-1]
     assert (rate, distortion) == rate_distortion(widget.model, data[1])
     assert widget.points[0][1] > widget.points[1][1]  # β = 0.1 spends more rate than β = 10
+
+
+def test_keywords_override_the_model_settings(data):
+    widget = BetaWidget(*data, **SMALL)
+    assert widget.settings.hidden == (16,) and widget.settings.z_dim == 2
+    assert widget.model.hidden == (16,)
+    with pytest.raises(TypeError, match="depth"):
+        BetaWidget(*data, depth=3)
 
 
 def test_reset_clears_the_plane(data):

@@ -6,7 +6,7 @@ import torch
 from scipy import stats
 from sklearn import datasets
 
-from elbo_lib.data import load_digits
+from elbo_lib.data import edge_energy, load_digits
 
 
 def test_split_sizes_types_and_values():
@@ -56,3 +56,12 @@ def test_independent_pixel_baseline_is_the_quoted_24_7_nats():
 def test_bad_test_fraction_is_refused(fraction):
     with pytest.raises(ValueError, match="test_fraction"):
         load_digits(test_fraction=fraction)
+
+
+def test_edge_energy_by_hand():
+    stripes = torch.zeros(8, 8)
+    stripes[:, ::2] = 1.0  # 7 jumps of 1 across each of 8 rows, none down
+    flat = torch.full((8, 8), 0.3)
+    assert edge_energy(torch.stack([stripes, flat]).reshape(2, 64)) == pytest.approx(56 / 2)
+    with pytest.raises(ValueError, match="images"):
+        edge_energy(torch.zeros(3, 63))

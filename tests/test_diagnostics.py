@@ -14,7 +14,6 @@ from elbo_lib.data import load_digits
 from elbo_lib.diagnostics import (
     active_units,
     amortization_gap,
-    edge_energy,
     elbo_surgery,
     evaluate_elbo,
     importance_log_likelihood,
@@ -222,15 +221,6 @@ def test_mutual_information_reaches_log_n_for_separated_posteriors():
         model.encoder[0].bias.copy_(torch.tensor([0.0, math.log(1e-4)]))
     result = elbo_surgery(model, x)
     assert result["mutual_information"] == pytest.approx(math.log(16), abs=1e-6)
-
-
-def test_edge_energy_by_hand():
-    stripes = torch.zeros(8, 8)
-    stripes[:, ::2] = 1.0  # 7 jumps of 1 across each of 8 rows, none down
-    flat = torch.full((8, 8), 0.3)
-    assert edge_energy(torch.stack([stripes, flat]).reshape(2, 64)) == pytest.approx(56 / 2)
-    with pytest.raises(ValueError, match="images"):
-        edge_energy(torch.zeros(3, 63))
 
 
 @pytest.mark.parametrize(

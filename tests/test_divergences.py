@@ -9,12 +9,10 @@ from scipy import optimize, stats
 from elbo_lib.divergences import (
     factorised_fit,
     fit_gaussian,
-    gradient_path,
     mixture_log_density,
     reverse_kl,
 )
 from elbo_lib.kl import kl_mvn
-from elbo_lib.linear_gaussian import LinearGaussian
 
 GRID = np.linspace(-12, 12, 2401)
 
@@ -134,35 +132,6 @@ def test_factorised_reverse_fit_is_narrower_than_the_forward_fit(rho):
 def test_factorised_fit_refuses_bad_input(mean, cov, objective, message):
     with pytest.raises(ValueError, match=message):
         factorised_fit(mean, cov, objective)
-
-
-def test_gradient_path_climbs_the_linear_gaussian_elbo_to_the_exact_posterior():
-    model, x = LinearGaussian(w=1.5, sigma2=0.5), 2.0
-    path = gradient_path(lambda m, v: model.elbo(x, m, v), 0.0, 1.0, lr=0.1, steps=400)
-    assert path.shape == (401, 2) and tuple(path[0]) == (0.0, 1.0)
-    np.testing.assert_allclose(path[-1], model.posterior(x), atol=1e-8)
-    elbos = model.elbo(x, path[:, 0], path[:, 1])
-    assert np.all(np.diff(elbos) >= -1e-12)  # a small enough step never goes downhill
-
-
-def test_gradient_path_takes_steps_of_lr_times_the_gradient_in_mean_and_log_variance():
-    # objective -(m - 3)² - (log v)²: gradient (-2(m - 3), -2 log v) in (m, log v)
-    path = gradient_path(lambda m, v: -((m - 3) ** 2) - v.log() ** 2, 1.0, 10.0, lr=0.1, steps=1)
-    assert path[1, 0] == pytest.approx(1.0 + 0.1 * 4.0)
-    assert np.log(path[1, 1]) == pytest.approx(np.log(10.0) * (1 - 0.2))
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"mean": 0.0, "var": 0.0, "lr": 0.1, "steps": 3}, "positive var"),
-        ({"mean": 0.0, "var": 1.0, "lr": -0.1, "steps": 3}, "lr must be"),
-        ({"mean": 0.0, "var": 1.0, "lr": 0.1, "steps": 2.5}, "steps must be"),
-    ],
-)
-def test_gradient_path_refuses_bad_input(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        gradient_path(lambda m, v: -(m**2), **kwargs)
 
 
 @pytest.mark.parametrize(("separation", "weight"), [(0.0, 0.5), (3.0, 0.2), (9.0, 0.9)])

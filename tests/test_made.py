@@ -98,7 +98,11 @@ def test_ancestral_samples_follow_the_likelihood():
     model = _small_model(x_dim=3)
     z = torch.randn(2, dtype=torch.float64)
     n = 20_000
-    draws = model.sample_pixels(z.expand(n, 2), generator=torch.Generator().manual_seed(1))
+    state = torch.random.get_rng_state()
+    draws = model.sample_pixels(z.expand(n, 2), seed=1)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    few = z.expand(50, 2)
+    assert torch.equal(model.sample_pixels(few, seed=2), model.sample_pixels(few, seed=2))
     every_image = torch.tensor(list(itertools.product([0.0, 1.0], repeat=3)), dtype=torch.float64)
     p = model.log_likelihood(every_image, z.expand(8, 2)).exp()
     freq = (draws[:, None, :] == every_image[None]).all(-1).double().mean(0)

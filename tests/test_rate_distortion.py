@@ -41,13 +41,15 @@ def test_rate_and_distortion_against_torch_distributions(digits):
     assert abs(distortion - per_image.mean().item()) < 5 * standard_error
 
 
-def test_training_is_seeded_and_reports_every_step(digits):
+def test_training_is_seeded_and_reports_every_epoch(digits):
     x, _ = digits
     state = torch.random.get_rng_state()
-    steps = []
-    a = train_beta_vae(0.5, x, z_dim=2, hidden=(16,), epochs=2, seed=3, on_step=steps.append)
+    epochs = []
+    a = train_beta_vae(
+        0.5, x, z_dim=2, hidden=(16,), epochs=2, seed=3, callback=lambda e, _: epochs.append(e)
+    )
     assert torch.equal(torch.random.get_rng_state(), state)
-    assert steps == list(range(2 * math.ceil(len(x) / 128)))
+    assert epochs == [0, 1]
     b = train_beta_vae(0.5, x, z_dim=2, hidden=(16,), epochs=2, seed=3)
     for p, q in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(p, q)
@@ -83,6 +85,14 @@ def test_plane_marks_the_elbo_point_with_its_line_of_slope_minus_one():
     assert label.get_text() == "D + R = 19.0 nats"
     ring = next(line for line in ax.lines if line.get_marker() == "o")
     assert ring.get_xydata().tolist() == [[0.5, 22.0]]
+
+
+def test_a_label_moves_out_when_its_point_is_close_to_any_earlier_one():
+    ax = Figure().subplots()
+    plot_rate_distortion(ax, [0.0, 5.7, 2.4, 0.0], [24.7, 17.8, 19.0, 24.7], [5.0, 0.1, 1.0, 20.0])
+    offsets = {t.get_text(): t.xyann for t in ax.texts}
+    assert offsets["β=5"] == offsets["β=0.1"] == offsets["β=1"] == (5, 4)
+    assert offsets["β=20"] == (22, 12)
 
 
 def test_units_plot_draws_one_line_per_unit():

@@ -14,7 +14,7 @@ from elbo_lib.data import load_digits
 from elbo_lib.diagnostics import linear_gaussian_log_likelihood
 from elbo_lib.linear_gaussian import fit_ppca, ppca_log_likelihood
 from elbo_lib.schedules import linear_warmup
-from elbo_lib.vae import VAE, train_vae
+from elbo_lib.vae import VAE, train_vae, training_steps
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +132,21 @@ def test_history_holds_per_epoch_training_averages(digits):
     with torch.no_grad():
         reconstruction, kl = model.elbo_terms(x.repeat(20, 1))
     assert (reconstruction - kl).mean().item() == pytest.approx(history["elbo"][-1], abs=1.0)
+
+
+def test_callback_sees_each_epoch_and_leaves_training_unchanged(digits):
+    x = digits[0]
+    seen = []
+
+    def callback(epoch, history):
+        seen.append((epoch, len(history["elbo"]), history["elbo"][-1]))
+
+    plain = train_vae(tiny(), x, epochs=3, seed=1)
+    watched = train_vae(tiny(), x, epochs=3, seed=1, callback=callback)
+    assert watched == plain
+    assert seen == [(e, e + 1, plain["elbo"][e]) for e in range(3)]
+    assert training_steps(300, 3, batch_size=100) == 9
+    assert training_steps(300, 3) == 9  # batches of 128: 128 + 128 + 44
 
 
 def test_free_bits_above_every_kl_is_training_without_the_kl(digits):
