@@ -4,7 +4,15 @@ Elementwise and broadcasting, for numpy arrays or torch tensors (with gradients)
 last axis for a diagonal Gaussian.
 """
 
-from elbo_lib._arrays import LOG_2PI, as_float, broadcastable, namespace, variance_or_logvar
+from elbo_lib._arrays import (
+    LOG_2PI,
+    as_float,
+    broadcastable,
+    given,
+    namespace,
+    over_variance,
+    variance_or_logvar,
+)
 
 
 def log_normal(x, mean=0.0, var=None, *, logvar=None):
@@ -16,5 +24,5 @@ def log_normal(x, mean=0.0, var=None, *, logvar=None):
     xp = namespace(x, mean, var, logvar)
     x, mean = as_float(xp, x, "x"), as_float(xp, mean, "mean")
     var, logvar = variance_or_logvar(xp, var, logvar)
-    broadcastable(x=x, mean=mean, var=var)
-    return -0.5 * (LOG_2PI + logvar + (x - mean) ** 2 / var)
+    broadcastable(x=x, mean=mean, **{given("var", var): logvar})
+    return -0.5 * (LOG_2PI + logvar + over_variance(xp, x - mean, var, logvar))
