@@ -59,9 +59,9 @@ def positive(xp, value, name):
     return value
 
 
-def as_numpy(value, name, dtype=float):
+def as_numpy(value, name, dtype=float, *, finite=True):
     """``value`` (a number, list, numpy array or torch tensor, with gradients or not) as a numpy
-    array of ``dtype``; NaN and inf are refused."""
+    array of ``dtype``; NaN is refused, and so is ±inf if ``finite``."""
     if array_api_compat.is_torch_array(value):
         value = value.detach().cpu().numpy()
     elif not isinstance(value, _ARRAY_TYPES) or isinstance(value, str):
@@ -70,8 +70,10 @@ def as_numpy(value, name, dtype=float):
         value = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be an array of numbers") from None
-    if not np.all(np.isfinite(value)):
-        raise ValueError(f"{name} contains NaN or inf")
+    if np.any(np.isnan(value)):
+        raise ValueError(f"{name} contains NaN")
+    if finite and not np.all(np.isfinite(value)):
+        raise ValueError(f"{name} contains inf: it must be finite")
     return value
 
 

@@ -5,6 +5,8 @@ import contextlib
 
 import torch
 
+from elbo_lib._arrays import integer
+
 # Measured with benchmarks/bench_vae.py on a 2-core machine: training the default model and
 # importance sampling run faster on one thread than on two (hand-offs between threads cost more
 # than these small matrix products gain); Binder gives one CPU anyway.
@@ -15,6 +17,7 @@ THREADS = 1
 def seeded(seed):
     """Run the block with torch's random state seeded by ``seed``; the global state is restored
     afterwards."""
+    seed = integer(seed, "seed")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield

@@ -4,6 +4,8 @@
 import torch
 from sklearn import datasets, model_selection
 
+from elbo_lib._arrays import integer, number
+
 IMAGE_SHAPE = (8, 8)
 
 
@@ -14,8 +16,11 @@ def load_digits(binarize=True, test_fraction=0.2, seed=0):
 
     Returns ``(x_train, x_test, y_train, y_test)``: float32 tensors (n, 64) and int64 labels (n,).
     """
-    if not 0 < test_fraction < 1:
+    if not isinstance(binarize, bool):
+        raise ValueError(f"binarize must be True or False, got {binarize!r}")
+    if number(test_fraction, "test_fraction", low=0.0) >= 1:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
+    seed = integer(seed, "seed")
     digits = datasets.load_digits()
     x = digits.data / 16.0
     if binarize:

@@ -10,14 +10,14 @@ import math
 
 import torch
 
-from elbo_lib._arrays import LOG_2PI, positive_int
+from elbo_lib._arrays import LOG_2PI, non_negative_number, positive_int, positive_number
 from elbo_lib._torch import seeded, torch_threads
 from elbo_lib.bounds import iwae_bound
 from elbo_lib.data import IMAGE_SHAPE
 from elbo_lib.densities import log_normal
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
 from elbo_lib.linear_gaussian import ppca_log_likelihood
-from elbo_lib.vae import reparameterize
+from elbo_lib.vae import check_images, reparameterize
 
 _BUDGET = 2**16  # samples × images decoded at once: ~70 MB of activations for hidden=256
 
@@ -27,7 +27,7 @@ def evaluate_elbo(model, x, n_samples=10, seed=0):
     r"""The ELBO of each image with its reconstruction term averaged over ``n_samples`` draws
     from q(z | x) and the exact KL. Returns a dict of tensors (n,): ``"elbo"``,
     ``"reconstruction"`` (:math:`\mathbb E_q[\log p(x \mid z)]`) and ``"kl"``."""
-    model.check_data(x)
+    x = model.check_data(x)
     positive_int(n_samples, "n_samples")
     with seeded(seed), torch_threads():
         mu, logvar = model.encode(x)
@@ -43,7 +43,7 @@ def importance_log_likelihood(model, x, k=1000, seed=0):
     :math:`z_k \sim q(z \mid x)`: the IWAE bound with K = ``k`` (Burda et al. 2016), a lower bound
     in expectation that tends to log p(x) as K grows. Images and samples are processed in blocks,
     so K = 5000 over the test set fits in memory. Returns a tensor (n,)."""
-    model.check_data(x)
+    x = model.check_data(x)
     positive_int(k, "k")
     rows = max(1, _BUDGET // k)
     estimates = []
@@ -70,12 +70,11 @@ def amortization_gap(model, x, steps=300, lr=0.01, n_samples=16, n_eval=1000, se
     Returns a dict of tensors (n,): ``"amortized_elbo"``, ``"refined_elbo"`` and
     ``"gap"`` = refined − amortized ≥ 0.
     """
-    model.check_data(x)
+    x = model.check_data(x)
     positive_int(steps, "steps")
     positive_int(n_samples, "n_samples")
     positive_int(n_eval, "n_eval")
-    if not (isinstance(lr, int | float) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    positive_number(lr, "lr")
     with seeded(seed), torch_threads():
         with torch.no_grad():
             mu0, logvar0 = model.encode(x)
@@ -124,7 +123,7 @@ def linear_gaussian_log_likelihood(model, x):
     ``likelihood="gaussian"``): :math:`p(x) = \int \mathcal N(x;\, Wz + b,\, \sigma^2 I)\,
     \mathcal N(z;\, 0, I)\,dz = \mathcal N(x;\, b,\, WW^\top + \sigma^2 I)`, the probabilistic
     PCA density (:func:`elbo_lib.linear_gaussian.ppca_log_likelihood`). Returns a tensor (n,)."""
-    model.check_data(x)
+    x = model.check_data(x)
     if model.hidden or model.likelihood != "gaussian":
         raise ValueError("model must be a VAE with hidden=() and likelihood='gaussian'")
     (layer,) = model.decoder
@@ -141,7 +140,7 @@ def linear_gaussian_log_likelihood(model, x):
 def kl_per_dimension(model, x):
     r""":math:`\frac1N\sum_n \mathrm{KL}(q(z_j \mid x_n)\,\|\,\mathcal N(0, 1))` for each latent
     unit j: a tensor (z_dim,) that sums to the average KL."""
-    model.check_data(x)
+    x = model.check_data(x)
     mu, logvar = model.encode(x)
     return kl_normal(mu, logvar_q=logvar).mean(0)
 
@@ -152,9 +151,8 @@ def active_units(model, x, threshold=0.01):
     :math:`\mathrm{Var}_x\big(\mathbb E_{q}[z_j \mid x]\big) > ` ``threshold`` (the variance
     over the images in x, ``correction=0``). Returns a boolean tensor (z_dim,); ``.sum()``
     counts the active units."""
-    model.check_data(x)
-    if not (isinstance(threshold, int | float) and threshold >= 0):
-        raise ValueError(f"threshold must be a non-negative number, got {threshold!r}")
+    x = model.check_data(x)
+    non_negative_number(threshold, "threshold")
     mu, _ = model.encode(x)
     return mu.var(dim=0, correction=0) > threshold
 
@@ -176,7 +174,7 @@ def elbo_surgery(model, x, n_samples=10, seed=0):
     Returns a dict of floats (nats): ``"average_kl"``, ``"mutual_information"``,
     ``"marginal_kl"``.
     """
-    model.check_data(x)
+    x = model.check_data(x)
     positive_int(n_samples, "n_samples")
     mu, logvar = (t.double() for t in model.encode(x))
     n, d = mu.shape
@@ -200,8 +198,7 @@ def edge_energy(images):
     horizontally and vertically adjacent pixels, summed over the image and averaged over images,
     :math:`\frac1N\sum_n \sum_{i,j} (x_{i,j+1} - x_{i,j})^2 + (x_{i+1,j} - x_{i,j})^2`.
     Blurring lowers it."""
-    if not isinstance(images, torch.Tensor) or images.ndim != 2 or images.shape[1] != 64:
-        raise ValueError("images must be a torch tensor of shape (n, 64)")
+    check_images(images, "images", 64)
     im = images.reshape(-1, *IMAGE_SHAPE)
     across = (im[:, :, 1:] - im[:, :, :-1]).pow(2).sum((1, 2))
     down = (im[:, 1:, :] - im[:, :-1, :]).pow(2).sum((1, 2))

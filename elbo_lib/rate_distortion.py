@@ -9,13 +9,12 @@ both in nats per image. The β-VAE minimises :math:`D + \beta R`: β = 0 is an a
 noisy code, β = 1 the VAE, β > 1 buys a cheaper code with worse reconstructions.
 """
 
-from numbers import Real
-
 import numpy as np
 
+from elbo_lib._arrays import as_numpy, non_negative_number
 from elbo_lib._torch import seeded
 from elbo_lib.diagnostics import active_units, evaluate_elbo, kl_per_dimension
-from elbo_lib.vae import VAE, train_vae
+from elbo_lib.vae import VAE, check_images, train_vae
 
 
 def rate_distortion(model, x, n_samples=10, seed=0):
@@ -32,9 +31,7 @@ def train_beta_vae(
     :math:`D + \beta R` (:func:`~elbo_lib.vae.train_vae`); the global random state is left
     untouched. ``on_step``, if given, is called with each optimiser step t = 0, 1, … (to drive a
     progress bar)."""
-    if not (isinstance(beta, Real) and 0 <= beta < float("inf")):
-        raise ValueError(f"beta must be a finite non-negative number, got {beta!r}")
-    beta = float(beta)
+    beta = non_negative_number(beta, "beta")
 
     def schedule(step):
         if on_step is not None:
@@ -52,9 +49,11 @@ def beta_sweep(betas, x_train, x_test, *, threshold=0.01, **training):
     ``x_test``. Returns a dict of numpy arrays, one row per β: ``"beta"``, ``"rate"``,
     ``"distortion"``, ``"active_units"`` (count with :math:`\mathrm{Var}_x \mathbb E_q[z_j]`
     above ``threshold``) and ``"kl_per_dimension"`` (len(betas), z_dim)."""
-    betas = np.asarray(betas, dtype=float)
-    if betas.ndim != 1 or betas.size == 0:
-        raise ValueError(f"betas must be a non-empty list of numbers, got shape {betas.shape}")
+    betas = as_numpy(betas, "betas")
+    if betas.ndim != 1 or betas.size == 0 or np.any(betas < 0):
+        raise ValueError(f"betas must be a non-empty list of non-negative numbers, got {betas!r}")
+    check_images(x_train, "x_train")
+    check_images(x_test, "x_test", x_train.shape[1])
     rows = []
     for beta in betas:
         model = train_beta_vae(float(beta), x_train, **training)

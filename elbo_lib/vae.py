@@ -12,13 +12,12 @@ Every quantity is in nats per image.
 
 import itertools
 import math
-from numbers import Real
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from elbo_lib._arrays import LOG_2PI, positive_int
+from elbo_lib._arrays import LOG_2PI, non_negative_number, positive_int, positive_number
 from elbo_lib._torch import seeded, torch_threads
 from elbo_lib.densities import log_normal
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
@@ -43,12 +42,11 @@ class VAE(nn.Module):
         positive_int(x_dim, "x_dim")
         positive_int(z_dim, "z_dim")
         hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
-        if not all(isinstance(h, int) and h > 0 for h in hidden):
-            raise ValueError(f"hidden must hold positive integers, got {hidden!r}")
+        for h in hidden:
+            positive_int(h, "each entry of hidden")
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
-        if not (isinstance(noise_var, Real) and 0 < noise_var < math.inf):
-            raise ValueError(f"noise_var must be a positive finite number, got {noise_var!r}")
+        positive_number(noise_var, "noise_var")
         self.x_dim, self.z_dim, self.hidden, self.likelihood = x_dim, z_dim, hidden, likelihood
         self.encoder = _mlp(x_dim, hidden, 2 * z_dim)
         self.decoder = self._make_decoder()
@@ -97,7 +95,7 @@ class VAE(nn.Module):
         :math:`\mathrm{KL}(q(z \mid x)\,\|\,\mathcal N(0, I))`, each of shape (n,); the ELBO is
         their difference. ``per_dimension=True`` returns the KL of each latent unit, (n, z_dim).
         """
-        self.check_data(x)
+        x = self.check_data(x)
         return self._elbo_terms(x, per_dimension)
 
     def _elbo_terms(self, x, per_dimension):
@@ -111,7 +109,7 @@ class VAE(nn.Module):
         r""":math:`\log w_k = \log p(x \mid z_k) + \log p(z_k) - \log q(z_k \mid x)`,
         :math:`z_k \sim q(z \mid x)`, of shape (n, k). Their mean over k estimates the ELBO,
         their log-mean-exp the IWAE bound (:func:`elbo_lib.bounds.iwae_bound`)."""
-        self.check_data(x)
+        x = self.check_data(x)
         positive_int(k, "k")
         mu, logvar = self.encode(x)
         eps = torch.randn((k, *mu.shape), dtype=mu.dtype)
@@ -122,20 +120,16 @@ class VAE(nn.Module):
     @torch.no_grad()
     def sample(self, n):
         """n draws of the decoder's output (probabilities or means) at z ~ p(z): (n, x_dim)."""
+        positive_int(n, "n")
         out = self.decode(torch.randn(n, self.z_dim))
         return out.sigmoid() if self.likelihood == "bernoulli" else out
 
-    def check_data(self, x):
-        """Raise a ValueError unless x is a finite float tensor (n, x_dim), in [0, 1] for
-        Bernoulli pixels."""
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            raise ValueError(f"x must be a floating-point torch tensor, got {type(x).__name__}")
-        if x.ndim != 2 or x.shape[1] != self.x_dim:
-            raise ValueError(f"x must have shape (n, {self.x_dim}), got {tuple(x.shape)}")
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError("x contains NaN or inf")
-        if self.likelihood == "bernoulli" and bool(((x < 0) | (x > 1)).any()):
-            raise ValueError("x must lie in [0, 1] for a Bernoulli decoder")
+    def check_data(self, x, name="x"):
+        """``x`` in the dtype of the model's parameters (e.g. float64 data for a float32 model),
+        or a ValueError naming ``name`` unless x is a finite float tensor (n, x_dim) with n ≥ 1,
+        in [0, 1] for Bernoulli pixels."""
+        check_images(x, name, self.x_dim, unit_interval=self.likelihood == "bernoulli")
+        return x.to(next(self.parameters()).dtype)
 
 
 def train_vae(
@@ -164,13 +158,11 @@ def train_vae(
     the epoch's batches, nats per image, with the true KL) and ``"beta"`` (β at the epoch's last
     step).
     """
-    model.check_data(x)
+    x = model.check_data(x)
     positive_int(epochs, "epochs")
     positive_int(batch_size, "batch_size")
-    if not (isinstance(lr, Real) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if not (isinstance(free_bits, Real) and free_bits >= 0):
-        raise ValueError(f"free_bits must be a non-negative number, got {free_bits!r}")
+    positive_number(lr, "lr")
+    non_negative_number(free_bits, "free_bits")
     schedule = beta if callable(beta) else constant(beta)
     n = len(x)
     steps_per_epoch = math.ceil(n / batch_size)
@@ -185,7 +177,10 @@ def train_vae(
             for start in range(0, n, batch_size):
                 batch = shuffled[start : start + batch_size]
                 beta_t = _check_beta(schedule(step), step)
-                reconstruction, kl = model._elbo_terms(batch, per_dimension=True)
+                try:
+                    reconstruction, kl = model._elbo_terms(batch, per_dimension=True)
+                except ValueError as error:  # the encoder's output is not finite
+                    raise ValueError(f"training diverged at step {step}: {error}") from error
                 loss = negative_elbo(reconstruction, kl, beta_t, free_bits)
                 reconstruction, kl = reconstruction.mean(), kl.mean(0)
                 if not math.isfinite(loss.item()):
@@ -202,6 +197,8 @@ def train_vae(
             history["elbo"].append(reconstruction - kl)
             history["beta"].append(beta_t)
     bar.close()
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        raise ValueError(f"the parameters became non-finite at step {step - 1} (lr = {lr!r})")
     return history
 
 
@@ -242,7 +239,21 @@ def _mlp(d_in, hidden, d_out):
     return nn.Sequential(*layers, nn.Linear(sizes[-1], d_out))
 
 
+def check_images(x, name="x", x_dim=None, *, unit_interval=False):
+    """Raise a ValueError naming ``name`` unless x is a finite floating-point torch tensor
+    (n, ``x_dim``) with n ≥ 1, in [0, 1] if ``unit_interval``."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point torch tensor, got {type(x).__name__}")
+    width = "x_dim" if x_dim is None else x_dim
+    if x.ndim != 2 or (x_dim is not None and x.shape[1] != x_dim):
+        raise ValueError(f"{name} must have shape (n, {width}), got {tuple(x.shape)}")
+    if len(x) == 0:
+        raise ValueError(f"{name} is empty: it must hold at least one image")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or inf")
+    if unit_interval and bool(((x < 0) | (x > 1)).any()):
+        raise ValueError(f"{name} must lie in [0, 1] for a Bernoulli decoder")
+
+
 def _check_beta(beta, step):
-    if not (isinstance(beta, Real) and math.isfinite(beta) and beta >= 0):
-        raise ValueError(f"beta at step {step} must be a finite non-negative number, got {beta!r}")
-    return float(beta)
+    return non_negative_number(beta, f"beta at step {step}")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 from sklearn.datasets import load_digits
@@ -202,6 +202,7 @@ def test_ppca_elbo_refuses_mismatched_q(digits_ppca):
         ppca_elbo(X[:3], W, mean, sigma2, np.zeros((2, W.shape[1])), np.eye(W.shape[1]))
 
 
+@settings(deadline=None)
 @given(st.floats(-2, 2), st.floats(0.05, 3))
 def test_ppca_elbo_never_exceeds_the_log_likelihood(shift, scale):
     X = load_digits().data[:20]
