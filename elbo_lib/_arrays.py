@@ -174,3 +174,10 @@ def _extreme(xp, value):
 
 
 LOG_2PI = math.log(2 * math.pi)
+
+
+def check_finite(**values):
+    """Raise a ``ValueError`` naming the first of ``values`` (numbers or arrays, numpy or torch)
+    that is not made of finite numbers."""
+    for name, value in values.items():
+        as_numpy(value, name)

@@ -8,9 +8,17 @@ the global random state untouched, so repeated calls give the same numbers.
 
 import math
 
+import array_api_compat
 import torch
 
-from elbo_lib._arrays import LOG_2PI, non_negative_number, positive_int, positive_number
+from elbo_lib._arrays import (
+    LOG_2PI,
+    finite,
+    non_negative_number,
+    over_variance,
+    positive_int,
+    positive_number,
+)
 from elbo_lib._torch import seeded, torch_threads
 from elbo_lib.bounds import iwae_bound
 from elbo_lib.data import IMAGE_SHAPE
@@ -207,15 +215,27 @@ def edge_energy(images):
 
 def log_aggregate_posterior(z, mu, logvar):
     r"""The aggregate posterior :math:`\log q(z_i) = \log \frac1N \sum_m q(z_i \mid x_m)` for each
-    row :math:`z_i`, from the encoder's (mu, logvar) of the N images (each of shape (N, d)); the
-    Gaussian exponents for every (i, m) are matrix products over the latent axis, in blocks."""
+    row :math:`z_i`, from the encoder's (mu, logvar) of the N images (each of shape (N, d)). The
+    exponents :math:`-\frac12\sum_j \big((z_{ij} - \mu_{mj})\, e^{-\frac12\log\sigma^2_{mj}}\big)^2`
+    come from the differences themselves (the expanded quadratic cancels when σ is small), summed
+    one latent axis at a time over blocks of rows."""
+    xp = array_api_compat.array_namespace(torch.empty(0))
+    z, mu, logvar = (finite(xp, a, name) for a, name in ((z, "z"), (mu, "mu"), (logvar, "logvar")))
+    if mu.ndim != 2 or len(mu) == 0 or logvar.shape != mu.shape:
+        raise ValueError(
+            f"mu and logvar must be (N, d) with N ≥ 1, got {tuple(mu.shape)} and "
+            f"{tuple(logvar.shape)}"
+        )
+    if z.ndim != 2 or z.shape[1] != mu.shape[1]:
+        raise ValueError(f"z must be (M, {mu.shape[1]}), got {tuple(z.shape)}")
     n, d = mu.shape
-    precision = (-logvar).exp()
-    constant = -0.5 * (d * LOG_2PI + logvar.sum(-1) + (mu**2 * precision).sum(-1))
-    blocks = [
-        torch.logsumexp(constant - 0.5 * (zi**2) @ precision.T + zi @ (mu * precision).T, dim=1)
-        for zi in z.split(max(1, 2**22 // n))
-    ]
+    constant = -0.5 * (d * LOG_2PI + logvar.sum(-1))
+    blocks = []
+    for zi in z.split(max(1, 2**18 // n)):  # (rows, N) exponents of 2 MB, one latent axis at a time
+        exponent = constant.expand(len(zi), n).clone()
+        for j in range(d):
+            exponent -= 0.5 * over_variance(xp, zi[:, j, None] - mu[:, j], None, logvar[:, j])
+        blocks.append(torch.logsumexp(exponent, dim=1))
     return torch.cat(blocks) - math.log(n)
 
 

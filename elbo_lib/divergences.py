@@ -182,7 +182,7 @@ def gradient_path(objective, mean, var, *, lr, steps):
         if not (torch.isfinite(value) and np.all(np.isfinite(path[t + 1]))):
             raise ValueError(
                 f"the objective or its gradient is not finite at step {t}, (m, v) = "
-                f"({path[t, 0]!r}, {np.exp(path[t, 1])!r}): value {float(value)!r}"
+                f"({path[t, 0]!r}, {np.exp(path[t, 1])!r}): value {value.item()!r}"
             )
     path[:, 1] = np.exp(path[:, 1])
     return path

@@ -39,7 +39,7 @@ class LinearGaussian:
 
     def log_evidence(self, x):
         r""":math:`\log p(x) = \log \mathcal N(x;\, 0,\, w^2 + \sigma^2)`."""
-        return log_normal(x, 0.0, self.w**2 + self.sigma2)
+        return log_normal(finite(namespace(x), x, "x"), 0.0, self.w**2 + self.sigma2)
 
     def posterior(self, x):
         r""":math:`p(z \mid x) = \mathcal N\big(\frac{w x}{w^2+\sigma^2},
@@ -52,7 +52,8 @@ class LinearGaussian:
     def log_joint(self, x, z):
         r""":math:`\log p(x, z) = \log \mathcal N(x;\, w z, \sigma^2)
         + \log \mathcal N(z;\, 0, 1)`."""
-        z = finite(namespace(x, z), z, "z")
+        xp = namespace(x, z)
+        x, z = finite(xp, x, "x"), finite(xp, z, "z")
         return log_normal(x, self.w * z, self.sigma2) + log_normal(z)
 
     def expected_log_likelihood(self, x, mu, s2):
@@ -72,6 +73,8 @@ class LinearGaussian:
     def kl_to_posterior(self, x, mu, s2):
         r""":math:`\mathrm{KL}(q \,\|\, p(z \mid x)) = \log p(x) - \mathrm{ELBO}`, computed directly
         as a KL between two Gaussians."""
+        xp = namespace(x, mu, s2)
+        mu, s2 = finite(xp, mu, "mu"), positive(xp, s2, "s2")
         mean, _ = self.posterior(x)
         logvar = math.log(self.sigma2) - math.log(self.w**2 + self.sigma2)  # never underflows
         return kl_normal(mu, s2, mean, logvar_p=logvar)

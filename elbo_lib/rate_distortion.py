@@ -11,7 +11,7 @@ noisy code, β = 1 the VAE, β > 1 buys a cheaper code with worse reconstruction
 
 import numpy as np
 
-from elbo_lib._arrays import as_numpy, non_negative_number
+from elbo_lib._arrays import as_numpy, check_finite, non_negative_number
 from elbo_lib._torch import seeded
 from elbo_lib.diagnostics import active_units, evaluate_elbo, kl_per_dimension
 from elbo_lib.vae import VAE, check_images, train_vae
@@ -32,6 +32,7 @@ def train_beta_vae(
     untouched. ``on_step``, if given, is called with each optimiser step t = 0, 1, … (to drive a
     progress bar)."""
     beta = non_negative_number(beta, "beta")
+    check_images(x, "x", unit_interval=True)
 
     def schedule(step):
         if on_step is not None:
@@ -52,8 +53,8 @@ def beta_sweep(betas, x_train, x_test, *, threshold=0.01, **training):
     betas = as_numpy(betas, "betas")
     if betas.ndim != 1 or betas.size == 0 or np.any(betas < 0):
         raise ValueError(f"betas must be a non-empty list of non-negative numbers, got {betas!r}")
-    check_images(x_train, "x_train")
-    check_images(x_test, "x_test", x_train.shape[1])
+    check_images(x_train, "x_train", unit_interval=True)
+    check_images(x_test, "x_test", x_train.shape[1], unit_interval=True)
     rows = []
     for beta in betas:
         model = train_beta_vae(float(beta), x_train, **training)
@@ -75,13 +76,14 @@ def plot_rate_distortion(ax, rate, distortion, beta, *, mark_beta=1.0, latest=No
     point at ``mark_beta`` (if present) is starred with its line :math:`D + R` = const: every
     point on a line of slope −1 has the same ELBO. ``latest`` (an index) rings one point."""
     rate, distortion, beta = (
-        np.atleast_1d(np.asarray(a, dtype=float)) for a in (rate, distortion, beta)
+        np.atleast_1d(as_numpy(a, name))
+        for a, name in ((rate, "rate"), (distortion, "distortion"), (beta, "beta"))
     )
     if rate.size:
         ax.scatter(
             rate,
             distortion,
-            c=np.log10(beta),
+            c=np.log10(np.maximum(beta, 10**-2)),  # β below 0.01 (even 0) takes the lowest colour
             cmap="viridis",
             vmin=-2,
             vmax=np.log10(20),
@@ -132,8 +134,9 @@ def plot_rate_distortion(ax, rate, distortion, beta, *, mark_beta=1.0, latest=No
 def plot_units_against_beta(ax, beta, kl_per_dimension, active_units, threshold=0.01, floor=1e-3):
     """The KL of every latent unit (sorted, largest first; log scale, values below ``floor``
     drawn at it) against β, and the number of units counted active on a second axis."""
-    beta = np.asarray(beta, dtype=float)
-    ranked = -np.sort(-np.asarray(kl_per_dimension, dtype=float), axis=1)
+    beta = as_numpy(beta, "beta")
+    ranked = -np.sort(-as_numpy(kl_per_dimension, "kl_per_dimension"), axis=1)
+    check_finite(active_units=active_units)
     for rank in range(ranked.shape[1]):
         shade = rank / max(1, ranked.shape[1] - 1)
         ax.plot(beta, np.maximum(ranked[:, rank], floor), "-", color=(0.1, 0.3 + 0.5 * shade, 0.8))

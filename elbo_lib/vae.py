@@ -17,7 +17,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from elbo_lib._arrays import LOG_2PI, non_negative_number, positive_int, positive_number
+from elbo_lib._arrays import (
+    LOG_2PI,
+    finite,
+    namespace,
+    non_negative_number,
+    positive_int,
+    positive_number,
+)
 from elbo_lib._torch import seeded, torch_threads
 from elbo_lib.densities import log_normal
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
@@ -129,7 +136,7 @@ class VAE(nn.Module):
         or a ValueError naming ``name`` unless x is a finite float tensor (n, x_dim) with n ≥ 1,
         in [0, 1] for Bernoulli pixels."""
         check_images(x, name, self.x_dim, unit_interval=self.likelihood == "bernoulli")
-        return x.to(next(self.parameters()).dtype)
+        return x.detach().to(next(self.parameters()).dtype)
 
 
 def train_vae(
@@ -197,8 +204,7 @@ def train_vae(
             history["elbo"].append(reconstruction - kl)
             history["beta"].append(beta_t)
     bar.close()
-    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-        raise ValueError(f"the parameters became non-finite at step {step - 1} (lr = {lr!r})")
+    _check_last_step(model, batch, beta_t, free_bits, step - 1, seed)
     return history
 
 
@@ -206,7 +212,9 @@ def reparameterize(mu, logvar, eps):
     r""":math:`z = \mu + \sigma \odot \varepsilon` with :math:`\sigma = e^{\frac12\log\sigma^2}`:
     a draw from :math:`\mathcal N(\mu, \mathrm{diag}\,\sigma^2)` that is differentiable in
     (μ, log σ²) for a fixed standard-normal ``eps`` (leading sample axes broadcast)."""
-    return mu + (0.5 * logvar).exp() * eps
+    xp = namespace(mu, logvar, eps)
+    mu, logvar, eps = finite(xp, mu, "mu"), finite(xp, logvar, "logvar"), finite(xp, eps, "eps")
+    return mu + xp.exp(0.5 * logvar) * eps
 
 
 def negative_elbo(reconstruction, kl, beta=1.0, free_bits=0.0):
@@ -219,6 +227,10 @@ def negative_elbo(reconstruction, kl, beta=1.0, free_bits=0.0):
     pixels, and ``kl`` (B, z_dim), the KL of each latent unit to the prior. β = 1 and
     :math:`\lambda` = ``free_bits`` = 0 give the negative ELBO; free bits (Kingma et al. 2016)
     stop charging a unit whose average KL is below λ."""
+    beta, free_bits = non_negative_number(beta, "beta"), non_negative_number(free_bits, "free_bits")
+    for name, value in (("reconstruction", reconstruction), ("kl", kl)):
+        if not (isinstance(value, torch.Tensor) and bool(torch.isfinite(value).all())):
+            raise ValueError(f"{name} must be a torch tensor of finite numbers")
     kl = kl.mean(0)
     kl_term = kl.clamp(min=free_bits).sum() if free_bits > 0 else kl.sum()
     return beta * kl_term - reconstruction.mean()
@@ -227,7 +239,11 @@ def negative_elbo(reconstruction, kl, beta=1.0, free_bits=0.0):
 def bernoulli_log_likelihood(x, logits):
     r""":math:`\sum_i x_i \ell_i - \log(1 + e^{\ell_i})`, the log-probability of pixels x under
     independent Bernoulli distributions with logits :math:`\ell` (minus the cross-entropy),
-    summed over the last axis."""
+    summed over the last axis. Logits must be finite and x in [0, 1]."""
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError("logits must be finite (got NaN or inf)")
+    if not bool(((x >= 0) & (x <= 1)).all()):
+        raise ValueError("x must lie in [0, 1] (got a pixel outside, or NaN)")
     return (x * logits - nn.functional.softplus(logits)).sum(-1)
 
 
@@ -253,6 +269,20 @@ def check_images(x, name="x", x_dim=None, *, unit_interval=False):
         raise ValueError(f"{name} contains NaN or inf")
     if unit_interval and bool(((x < 0) | (x > 1)).any()):
         raise ValueError(f"{name} must lie in [0, 1] for a Bernoulli decoder")
+
+
+def _check_last_step(model, batch, beta, free_bits, step, seed):
+    """The loss checks each update but the last: check it by the loss after it (with the model's
+    parameters), so that a model that diverged on its last step is never returned."""
+    finite_parameters = all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    with seeded(seed), torch.no_grad():
+        try:
+            reconstruction, kl = model._elbo_terms(batch, per_dimension=True)
+            loss = negative_elbo(reconstruction, kl, beta, free_bits).item()
+        except ValueError:
+            loss = math.nan
+    if not (finite_parameters and math.isfinite(loss)):
+        raise ValueError(f"training diverged at step {step}: after it the loss is {loss}")
 
 
 def _check_beta(beta, step):
