@@ -187,3 +187,9 @@ def test_factorised_reverse_variances_never_exceed_the_marginal_ones(entries, ri
     _, reverse = factorised_fit(np.zeros(3), cov, "reverse")
     _, forward = factorised_fit(np.zeros(3), cov, "forward")
     assert np.all(reverse <= forward * (1 + 1e-9))  # 1/Λ_ii ≤ Σ_ii (Cauchy–Schwarz)
+
+
+def test_forward_fit_on_a_non_uniform_grid_weighs_each_point_by_its_quadrature_weight():
+    grid = 1.5 * np.sinh(np.linspace(-3.2, 3.2, 1601))  # dense at 0, sparse in the tails
+    mean, std = fit_gaussian(stats.norm(0.7, 1.1).logpdf(grid), grid, "forward")
+    assert (mean, std) == pytest.approx((0.7, 1.1), rel=1e-4)

@@ -564,13 +564,7 @@ case(
     ),
     check=close([0.5, 1.3], rel=1e-3),
 )
-SINH_GRID = 1.5 * np.sinh(np.linspace(-3.2, 3.2, 1601))
-case(
-    "divergences.fit_gaussian",
-    "a non-uniform grid: the forward fit weighs by the quadrature",
-    lambda: divergences.fit_gaussian(stats.norm(0.7, 1.1).logpdf(SINH_GRID), SINH_GRID, "forward"),
-    check=close([0.7, 1.1], rel=1e-4),
-)
+
 case(
     "divergences.fit_gaussian",
     "a grid of 20001 points: the reverse fit stays within its memory",

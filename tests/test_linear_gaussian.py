@@ -129,7 +129,7 @@ def test_fit_ppca_is_the_maximum_likelihood_fit(digits):
         (lambda: LinearGaussian(1.0, 1.0).elbo(np.nan, 0.0, 1.0), "x contains NaN"),
         (
             lambda: LinearGaussian(1.0, 1.0).kl_to_posterior(0.0, 0.0, -1.0),
-            "var_q must be positive",
+            "s2 must be positive",
         ),
         (lambda: LinearGaussian(1.0, 1.0).sample(0, np.random.default_rng()), "n must be"),
         (lambda: fit_ppca(np.zeros(5), 1), "2-D array"),
