@@ -186,9 +186,9 @@ def train_vae(
                 beta_t = _check_beta(schedule(step), step)
                 try:
                     reconstruction, kl = model._elbo_terms(batch, per_dimension=True)
-                except ValueError as error:  # the encoder's output is not finite
+                    loss = negative_elbo(reconstruction, kl, beta_t, free_bits)
+                except ValueError as error:  # the model's outputs are not finite
                     raise ValueError(f"training diverged at step {step}: {error}") from error
-                loss = negative_elbo(reconstruction, kl, beta_t, free_bits)
                 reconstruction, kl = reconstruction.mean(), kl.mean(0)
                 if not math.isfinite(loss.item()):
                     raise ValueError(f"the loss became non-finite ({loss.item()}) at step {step}")
