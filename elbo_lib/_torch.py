@@ -5,6 +5,8 @@ import contextlib
 
 import torch
 
+from elbo_lib._arrays import integer
+
 THREADS = 1  # Binder gives one CPU; benchmarks/RESULTS.md times one and two threads
 
 
@@ -12,6 +14,7 @@ THREADS = 1  # Binder gives one CPU; benchmarks/RESULTS.md times one and two thr
 def seeded(seed):
     """Run the block with torch's random state seeded by ``seed``; the global state is restored
     afterwards."""
+    seed = integer(seed, "seed")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield

@@ -3,6 +3,7 @@ that the ELBO and the KL figures draw."""
 
 import numpy as np
 
+from elbo_lib._arrays import integer, number, positive_number
 from elbo_lib.kl import kl_normal
 
 
@@ -13,20 +14,24 @@ def gradient_path(objective, mean, var, *, lr, steps):
     \mathrm{objective}`. Gradients come from torch autograd. Returns the visited (m, v) as a
     numpy array of shape (steps + 1, 2), starting with (mean, var).
     """
-    import torch  # on use: the figures that only draw need no torch
+    import torch
 
-    if not (isinstance(steps, int | np.integer) and steps >= 0):
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if not (np.isfinite(mean) and np.isfinite(var) and var > 0):
-        raise ValueError(f"need a finite mean and a positive var, got {mean!r} and {var!r}")
+    if not callable(objective):
+        raise ValueError(f"objective must be a callable of (m, v), got {objective!r}")
+    steps, lr = integer(steps, "steps"), positive_number(lr, "lr")
+    mean, var = number(mean, "mean"), positive_number(var, "var")
     path = np.empty((steps + 1, 2))
     path[0] = mean, np.log(var)
     for t in range(steps):
         theta = torch.tensor(path[t], requires_grad=True)
-        (grad,) = torch.autograd.grad(objective(theta[0], torch.exp(theta[1])), theta)
+        value = objective(theta[0], torch.exp(theta[1]))
+        (grad,) = torch.autograd.grad(value, theta)
         path[t + 1] = path[t] + lr * grad.numpy()
+        if not (torch.isfinite(value) and np.all(np.isfinite(path[t + 1]))):
+            raise ValueError(
+                f"the objective or its gradient is not finite at step {t}, (m, v) = "
+                f"({path[t, 0]!r}, {np.exp(path[t, 1])!r}): value {value.item()!r}"
+            )
     path[:, 1] = np.exp(path[:, 1])
     return path
 

@@ -15,6 +15,7 @@ import ipywidgets
 import torch
 
 from elbo_lib._torch import seeded
+from elbo_lib.data import check_images
 from elbo_lib.plots import latent_scatter
 from elbo_lib.rate_distortion import plot_rate_distortion, rate_distortion, train_beta_vae
 from elbo_lib.vae_plots import image_grid
@@ -48,6 +49,8 @@ class BetaWidget(SliderFigure):
     """
 
     def __init__(self, x_train, x_test, y_test, *, betas=(1.0,), seed=0, **model):
+        check_images(x_train, "x_train", unit_interval=True)
+        check_images(x_test, "x_test", x_train.shape[1], unit_interval=True)
         self.x_train, self.x_test, self.y_test = x_train, x_test, y_test
         self.settings = dataclasses.replace(MODEL, **model)
         self.seed = seed
@@ -62,6 +65,9 @@ class BetaWidget(SliderFigure):
         for beta in betas:
             self._fit(beta)
         super().__init__(self._draw, {}, nrows=2, ncols=2, figsize=(9.5, 5.0))
+        # a frame follows a training run, so it can afford the layout (tick labels widen as
+        # points join the plane)
+        self.figure.set_layout_engine("constrained")
         self.children = [
             ipywidgets.HBox([self.slider, self.train_button, self.reset_button]),
             ipywidgets.HBox([self.progress, self.status]),

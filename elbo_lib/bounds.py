@@ -12,37 +12,49 @@ from elbo_lib._arrays import as_float, namespace
 def log_mean_exp(a, axis=-1):
     r""":math:`\log \frac1K \sum_k e^{a_k} = m + \log \frac1K \sum_k e^{a_k - m}`, with
     :math:`m = \max_k a_k` so that nothing overflows."""
-    xp = namespace(a)
-    a = as_float(xp, a, "a")
-    _check_axis(a, axis)
-    if bool(xp.any(a == math.inf)):
-        raise ValueError("a contains +inf: a log-weight must be finite or -inf")
-    m = xp.max(a, axis=axis, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
-    mean = xp.mean(xp.exp(a - m), axis=axis, keepdims=True)
-    out = m + xp.log(xp.where(mean > 0, mean, xp.ones_like(mean)))
-    out = xp.where(mean > 0, out, xp.full_like(out, -math.inf))  # every weight zero: log 0
-    return xp.squeeze(out, axis=axis)
+    return _log_mean_exp(*_log_weights(a, axis, "a"), axis)
 
 
 def iwae_bound(log_w, axis=-1):
     r"""The importance-weighted bound :math:`\mathcal L_K = \log \frac1K \sum_{k=1}^K w_k
     \le \log p(x)`. With K = 1 it is the (single-sample) ELBO; it rises with K towards
     :math:`\log p(x)` (Burda et al. 2016)."""
-    return log_mean_exp(log_w, axis=axis)
+    return _log_mean_exp(*_log_weights(log_w, axis, "log_w"), axis)
 
 
 def jensen_gap(log_w, axis=-1):
     r""":math:`\log \frac1K\sum_k w_k - \frac1K\sum_k \log w_k \ge 0`, the gap between
     :math:`\log \mathbb E[w]` and :math:`\mathbb E[\log w]`. For weights from q(z|x) it estimates
-    :math:`\mathrm{KL}(q(z|x)\,\|\,p(z|x)) = \log p(x) - \mathrm{ELBO}`."""
-    xp = namespace(log_w)
-    log_w = as_float(xp, log_w, "log_w")
-    return log_mean_exp(log_w, axis=axis) - xp.mean(log_w, axis=axis)
+    :math:`\mathrm{KL}(q(z|x)\,\|\,p(z|x)) = \log p(x) - \mathrm{ELBO}`.
+
+    Computed from :math:`b_k = \log w_k - \max_j \log w_j`, in which the gap is the same and
+    nothing overflows; rounding cannot take it below 0 (constant weights give exactly 0).
+    """
+    xp, log_w = _log_weights(log_w, axis, "log_w")
+    top = xp.max(log_w, axis=axis, keepdims=True)
+    if not bool(xp.all(xp.isfinite(top))):
+        raise ValueError("log_w is -inf everywhere along axis: zero weights have no gap")
+    shifted = log_w - top
+    gap = _log_mean_exp(xp, shifted, axis) - xp.mean(shifted, axis=axis)
+    return xp.maximum(gap, xp.zeros_like(gap))
 
 
-def _check_axis(a, axis):
-    if not -a.ndim <= axis < a.ndim:
-        raise ValueError(f"axis {axis} is out of range for an array of shape {tuple(a.shape)}")
+def _log_weights(a, axis, name):
+    xp = namespace(a)
+    a = as_float(xp, a, name)
+    if not (isinstance(axis, int) and not isinstance(axis, bool) and -a.ndim <= axis < a.ndim):
+        raise ValueError(f"axis {axis!r} is out of range for {name} of shape {tuple(a.shape)}")
     if a.shape[axis] == 0:
-        raise ValueError("need at least one sample along axis")
+        raise ValueError(f"{name} needs at least one sample along axis {axis}")
+    if bool(xp.any(a == math.inf)):
+        raise ValueError(f"{name} contains +inf: a log-weight must be finite or -inf")
+    return xp, a
+
+
+def _log_mean_exp(xp, a, axis):
+    m = xp.max(a, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    mean = xp.mean(xp.exp(a - m), axis=axis, keepdims=True)
+    out = m + xp.log(xp.where(mean > 0, mean, xp.ones_like(mean)))
+    out = xp.where(mean > 0, out, xp.full_like(out, -math.inf))  # every weight zero: log 0
+    return xp.squeeze(out, axis=axis)

@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from elbo_lib import schedules
+from elbo_lib._arrays import non_negative_number, positive_int
 from elbo_lib._torch import seeded
 from elbo_lib.diagnostics import (
     KL_UNIT,
@@ -55,6 +56,8 @@ METRICS = ("kl", "active_units", "kl_units", "mutual_information", "neg_elbo", "
 def training_plan(remedy, steps, *, free_bits=0.25, beta=1.0):
     r"""Keyword arguments ``beta`` and ``free_bits`` of :func:`~elbo_lib.vae.train_vae` for a
     remedy of :data:`REMEDIES` over ``steps`` optimiser steps, with target ``beta``."""
+    steps = positive_int(steps, "steps")
+    free_bits, beta = non_negative_number(free_bits, "free_bits"), non_negative_number(beta, "beta")
     plans = {
         "constant": lambda: {"beta": beta, "free_bits": 0.0},
         "warm-up": lambda: {
@@ -197,18 +200,21 @@ def format_table(table):
     )
 
 
-def _by_remedy(rows, decoder):
+def _runs(rows, decoder):
+    """``decoder``'s runs at β = 1, grouped by remedy."""
     groups = {}
     for row in rows:
         if row["decoder"] == decoder and row["beta"] == 1.0:
             groups.setdefault(row["remedy"], []).append(row)
+    if not groups:
+        raise ValueError(f"rows holds no run of decoder {decoder!r} at β = 1")
     return groups
 
 
 def plot_kl_over_training(ax, rows, decoder="MADE"):
     """The training KL per epoch of ``decoder``'s runs at β = 1, one colour per remedy: the mean
     over seeds as a line, the range over seeds as a band."""
-    for colour, (remedy, group) in enumerate(_by_remedy(rows, decoder).items()):
+    for colour, (remedy, group) in enumerate(_runs(rows, decoder).items()):
         kl = np.array([row["kl_history"] for row in group])
         epochs = np.arange(1, kl.shape[1] + 1)
         ax.plot(epochs, kl.mean(0), color=f"C{colour}", label=f"{remedy} ({len(group)} seeds)")
@@ -222,7 +228,7 @@ def plot_kl_per_unit(ax, rows, decoder="MADE", floor=1e-3):
     """The test KL of each latent unit of ``decoder``'s runs at β = 1, sorted largest first and
     averaged over seeds, one line per remedy (log scale, values below ``floor`` drawn at it),
     with the :data:`~elbo_lib.diagnostics.KL_UNIT` line."""
-    for colour, (remedy, group) in enumerate(_by_remedy(rows, decoder).items()):
+    for colour, (remedy, group) in enumerate(_runs(rows, decoder).items()):
         ranked = -np.sort(-np.array([row["kl_per_dimension"] for row in group]), axis=1)
         units = np.arange(1, ranked.shape[1] + 1)
         ax.plot(units, np.maximum(ranked.mean(0), floor), "o-", color=f"C{colour}", label=remedy)

@@ -6,7 +6,14 @@ last axis for a diagonal Gaussian.
 
 import math
 
-from elbo_lib._arrays import as_float, broadcastable, namespace, variance_or_logvar
+from elbo_lib._arrays import (
+    as_float,
+    broadcastable,
+    given,
+    namespace,
+    over_variance,
+    variance_or_logvar,
+)
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -20,5 +27,5 @@ def log_normal(x, mean=0.0, var=None, *, logvar=None):
     xp = namespace(x, mean, var, logvar)
     x, mean = as_float(xp, x, "x"), as_float(xp, mean, "mean")
     var, logvar = variance_or_logvar(xp, var, logvar)
-    broadcastable(x=x, mean=mean, var=var)
-    return -0.5 * (LOG_2PI + logvar + (x - mean) ** 2 / var)
+    broadcastable(x=x, mean=mean, **{given("var", var): logvar})
+    return -0.5 * (LOG_2PI + logvar + over_variance(xp, x - mean, var, logvar))

@@ -7,10 +7,12 @@ r"""Fitting a Gaussian q to a target density p under the two directions of the K
 import numpy as np
 from scipy import ndimage, optimize
 
+from elbo_lib._arrays import as_numpy, non_negative_number, number
 from elbo_lib.densities import log_normal
 
 OBJECTIVES = ("reverse", "forward")
 _BASINS = 4  # local minima of the lattice that are polished
+_CHUNK = 2**21  # lattice points × grid points scored at once: a few 16 MB temporaries
 
 
 def fit_gaussian(log_p, grid, objective="reverse"):
@@ -41,12 +43,28 @@ def reverse_kl(mean, std, log_p, grid):
     r""":math:`\mathrm{KL}(q\,\|\,p)` on the grid for :math:`q = \mathcal N(m, s^2)`, with p
     normalised on the grid; ``mean`` and ``std`` broadcast, so a lattice is scored at once."""
     grid, log_p = _check_density(log_p, grid)
-    return _reverse_kl(
-        np.asarray(mean, float), np.asarray(std, float), log_p, grid, _trapezoid_weights(grid)
-    )
+    mean, std = as_numpy(mean, "mean"), as_numpy(std, "std")
+    if np.any(std <= 0):
+        raise ValueError(f"std must be positive, got a minimum of {std.min()!r}")
+    return _reverse_kl(mean, std, log_p, grid, _trapezoid_weights(grid))
 
 
 def _reverse_kl(mean, std, log_p, grid, weights):
+    """The KL for each (mean, std) pair, scored in chunks of about _CHUNK grid values."""
+    mean, std = np.broadcast_arrays(mean, std)
+    rows = max(1, _CHUNK // grid.size)
+    flat = [
+        _reverse_kl_chunk(m, s, log_p, grid, weights)
+        for m, s in zip(
+            np.array_split(mean.ravel(), max(1, -(-mean.size // rows))),
+            np.array_split(std.ravel(), max(1, -(-std.size // rows))),
+            strict=True,
+        )
+    ]
+    return np.concatenate(flat).reshape(mean.shape)
+
+
+def _reverse_kl_chunk(mean, std, log_p, grid, weights):
     log_p = np.maximum(log_p, log_p.max() - 1e4)  # where p vanishes, a finite, huge penalty
     log_p = log_p - (log_p.max() + np.log(np.exp(log_p - log_p.max()) @ weights))
     log_q = -0.5 * ((grid - mean[..., None]) / std[..., None]) ** 2 - np.log(std[..., None])
@@ -89,18 +107,16 @@ def _trapezoid_weights(grid):
 
 
 def _check_density(log_p, grid):
-    grid = np.asarray(grid, dtype=float)
-    log_p = np.asarray(log_p, dtype=float)
+    grid = as_numpy(grid, "grid")
+    log_p = as_numpy(log_p, "log_p", finite=False)
+    if np.any(log_p == np.inf):
+        raise ValueError("log_p contains +inf")
     if grid.ndim != 1 or grid.size < 3:
         raise ValueError(f"grid must be a 1-D array of at least 3 points, got shape {grid.shape}")
-    if not np.all(np.isfinite(grid)):
-        raise ValueError("grid contains NaN or inf")
     if not np.all(np.diff(grid) > 0):
         raise ValueError("grid must be strictly increasing")
     if log_p.shape != grid.shape:
         raise ValueError(f"log_p has shape {log_p.shape} but grid has shape {grid.shape}")
-    if np.any(np.isnan(log_p)) or np.any(log_p == np.inf):
-        raise ValueError("log_p contains NaN or +inf")
     if not np.any(np.isfinite(log_p)):
         raise ValueError("log_p is -inf everywhere: the density has no mass on the grid")
     return grid, log_p
@@ -109,10 +125,9 @@ def _check_density(log_p, grid):
 def mixture_log_density(grid, separation, weight=0.5):
     r""":math:`\log\big(\pi\,\mathcal N(z; -d/2, 1) + (1-\pi)\,\mathcal N(z; d/2, 1)\big)` at
     each z of ``grid``: two unit-variance modes a separation d apart, the left one of weight π."""
-    grid = np.asarray(grid, dtype=float)
-    if not (np.isfinite(separation) and separation >= 0):
-        raise ValueError(f"separation must be a non-negative number, got {separation!r}")
-    if not 0 < weight < 1:
+    grid = as_numpy(grid, "grid")
+    separation = non_negative_number(separation, "separation")
+    if not number(weight, "weight") < 1 or weight <= 0:
         raise ValueError(f"weight must lie strictly between 0 and 1, got {weight!r}")
     return np.logaddexp(
         np.log(weight) + log_normal(grid, -separation / 2),
@@ -130,13 +145,11 @@ def factorised_fit(mean, cov, objective="reverse"):
     * ``"forward"``, :math:`\min \mathrm{KL}(p\,\|\,q)`: :math:`v_i = \Sigma_{ii}`, the marginal
       variances (moment matching).
     """
-    mean, cov = np.asarray(mean, dtype=float), np.asarray(cov, dtype=float)
+    mean, cov = as_numpy(mean, "mean"), as_numpy(cov, "cov")
     if mean.ndim != 1 or cov.shape != (mean.size, mean.size):
         raise ValueError(
             f"mean must be (k,) and cov (k, k), got mean {mean.shape} and cov {cov.shape}"
         )
-    if not (np.all(np.isfinite(cov)) and np.all(np.isfinite(mean))):
-        raise ValueError("mean and cov must be finite")
     if not np.allclose(cov, cov.T) or np.any(np.linalg.eigvalsh(cov) <= 0):
         raise ValueError("cov must be symmetric positive definite")
     if objective not in OBJECTIVES:

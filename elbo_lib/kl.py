@@ -4,10 +4,20 @@ Every function takes numpy arrays (returning numpy) or torch tensors (returning 
 gradients). Variances may instead be given as log-variances, the form a VAE encoder outputs.
 """
 
-from elbo_lib._arrays import as_float, broadcastable, namespace, variance_or_logvar
+import numpy as np
+
+from elbo_lib._arrays import (
+    as_float,
+    broadcastable,
+    finite,
+    given,
+    namespace,
+    over_variance,
+    variance_or_logvar,
+)
 
 
-def kl_normal(mu_q, var_q=None, mu_p=0.0, var_p=1.0, *, logvar_q=None, logvar_p=None):
+def kl_normal(mu_q, var_q=None, mu_p=0.0, var_p=None, *, logvar_q=None, logvar_p=None):
     r"""Elementwise
     :math:`\mathrm{KL}(\mathcal N(\mu_q, \sigma_q^2)\,\|\,\mathcal N(\mu_p, \sigma_p^2))`:
 
@@ -15,17 +25,24 @@ def kl_normal(mu_q, var_q=None, mu_p=0.0, var_p=1.0, *, logvar_q=None, logvar_p=
               + \frac{\sigma_q^2 + (\mu_q-\mu_p)^2}{\sigma_p^2} - 1\Big]
 
     Arguments broadcast against each other. Give ``logvar_q``/``logvar_p`` instead of
-    ``var_q``/``var_p`` to work in log-variances.
+    ``var_q``/``var_p`` to work in log-variances; neither ``var_p`` nor ``logvar_p`` means
+    :math:`\sigma_p^2 = 1`, the standard-normal prior.
     """
-    if logvar_p is not None:
-        var_p = None
+    if var_p is None and logvar_p is None:
+        var_p = 1.0
     xp = namespace(mu_q, var_q, mu_p, var_p, logvar_q, logvar_p)
     mu_q, mu_p = as_float(xp, mu_q, "mu_q"), as_float(xp, mu_p, "mu_p")
     var_q, logvar_q = variance_or_logvar(xp, var_q, logvar_q, "var_q")
     var_p, logvar_p = variance_or_logvar(xp, var_p, logvar_p, "var_p")
-    broadcastable(mu_q=mu_q, var_q=var_q, mu_p=mu_p, var_p=var_p)
+    broadcastable(
+        mu_q=mu_q,
+        mu_p=mu_p,
+        **{given("var_q", var_q): logvar_q, given("var_p", var_p): logvar_p},
+    )
     log_ratio = logvar_q - logvar_p
-    return 0.5 * (xp.expm1(log_ratio) - log_ratio + (mu_q - mu_p) ** 2 / var_p)
+    with np.errstate(over="ignore"):  # a KL beyond the largest float is inf, correctly
+        spread = xp.expm1(log_ratio) - log_ratio
+    return 0.5 * (spread + over_variance(xp, mu_q - mu_p, var_p, logvar_p))
 
 
 def kl_to_standard_normal(mu, var=None, *, logvar=None):
@@ -39,8 +56,9 @@ def kl_to_standard_normal(mu, var=None, *, logvar=None):
     var, logvar = variance_or_logvar(xp, var, logvar)
     if mu.ndim == 0:
         raise ValueError("mu must have at least one axis: the latent dimensions are the last axis")
-    if tuple(mu.shape) != tuple(var.shape):
-        raise ValueError(f"mu has shape {tuple(mu.shape)} but var has shape {tuple(var.shape)}")
+    if tuple(mu.shape) != tuple(logvar.shape):
+        shape, name = tuple(logvar.shape), given("var", var)
+        raise ValueError(f"mu has shape {tuple(mu.shape)} but {name} has shape {shape}")
     return 0.5 * xp.sum(mu**2 + xp.expm1(logvar) - logvar, axis=-1)
 
 
@@ -53,7 +71,7 @@ def kl_mvn(mu_q, cov_q, mu_p, cov_p):
     Means have shape (..., k) and covariances (..., k, k); leading axes broadcast.
     """
     xp = namespace(mu_q, cov_q, mu_p, cov_p)
-    mu_q, mu_p = as_float(xp, mu_q, "mu_q"), as_float(xp, mu_p, "mu_p")
+    mu_q, mu_p = finite(xp, mu_q, "mu_q"), finite(xp, mu_p, "mu_p")
     cov_q, cov_p = _covariance(xp, cov_q, "cov_q"), _covariance(xp, cov_p, "cov_p")
     for mu, cov, name in ((mu_q, cov_q, "q"), (mu_p, cov_p, "p")):
         if mu.ndim == 0 or mu.shape[-1] != cov.shape[-1]:
@@ -72,7 +90,7 @@ def kl_mvn(mu_q, cov_q, mu_p, cov_p):
 
 
 def _covariance(xp, cov, name):
-    cov = as_float(xp, cov, name)
+    cov = finite(xp, cov, name)
     if cov.ndim < 2 or cov.shape[-1] != cov.shape[-2]:
         raise ValueError(
             f"{name} must be a square matrix (..., k, k), got shape {tuple(cov.shape)}"

@@ -5,10 +5,19 @@ Its multivariate form, :math:`x = W z + \mu + \varepsilon`, is probabilistic PCA
 """
 
 import math
+import sys
 
 import numpy as np
 
-from elbo_lib._arrays import as_float, namespace, positive, positive_int
+from elbo_lib._arrays import (
+    as_numpy,
+    finite,
+    namespace,
+    number,
+    positive,
+    positive_int,
+    positive_number,
+)
 from elbo_lib.densities import LOG_2PI, log_normal
 from elbo_lib.kl import kl_mvn, kl_normal
 
@@ -20,24 +29,22 @@ class LinearGaussian:
     """
 
     def __init__(self, w, sigma2):
-        if not np.isfinite(w):
-            raise ValueError(f"w must be a finite number, got {w!r}")
-        if not (np.isfinite(sigma2) and sigma2 > 0):
-            raise ValueError(f"sigma2 must be a positive finite number, got {sigma2!r}")
-        self.w, self.sigma2 = float(w), float(sigma2)
+        self.w, self.sigma2 = number(w, "w"), positive_number(sigma2, "sigma2")
+        if not abs(self.w) < math.sqrt(sys.float_info.max - self.sigma2):
+            raise ValueError(f"w = {self.w!r} is too large: w² + sigma2 overflows")
 
     def __repr__(self):
         return f"LinearGaussian(w={self.w!r}, sigma2={self.sigma2!r})"
 
     def log_evidence(self, x):
         r""":math:`\log p(x) = \log \mathcal N(x;\, 0,\, w^2 + \sigma^2)`."""
-        return log_normal(x, 0.0, self.w**2 + self.sigma2)
+        return log_normal(finite(namespace(x), x, "x"), 0.0, self.w**2 + self.sigma2)
 
     def posterior(self, x):
         r""":math:`p(z \mid x) = \mathcal N\big(\frac{w x}{w^2+\sigma^2},
         \frac{\sigma^2}{w^2+\sigma^2}\big)`: returns (mean, var)."""
         xp = namespace(x)
-        x = as_float(xp, x, "x")
+        x = finite(xp, x, "x")
         evidence_var = self.w**2 + self.sigma2
         # + 0·x: the variance, the same for every x, in the shape and array type of x
         return self.w * x / evidence_var, self.sigma2 / evidence_var + 0.0 * x
@@ -45,14 +52,15 @@ class LinearGaussian:
     def log_joint(self, x, z):
         r""":math:`\log p(x, z) = \log \mathcal N(x;\, w z, \sigma^2)
         + \log \mathcal N(z;\, 0, 1)`."""
-        z = as_float(namespace(x, z), z, "z")
+        xp = namespace(x, z)
+        x, z = finite(xp, x, "x"), finite(xp, z, "z")
         return log_normal(x, self.w * z, self.sigma2) + log_normal(z)
 
     def expected_log_likelihood(self, x, mu, s2):
         r""":math:`\mathbb E_{q}[\log p(x \mid z)] = -\tfrac12\log(2\pi\sigma^2)
         - \frac{(x - w\mu)^2 + w^2 s^2}{2\sigma^2}` for :math:`q = \mathcal N(\mu, s^2)`."""
         xp = namespace(x, mu, s2)
-        x, mu, s2 = as_float(xp, x, "x"), as_float(xp, mu, "mu"), positive(xp, s2, "s2")
+        x, mu, s2 = finite(xp, x, "x"), finite(xp, mu, "mu"), positive(xp, s2, "s2")
         return -0.5 * (LOG_2PI + math.log(self.sigma2)) - (
             (x - self.w * mu) ** 2 + self.w**2 * s2
         ) / (2 * self.sigma2)
@@ -65,13 +73,18 @@ class LinearGaussian:
     def kl_to_posterior(self, x, mu, s2):
         r""":math:`\mathrm{KL}(q \,\|\, p(z \mid x)) = \log p(x) - \mathrm{ELBO}`, computed directly
         as a KL between two Gaussians."""
-        mean, var = self.posterior(x)
-        return kl_normal(mu, s2, mean, var)
+        xp = namespace(x, mu, s2)
+        mu, s2 = finite(xp, mu, "mu"), positive(xp, s2, "s2")
+        mean, _ = self.posterior(x)
+        logvar = math.log(self.sigma2) - math.log(self.w**2 + self.sigma2)  # never underflows
+        return kl_normal(mu, s2, mean, logvar_p=logvar)
 
     def sample(self, n, rng):
         r"""Draw n pairs :math:`z \sim \mathcal N(0,1)`, :math:`x \sim \mathcal N(wz, \sigma^2)`;
         returns (x, z) as numpy arrays."""
         positive_int(n, "n")
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError(f"rng must be a numpy Generator, got {type(rng).__name__}")
         z = rng.standard_normal(n)
         x = self.w * z + np.sqrt(self.sigma2) * rng.standard_normal(n)
         return x, z
@@ -86,7 +99,7 @@ def fit_ppca(X, latent_dim):
     """
     X = _data_matrix(X)
     n, d = X.shape
-    if not (isinstance(latent_dim, (int, np.integer)) and 1 <= latent_dim < d):
+    if positive_int(latent_dim, "latent_dim") >= d:
         raise ValueError(f"latent_dim must be an integer in [1, {d - 1}], got {latent_dim!r}")
     if n < 2:
         raise ValueError("X needs at least two rows")
@@ -111,11 +124,9 @@ def ppca_log_likelihood(X, W, mean, sigma2):
 
 
 def _data_matrix(X):
-    X = np.asarray(X, dtype=float)
+    X = as_numpy(X, "X")
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-D array (n, D), got shape {X.shape}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X contains NaN or inf")
     return X
 
 
@@ -140,13 +151,15 @@ def ppca_elbo(X, W, mean, sigma2, q_means, q_cov):
     the exact posterior (:func:`ppca_posterior`) and is smaller for any other q.
     """
     X, W, mean = _ppca_arguments(X, W, mean, sigma2)
-    q_means, q_cov = np.asarray(q_means, dtype=float), np.asarray(q_cov, dtype=float)
+    q_means, q_cov = as_numpy(q_means, "q_means"), as_numpy(q_cov, "q_cov")
     n, (d, q) = X.shape[0], W.shape
     if q_means.shape != (n, q) or q_cov.shape != (q, q):
         raise ValueError(
             f"q_means must be ({n}, {q}) and q_cov ({q}, {q}); "
             f"got {q_means.shape} and {q_cov.shape}"
         )
+    if not np.allclose(q_cov, q_cov.T) or np.any(np.linalg.eigvalsh(q_cov) <= 0):
+        raise ValueError("q_cov must be symmetric positive definite")
     residual = X - mean - q_means @ W.T
     expected_log_lik = -0.5 * (d * (LOG_2PI + math.log(sigma2))) - (
         (residual**2).sum(axis=1) + np.trace(W.T @ W @ q_cov)
@@ -156,13 +169,12 @@ def ppca_elbo(X, W, mean, sigma2, q_means, q_cov):
 
 def _ppca_arguments(X, W, mean, sigma2):
     X = _data_matrix(X)
-    W, mean = np.asarray(W, dtype=float), np.asarray(mean, dtype=float)
+    W, mean = as_numpy(W, "W"), as_numpy(mean, "mean")
     d = X.shape[1]
     if W.ndim != 2 or W.shape[0] != d or mean.shape != (d,):
         raise ValueError(
             f"X has {d} columns, so W must be ({d}, q) and mean ({d},); "
             f"got W {W.shape} and mean {mean.shape}"
         )
-    if not (np.isfinite(sigma2) and sigma2 > 0):
-        raise ValueError(f"sigma2 must be a positive finite number, got {sigma2!r}")
+    positive_number(sigma2, "sigma2")
     return X, W, mean

@@ -13,6 +13,7 @@ import itertools
 import torch
 from torch import nn
 
+from elbo_lib._arrays import positive_int
 from elbo_lib._torch import seeded
 from elbo_lib.vae import VAE, bernoulli_log_likelihood
 
@@ -21,6 +22,10 @@ class MaskedLinear(nn.Linear):
     """A linear layer whose weight is multiplied by a fixed 0/1 ``mask`` of shape (out, in)."""
 
     def __init__(self, mask):
+        if not (isinstance(mask, torch.Tensor) and mask.ndim == 2 and mask.numel()):
+            raise ValueError(f"mask must be a 2-D tensor (out, in), got {mask!r}")
+        if not bool(((mask == 0) | (mask == 1)).all()):
+            raise ValueError("mask must hold only 0 and 1")
         super().__init__(mask.shape[1], mask.shape[0])
         self.register_buffer("mask", mask.to(self.weight.dtype))
 
@@ -40,6 +45,10 @@ class MADE(nn.Module):
 
     def __init__(self, x_dim, z_dim, hidden=(256,)):
         super().__init__()
+        positive_int(x_dim, "x_dim")
+        positive_int(z_dim, "z_dim")
+        for h in hidden:
+            positive_int(h, "each entry of hidden")
         pixels = torch.arange(x_dim)
         degrees = [torch.arange(h) % x_dim for h in hidden]
         self.input = MaskedLinear(pixels[None, :] < degrees[0][:, None])

@@ -6,6 +6,7 @@ redraws them when a slider moves and the notebooks call them once for a static c
 import numpy as np
 from matplotlib.colors import LogNorm
 
+from elbo_lib._arrays import as_numpy, check_finite
 from elbo_lib.densities import log_normal
 from elbo_lib.kl import kl_normal
 
@@ -17,6 +18,7 @@ def jensen_chord(ax, sigma, eps):
     (so :math:`\mathbb E[Y] = 1`; τ = ``sigma``) on it: their average :math:`(\mathbb E[Y],
     \mathbb E[\log Y]) = (1, -\tau^2/2)` lies below the curve's value
     :math:`\log\mathbb E[Y] = 0`."""
+    check_finite(sigma=sigma, eps=eps)
     u = np.linspace(0.02, 4.0, 300)
     y = np.exp(-(sigma**2) / 2 + sigma * np.asarray(eps))
     ax.plot(u, np.log(u), color="k", lw=1.5, label=r"$\log u$")
@@ -47,6 +49,7 @@ def jensen_chord(ax, sigma, eps):
 def jensen_gap_curve(ax, sigma, sigma_max=2.5):
     r"""The Jensen gap :math:`\log\mathbb E[Y] - \mathbb E[\log Y] = \tau^2/2` of a log-normal
     Y against its spread τ, with the current τ (``sigma``) marked."""
+    check_finite(sigma=sigma)
     s = np.linspace(0, sigma_max, 200)
     ax.plot(s, s**2 / 2, color="k", label=r"gap $= \tau^2/2$")
     ax.plot([sigma], [sigma**2 / 2], "o", color=POSTERIOR, ms=8, label="current τ")
@@ -62,6 +65,7 @@ def log_weights(ax, model, x, qs, z=None):
     r"""The log-weights :math:`\log w(z) = \log p(x, z) - \log q(z)` of each q in ``qs``
     (label → (mean, var)) against z, with :math:`\log p(x)`: the ELBO is their q-average, and
     they are constant, equal to :math:`\log p(x)`, exactly when q is the posterior."""
+    check_finite(x=x)
     z = np.linspace(-4, 4, 300) if z is None else z
     for colour, (label, (mean, var)) in zip(("C1", Q, POSTERIOR), qs.items(), strict=False):
         ax.plot(z, model.log_joint(x, z) - log_normal(z, mean, var), color=colour, label=label)
@@ -79,6 +83,7 @@ def log_weights(ax, model, x, qs, z=None):
 def prior_q_posterior(ax, model, x, mean, var, z=None):
     r"""Densities of the prior :math:`\mathcal N(0, 1)`, the exact posterior
     :math:`p(z \mid x)` and :math:`q = \mathcal N(m, v)`."""
+    check_finite(x=x, mean=mean, var=var)
     z = np.linspace(-4, 4, 400) if z is None else z
     post_mean, post_var = model.posterior(x)
     ax.plot(z, _normal_pdf(z, 0, 1), color=PRIOR, ls=":", label="prior p(z)")
@@ -92,6 +97,7 @@ def prior_q_posterior(ax, model, x, mean, var, z=None):
 def elbo_gap_bar(ax, log_evidence, elbo):
     r"""The identity as bars: the ELBO, plus the gap :math:`\mathrm{KL}(q\,\|\,p(z\mid x)) \ge 0`
     stacked on top of it, reaches exactly :math:`\log p(x)` (dashed line)."""
+    check_finite(log_evidence=log_evidence, elbo=elbo)
     gap = log_evidence - elbo
     ax.bar([0], [elbo], width=0.6, color=Q)
     ax.bar([1], [gap], bottom=[elbo], width=0.6, color=POSTERIOR, alpha=0.7)
@@ -116,6 +122,7 @@ def elbo_gap_bar(ax, log_evidence, elbo):
 def elbo_and_kl_against_mean(ax, model, x, var, means):
     r"""ELBO and :math:`\mathrm{KL}(q\,\|\,p(z\mid x))` for :math:`q = \mathcal N(\mu, s^2)` as μ
     varies: they add up to :math:`\log p(x)`, so the ELBO's maximum is the KL's minimum."""
+    check_finite(x=x, var=var, means=means)
     elbo, kl = model.elbo(x, means, var), model.kl_to_posterior(x, means, var)
     ax.plot(means, elbo, color=Q, label="ELBO")
     ax.plot(means, kl, color=POSTERIOR, label="KL(q ‖ p(z|x))")
@@ -128,6 +135,7 @@ def elbo_and_kl_against_mean(ax, model, x, var, means):
 def mc_convergence(ax, n_samples, estimates, std_errors, exact):
     r"""Monte Carlo error :math:`|\hat{\mathrm{KL}}_K - \mathrm{KL}|` against the sample size K
     (log-log), with the two-standard-error band, which shrinks like :math:`1/\sqrt K`."""
+    check_finite(n_samples=n_samples, estimates=estimates, std_errors=std_errors, exact=exact)
     n_samples = np.asarray(n_samples)
     ax.loglog(
         n_samples,
@@ -155,6 +163,7 @@ def kl_map(ax, mean, var, path=None):
     r"""The map of :math:`\mathrm{KL}(\mathcal N(\mu, s^2)\,\|\,\mathcal N(0, 1))` over
     (μ, s²) with the point (``mean``, ``var``) and, if given, a path of (μ, s²) iterates (e.g.
     gradient descent on the KL: the pull toward μ = 0, s² = 1)."""
+    check_finite(mean=mean, var=var)
     mu, log_var = np.meshgrid(np.linspace(-3, 3, 121), np.linspace(np.log(0.01), np.log(10), 121))
     kl = kl_normal(mu, np.exp(log_var))
     contours = ax.contour(
@@ -192,6 +201,7 @@ def _log_y(ax):
 def q_and_prior(ax, mean, var, z=None):
     r"""The densities of :math:`q = \mathcal N(\mu, s^2)` and the prior
     :math:`\mathcal N(0, 1)` that the KL term pulls it toward."""
+    check_finite(mean=mean, var=var)
     z = np.linspace(-5, 5, 400) if z is None else z
     ax.plot(z, _normal_pdf(z, 0, 1), color=PRIOR, ls=":", lw=2, label="prior N(0, 1)")
     ax.fill_between(
@@ -210,6 +220,7 @@ def elbo_landscape(ax, model, x, path=None):
     r"""Contours of the closed-form ELBO over q's (μ, s²) (s² on a log axis) for one data point,
     the optimum :math:`\mu^* = \frac{wx}{w^2+\sigma^2}, s^{2*} = \frac{\sigma^2}{w^2+\sigma^2}`
     and, if given, a path of (μ, s²) iterates."""
+    check_finite(x=x)
     post_mean, post_var = model.posterior(x)
     mu = np.linspace(min(-1.0, post_mean - 1.5), max(1.0, post_mean + 1.5), 120)
     s2 = np.exp(np.linspace(np.log(min(post_var, 0.02) / 2), np.log(2.5), 120))
@@ -248,6 +259,7 @@ def prior_likelihood_posterior(ax, model, x, z=None):
     r"""As densities of z: the prior :math:`\mathcal N(0,1)`, the likelihood
     :math:`p(x\mid z) \propto \mathcal N(z;\, x/w,\, \sigma^2/w^2)` and the posterior, whose
     mean is their precision-weighted average."""
+    check_finite(x=x)
     z = np.linspace(-5, 5, 500) if z is None else z
     post_mean, post_var = model.posterior(x)
     likelihood = np.exp(-0.5 * (x - model.w * z) ** 2 / model.sigma2)
@@ -278,6 +290,7 @@ def prior_likelihood_posterior(ax, model, x, z=None):
 
 def latent_scatter(ax, z, labels):
     r"""Points in a 2-D latent space (e.g. posterior means), coloured by class label."""
+    check_finite(z=z, labels=labels)
     scatter = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=6, alpha=0.7)
     ax.legend(
         *scatter.legend_elements(),
@@ -292,6 +305,8 @@ def latent_scatter(ax, z, labels):
 def mixture_fits(ax, grid, log_p, fits):
     r"""A target density (unnormalised log values ``log_p`` on ``grid``) and the Gaussian fits
     in ``fits`` (label → (mean, std))."""
+    check_finite(grid=grid)
+    as_numpy(log_p, "log_p", finite=False)
     p = np.exp(log_p - log_p.max())
     p = p / np.trapezoid(p, grid)
     ax.fill_between(grid, p, color=TARGET, alpha=0.3, label="target p")
@@ -310,6 +325,7 @@ def mixture_fits(ax, grid, log_p, fits):
 def fits_against_separation(ax, separations, fits):
     r"""Fitted means (lines) ± one standard deviation (bands) of each fit in ``fits``
     (label → array of (mean, std) rows) as the modes of a mixture move apart."""
+    separations = as_numpy(separations, "separations")
     for (label, rows), colour in zip(fits.items(), (Q, "C1"), strict=False):
         rows = np.asarray(rows)
         ax.plot(separations, rows[:, 0], color=colour, lw=2, label=f"{label}: mean")
@@ -334,6 +350,7 @@ def fits_against_separation(ax, separations, fits):
 def gaussian_ellipses(ax, mean, covs, n_std=2.0):
     r"""The ``n_std``-standard-deviation ellipse of each 2-D Gaussian
     :math:`\mathcal N(\text{mean}, \Sigma)` in ``covs`` (label → Σ)."""
+    check_finite(mean=mean)
     angle = np.linspace(0, 2 * np.pi, 200)
     circle = n_std * np.stack([np.cos(angle), np.sin(angle)])
     for (label, cov), (colour, style) in zip(

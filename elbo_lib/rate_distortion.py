@@ -9,11 +9,11 @@ both in nats per image. The β-VAE minimises :math:`D + \beta R`: β = 0 is an a
 noisy code, β = 1 the VAE, β > 1 buys a cheaper code with worse reconstructions.
 """
 
-from numbers import Real
-
 import numpy as np
 
+from elbo_lib._arrays import as_numpy, check_finite, non_negative_number
 from elbo_lib._torch import seeded
+from elbo_lib.data import check_images
 from elbo_lib.diagnostics import (
     ACTIVE_THRESHOLD,
     KL_UNIT,
@@ -37,8 +37,8 @@ def train_beta_vae(
     r"""A :class:`~elbo_lib.vae.VAE` initialised with ``seed`` and trained on ``x`` to minimise
     :math:`D + \beta R` (:func:`~elbo_lib.vae.train_vae`, which calls ``callback`` after each
     epoch); the global random state is left untouched."""
-    if not (isinstance(beta, Real) and 0 <= beta < float("inf")):
-        raise ValueError(f"beta must be a finite non-negative number, got {beta!r}")
+    beta = non_negative_number(beta, "beta")
+    check_images(x, "x", unit_interval=True)
     with seeded(seed):
         model = VAE(x_dim=x.shape[1], z_dim=z_dim, hidden=hidden)
     train_vae(
@@ -59,9 +59,11 @@ def beta_sweep(betas, x_train, x_test, *, threshold=ACTIVE_THRESHOLD, **training
     ``x_test``. Returns a dict of numpy arrays, one row per β: ``"beta"``, ``"rate"``,
     ``"distortion"``, ``"active_units"`` (count with :math:`\mathrm{Var}_x \mathbb E_q[z_j]`
     above ``threshold``) and ``"kl_per_dimension"`` (len(betas), z_dim)."""
-    betas = np.asarray(betas, dtype=float)
-    if betas.ndim != 1 or betas.size == 0:
-        raise ValueError(f"betas must be a non-empty list of numbers, got shape {betas.shape}")
+    betas = as_numpy(betas, "betas")
+    if betas.ndim != 1 or betas.size == 0 or np.any(betas < 0):
+        raise ValueError(f"betas must be a non-empty list of non-negative numbers, got {betas!r}")
+    check_images(x_train, "x_train", unit_interval=True)
+    check_images(x_test, "x_test", x_train.shape[1], unit_interval=True)
     rows = []
     for beta in betas:
         model = train_beta_vae(float(beta), x_train, **training)
@@ -83,13 +85,14 @@ def plot_rate_distortion(ax, rate, distortion, beta, *, mark_beta=1.0, latest=No
     point at ``mark_beta`` (if present) is starred with its line :math:`D + R` = const: every
     point on a line of slope −1 has the same ELBO. ``latest`` (an index) rings one point."""
     rate, distortion, beta = (
-        np.atleast_1d(np.asarray(a, dtype=float)) for a in (rate, distortion, beta)
+        np.atleast_1d(as_numpy(a, name))
+        for a, name in ((rate, "rate"), (distortion, "distortion"), (beta, "beta"))
     )
     if rate.size:
         ax.scatter(
             rate,
             distortion,
-            c=np.log10(beta),
+            c=np.log10(np.maximum(beta, 10**-2)),  # β below 0.01 (even 0) takes the lowest colour
             cmap="viridis",
             vmin=-2,
             vmax=np.log10(20),
@@ -142,8 +145,9 @@ def plot_units_against_beta(
 ):
     """The KL of every latent unit (sorted, largest first; log scale, values below ``floor``
     drawn at it) against β, and the number of units counted active on a second axis."""
-    beta = np.asarray(beta, dtype=float)
-    ranked = -np.sort(-np.asarray(kl_per_dimension, dtype=float), axis=1)
+    beta = as_numpy(beta, "beta")
+    ranked = -np.sort(-as_numpy(kl_per_dimension, "kl_per_dimension"), axis=1)
+    check_finite(active_units=active_units)
     for rank in range(ranked.shape[1]):
         shade = rank / max(1, ranked.shape[1] - 1)
         ax.plot(beta, np.maximum(ranked[:, rank], floor), "-", color=(0.1, 0.3 + 0.5 * shade, 0.8))

@@ -5,14 +5,12 @@ Each function returns a callable of the optimiser step t = 0, 1, 2, … giving :
 to pass as ``beta`` to :func:`elbo_lib.vae.train_vae`.
 """
 
-from numbers import Real
-
-from elbo_lib._arrays import positive_int
+from elbo_lib._arrays import non_negative_number, number, positive_int
 
 
 def constant(beta):
     r""":math:`\beta_t = \beta`."""
-    beta = _non_negative(beta, "beta")
+    beta = non_negative_number(beta, "beta")
     return lambda step: beta
 
 
@@ -21,7 +19,7 @@ def linear_warmup(warmup_steps, target=1.0):
     to the target over the first T steps and stays there (Bowman et al. 2016; linear form:
     Sønderby et al. 2016)."""
     warmup_steps = positive_int(warmup_steps, "warmup_steps")
-    target = _non_negative(target, "target")
+    target = non_negative_number(target, "target")
     return lambda step: target * min(1.0, step / warmup_steps)
 
 
@@ -30,14 +28,7 @@ def cyclical(period, ratio=0.5, target=1.0):
     steps, β rises linearly from 0 over the first fraction R = ``ratio`` of the period and then
     stays at the target (Fu et al. 2019)."""
     period = positive_int(period, "period")
-    if not (isinstance(ratio, Real) and 0 < ratio <= 1):
-        raise ValueError(f"ratio must lie in (0, 1], got {ratio!r}")
-    target = _non_negative(target, "target")
+    ratio = number(ratio, "ratio", low=0.0, high=1.0)
+    target = non_negative_number(target, "target")
     rise = ratio * period
     return lambda step: target * min(1.0, (step % period) / rise)
-
-
-def _non_negative(value, name):
-    if not (isinstance(value, Real) and 0 <= value < float("inf")):
-        raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
-    return float(value)

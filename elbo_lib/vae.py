@@ -12,14 +12,20 @@ Every quantity is in nats per image.
 
 import itertools
 import math
-from numbers import Real
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from elbo_lib._arrays import positive_int
+from elbo_lib._arrays import (
+    finite,
+    namespace,
+    non_negative_number,
+    positive_int,
+    positive_number,
+)
 from elbo_lib._torch import seeded, torch_threads
+from elbo_lib.data import check_images
 from elbo_lib.densities import LOG_2PI, log_normal
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
 from elbo_lib.schedules import constant
@@ -44,12 +50,11 @@ class VAE(nn.Module):
         positive_int(x_dim, "x_dim")
         positive_int(z_dim, "z_dim")
         hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
-        if not all(isinstance(h, int) and h > 0 for h in hidden):
-            raise ValueError(f"hidden must hold positive integers, got {hidden!r}")
+        for h in hidden:
+            positive_int(h, "each entry of hidden")
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
-        if not (isinstance(noise_var, Real) and 0 < noise_var < math.inf):
-            raise ValueError(f"noise_var must be a positive finite number, got {noise_var!r}")
+        positive_number(noise_var, "noise_var")
         self.x_dim, self.z_dim, self.hidden, self.likelihood = x_dim, z_dim, hidden, likelihood
         self.encoder = _mlp(x_dim, hidden, 2 * z_dim)
         self.decoder = self._make_decoder()
@@ -98,7 +103,7 @@ class VAE(nn.Module):
         :math:`\mathrm{KL}(q(z \mid x)\,\|\,\mathcal N(0, I))`, each of shape (n,); the ELBO is
         their difference. ``per_dimension=True`` returns the KL of each latent unit, (n, z_dim).
         """
-        self.check_data(x)
+        x = self.check_data(x)
         return self._elbo_terms(x, per_dimension)
 
     def _elbo_terms(self, x, per_dimension):
@@ -112,7 +117,7 @@ class VAE(nn.Module):
         r""":math:`\log w_k = \log p(x \mid z_k) + \log p(z_k) - \log q(z_k \mid x)`,
         :math:`z_k \sim q(z \mid x)`, of shape (n, k). Their mean over k estimates the ELBO,
         their log-mean-exp the IWAE bound (:func:`elbo_lib.bounds.iwae_bound`)."""
-        self.check_data(x)
+        x = self.check_data(x)
         positive_int(k, "k")
         mu, logvar = self.encode(x)
         eps = torch.randn((k, *mu.shape), dtype=mu.dtype)
@@ -123,20 +128,16 @@ class VAE(nn.Module):
     @torch.no_grad()
     def sample(self, n):
         """n draws of the decoder's output (probabilities or means) at z ~ p(z): (n, x_dim)."""
+        positive_int(n, "n")
         out = self.decode(torch.randn(n, self.z_dim))
         return out.sigmoid() if self.likelihood == "bernoulli" else out
 
-    def check_data(self, x):
-        """Raise a ValueError unless x is a finite float tensor (n, x_dim), in [0, 1] for
-        Bernoulli pixels."""
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            raise ValueError(f"x must be a floating-point torch tensor, got {type(x).__name__}")
-        if x.ndim != 2 or x.shape[1] != self.x_dim:
-            raise ValueError(f"x must have shape (n, {self.x_dim}), got {tuple(x.shape)}")
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError("x contains NaN or inf")
-        if self.likelihood == "bernoulli" and bool(((x < 0) | (x > 1)).any()):
-            raise ValueError("x must lie in [0, 1] for a Bernoulli decoder")
+    def check_data(self, x, name="x"):
+        """``x`` in the dtype of the model's parameters (e.g. float64 data for a float32 model),
+        or a ValueError naming ``name`` unless x is a finite float tensor (n, x_dim) with n ≥ 1,
+        in [0, 1] for Bernoulli pixels."""
+        check_images(x, name, self.x_dim, unit_interval=self.likelihood == "bernoulli")
+        return x.detach().to(next(self.parameters()).dtype)
 
 
 def train_vae(
@@ -167,13 +168,11 @@ def train_vae(
     step). ``callback(epoch, history)``, if given, is called after each epoch (0, 1, …) with
     the history so far.
     """
-    model.check_data(x)
+    x = model.check_data(x)
     positive_int(epochs, "epochs")
     positive_int(batch_size, "batch_size")
-    if not (isinstance(lr, Real) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if not (isinstance(free_bits, Real) and free_bits >= 0):
-        raise ValueError(f"free_bits must be a non-negative number, got {free_bits!r}")
+    positive_number(lr, "lr")
+    non_negative_number(free_bits, "free_bits")
     schedule = beta if callable(beta) else constant(beta)
     n = len(x)
     history = {"elbo": [], "reconstruction": [], "kl": [], "beta": []}
@@ -188,8 +187,11 @@ def train_vae(
             for start in range(0, n, batch_size):
                 batch = shuffled[start : start + batch_size]
                 beta_t = _check_beta(schedule(step), step)
-                reconstruction, kl = model._elbo_terms(batch, per_dimension=True)
-                loss = negative_elbo(reconstruction, kl, beta_t, free_bits)
+                try:
+                    reconstruction, kl = model._elbo_terms(batch, per_dimension=True)
+                    loss = negative_elbo(reconstruction, kl, beta_t, free_bits)
+                except ValueError as error:  # the model's outputs are not finite
+                    raise ValueError(f"training diverged at step {step}: {error}") from error
                 reconstruction, kl = reconstruction.mean(), kl.mean(0)
                 if not math.isfinite(loss.item()):
                     raise ValueError(f"the loss became non-finite ({loss.item()}) at step {step}")
@@ -207,6 +209,7 @@ def train_vae(
             if callback is not None:
                 callback(epoch, history)
     bar.close()
+    _check_last_step(model, batch, beta_t, free_bits, step - 1, seed)
     return history
 
 
@@ -220,7 +223,9 @@ def reparameterize(mu, logvar, eps):
     r""":math:`z = \mu + \sigma \odot \varepsilon` with :math:`\sigma = e^{\frac12\log\sigma^2}`:
     a draw from :math:`\mathcal N(\mu, \mathrm{diag}\,\sigma^2)` that is differentiable in
     (μ, log σ²) for a fixed standard-normal ``eps`` (leading sample axes broadcast)."""
-    return mu + (0.5 * logvar).exp() * eps
+    xp = namespace(mu, logvar, eps)
+    mu, logvar, eps = finite(xp, mu, "mu"), finite(xp, logvar, "logvar"), finite(xp, eps, "eps")
+    return mu + xp.exp(0.5 * logvar) * eps
 
 
 def negative_elbo(reconstruction, kl, beta=1.0, free_bits=0.0):
@@ -233,6 +238,10 @@ def negative_elbo(reconstruction, kl, beta=1.0, free_bits=0.0):
     pixels, and ``kl`` (B, z_dim), the KL of each latent unit to the prior. β = 1 and
     :math:`\lambda` = ``free_bits`` = 0 give the negative ELBO; free bits (Kingma et al. 2016)
     stop charging a unit whose average KL is below λ."""
+    beta, free_bits = non_negative_number(beta, "beta"), non_negative_number(free_bits, "free_bits")
+    for name, value in (("reconstruction", reconstruction), ("kl", kl)):
+        if not (isinstance(value, torch.Tensor) and bool(torch.isfinite(value).all())):
+            raise ValueError(f"{name} must be a torch tensor of finite numbers")
     kl = kl.mean(0)
     kl_term = kl.clamp(min=free_bits).sum() if free_bits > 0 else kl.sum()
     return beta * kl_term - reconstruction.mean()
@@ -241,7 +250,11 @@ def negative_elbo(reconstruction, kl, beta=1.0, free_bits=0.0):
 def bernoulli_log_likelihood(x, logits):
     r""":math:`\sum_i x_i \ell_i - \log(1 + e^{\ell_i})`, the log-probability of pixels x under
     independent Bernoulli distributions with logits :math:`\ell` (minus the cross-entropy),
-    summed over the last axis."""
+    summed over the last axis. Logits must be finite and x in [0, 1]."""
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError("logits must be finite (got NaN or inf)")
+    if not bool(((x >= 0) & (x <= 1)).all()):
+        raise ValueError("x must lie in [0, 1] (got a pixel outside, or NaN)")
     return (x * logits - nn.functional.softplus(logits)).sum(-1)
 
 
@@ -253,7 +266,19 @@ def _mlp(d_in, hidden, d_out):
     return nn.Sequential(*layers, nn.Linear(sizes[-1], d_out))
 
 
+def _check_last_step(model, batch, beta, free_bits, step, seed):
+    """The loss checks each update but the last: check it by the loss after it (with the model's
+    parameters), so that a model that diverged on its last step is never returned."""
+    finite_parameters = all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    with seeded(seed), torch.no_grad():
+        try:
+            reconstruction, kl = model._elbo_terms(batch, per_dimension=True)
+            loss = negative_elbo(reconstruction, kl, beta, free_bits).item()
+        except ValueError:
+            loss = math.nan
+    if not (finite_parameters and math.isfinite(loss)):
+        raise ValueError(f"training diverged at step {step}: after it the loss is {loss}")
+
+
 def _check_beta(beta, step):
-    if not (isinstance(beta, Real) and math.isfinite(beta) and beta >= 0):
-        raise ValueError(f"beta at step {step} must be a finite non-negative number, got {beta!r}")
-    return float(beta)
+    return non_negative_number(beta, f"beta at step {step}")

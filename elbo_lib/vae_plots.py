@@ -12,6 +12,7 @@ import torch
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from elbo_lib._arrays import as_numpy, check_finite, positive_int
 from elbo_lib.data import IMAGE_SHAPE
 from elbo_lib.plots import latent_scatter
 from elbo_lib.widgets import SliderFigure
@@ -23,7 +24,11 @@ APPROXIMATION, AMORTIZATION = "C1", "C0"
 def image_grid(ax, images, ncols=10, row_labels=None, title=None):
     """Tile 8×8 images row by row, ``ncols`` per row (black ink on white); ``row_labels`` name
     the rows."""
-    images = np.asarray(images, dtype=float).reshape(-1, *IMAGE_SHAPE)
+    images = as_numpy(images, "images")
+    if images.size == 0 or images.size % 64:
+        raise ValueError(f"images must be rows of 64 pixels, got shape {images.shape}")
+    images = images.reshape(-1, *IMAGE_SHAPE)
+    ncols = positive_int(ncols, "ncols")
     nrows = math.ceil(len(images) / ncols)
     h, w = IMAGE_SHAPE
     canvas = np.full((nrows * (h + 1) - 1, ncols * (w + 1) - 1), np.nan)
@@ -45,6 +50,9 @@ def image_grid(ax, images, ncols=10, row_labels=None, title=None):
 def training_curve(ax, history, reference=None, reference_label=None):
     """The per-epoch training ELBO from :func:`elbo_lib.vae.train_vae`'s history, with an
     optional horizontal ``reference`` line."""
+    if not len(history["elbo"]):
+        raise ValueError("history holds no epochs")
+    check_finite(history=history["elbo"])
     epochs = np.arange(1, len(history["elbo"]) + 1)
     ax.plot(epochs, history["elbo"], color=AMORTIZED, label="training ELBO")
     if reference is not None:
@@ -56,6 +64,12 @@ def training_curve(ax, history, reference=None, reference_label=None):
 def iwae_against_k(ax, ks, log_likelihoods, amortized_elbo, refined_elbo):
     r"""The importance-sampled :math:`\log p(x)` estimates (average over images) against the
     number of samples K, beside the amortized and refined ELBOs they bound from above."""
+    check_finite(
+        ks=ks,
+        log_likelihoods=log_likelihoods,
+        amortized_elbo=amortized_elbo,
+        refined_elbo=refined_elbo,
+    )
     ax.plot(ks, log_likelihoods, "o-", color=LOG_PX, label=r"IWAE bound $\mathcal{L}_K$")
     ax.axhline(refined_elbo, color=REFINED, ls="--", label="refined ELBO (best Gaussian q)")
     ax.axhline(amortized_elbo, color=AMORTIZED, ls=":", label="amortized ELBO (encoder's q)")
@@ -69,6 +83,9 @@ def gap_bars(ax, log_likelihood, refined_elbo, amortized_elbo, title=None):
     r"""The three numbers of one image (or averages) as points on a common nats axis, with the
     two gaps of :math:`\log p(x) - \mathrm{ELBO} = \text{approximation gap} +
     \text{amortization gap}` stacked in a floating bar that ends at log p(x)."""
+    check_finite(
+        log_likelihood=log_likelihood, refined_elbo=refined_elbo, amortized_elbo=amortized_elbo
+    )
     values = [amortized_elbo, refined_elbo, log_likelihood]
     names = ["amortized\nELBO", "refined\nELBO", "log p(x)\n(IWAE)", "gaps"]
     approximation = log_likelihood - refined_elbo
@@ -106,8 +123,12 @@ def gap_bars(ax, log_likelihood, refined_elbo, amortized_elbo, title=None):
 def gap_explorer(images, gaps):
     """A slider over ``images`` showing each one beside its :func:`gap_bars`; ``gaps`` is the
     per-image dict of :func:`elbo_lib.diagnostics.inference_gaps`."""
-    images = np.asarray(images)
-    numbers = {key: np.asarray(value, dtype=float) for key, value in gaps.items()}
+    images = as_numpy(images, "images")
+    if not len(images):
+        raise ValueError("images holds no image")
+    if not {"log_likelihood", "refined_elbo", "amortized_elbo"} <= set(gaps):
+        raise ValueError("gaps must be the dict of elbo_lib.diagnostics.inference_gaps")
+    numbers = {key: as_numpy(value, f"gaps[{key!r}]") for key, value in gaps.items()}
     slider = ipywidgets.IntSlider(
         value=0, min=0, max=len(images) - 1, description="test image", continuous_update=True
     )
@@ -128,6 +149,7 @@ def gap_explorer(images, gaps):
 def aggregate_posterior(ax, z, labels, title=None):
     r"""Samples of the aggregate posterior :math:`\bar q(z) = \frac1N\sum_n q(z \mid x_n)` in a 2-D
     latent space, coloured by digit, over the prior's 1-, 2- and 3-σ circles."""
+    check_finite(z=z, labels=labels)
     latent_scatter(ax, np.asarray(z), np.asarray(labels))
     angle = np.linspace(0, 2 * np.pi, 200)
     for radius in (1, 2, 3):
@@ -146,6 +168,7 @@ def aggregate_posterior(ax, z, labels, title=None):
 def surgery_bar(ax, surgery, n):
     r"""The average KL as a stacked bar: :math:`I_q(X; Z)` + KL(q̄(z) ‖ p(z)), with log N, the
     ceiling of the mutual information over N images."""
+    positive_int(n, "n")
     mi, marginal, average = (
         surgery["mutual_information"],
         surgery["marginal_kl"],
@@ -170,6 +193,7 @@ def surgery_bar(ax, surgery, n):
 def surgery_against_beta(ax, betas, results, n):
     """The three terms of :func:`elbo_lib.diagnostics.elbo_surgery` against β (log scale),
     with log N."""
+    check_finite(betas=betas)
     for key, label, colour in (
         ("average_kl", "average KL (rate)", "0.4"),
         ("mutual_information", "I(X; Z)", "C0"),

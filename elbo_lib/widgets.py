@@ -26,17 +26,19 @@ from matplotlib.figure import Figure
 from threadpoolctl import threadpool_limits
 
 from elbo_lib import plots
-from elbo_lib._arrays import positive_int
+from elbo_lib._arrays import integer, number, positive_int
 from elbo_lib.ascent import elbo_ascent, kl_descent
 from elbo_lib.divergences import factorised_fit, fit_gaussian, mixture_log_density
 from elbo_lib.linear_gaussian import LinearGaussian
 
 _STYLE = {"description_width": "initial"}
 _LAYOUT = {"width": "420px"}
+_SLIDERS = (ipywidgets.FloatSlider, ipywidgets.FloatLogSlider, ipywidgets.IntSlider)
 
 
 def float_slider(description, low, high, value, step=0.01, *, continuous=True):
     """A :class:`ipywidgets.FloatSlider` labelled with ``description`` (use the symbol)."""
+    _check_range(low, high, value)
     return ipywidgets.FloatSlider(
         value=value,
         min=low,
@@ -52,6 +54,7 @@ def float_slider(description, low, high, value, step=0.01, *, continuous=True):
 def log_slider(description, low, high, value, *, continuous=True):
     """A :class:`ipywidgets.FloatLogSlider` from ``low`` to ``high`` (values, not exponents),
     for scales such as variances."""
+    _check_range(number(low, "low", low=0.0), high, value)
     return ipywidgets.FloatLogSlider(
         value=value,
         base=10,
@@ -68,6 +71,10 @@ def log_slider(description, low, high, value, *, continuous=True):
 
 def value_range(slider):
     """(lowest, highest) value a slider can take; a log slider's ends in values, not exponents."""
+    if not isinstance(
+        slider, ipywidgets.FloatSlider | ipywidgets.FloatLogSlider | ipywidgets.IntSlider
+    ):
+        raise ValueError(f"slider must be an ipywidgets slider, got {type(slider).__name__}")
     if isinstance(slider, ipywidgets.FloatLogSlider):
         return slider.base**slider.min, slider.base**slider.max
     return slider.min, slider.max
@@ -82,6 +89,8 @@ class SliderFigure(ipywidgets.VBox):
     """
 
     def __init__(self, draw, sliders, *, nrows=1, ncols=1, width_ratios=None, figsize=(8, 3.4)):
+        if not callable(draw):
+            raise ValueError(f"draw must be a callable of the axes and values, got {draw!r}")
         self.sliders = dict(sliders)
         self.figure = Figure(figsize=figsize, dpi=80, layout="constrained")
         FigureCanvasAgg(self.figure)
@@ -102,7 +111,12 @@ class SliderFigure(ipywidgets.VBox):
         return {name: slider.value for name, slider in self.sliders.items()}
 
     def redraw(self, change=None):
-        """Draw the frame for the current slider values and show it in ``image``."""
+        """Draw the frame for the current slider values and show it in ``image``. A value that is
+        not a finite number (set from code) is undone and refused with a ``ValueError``."""
+        if change is not None and not np.isfinite(change["new"]):
+            name = next(k for k, s in self.sliders.items() if s is change["owner"])
+            change["owner"].value = change["old"]
+            raise ValueError(f"slider {name!r} must be a finite number, got {change['new']!r}")
         for ax in self.axes:
             _remove_artists(ax)
         with threadpool_limits(1, user_api="blas"):  # BLAS threads only spin on these sizes
@@ -116,6 +130,13 @@ class SliderFigure(ipywidgets.VBox):
     def snapshot(self):
         """The current frame as a static image, for readers of the stored outputs."""
         return Image(data=bytes(self.image.value), format="png")
+
+
+def _check_range(low, high, value):
+    low, high = number(low, "low"), number(high, "high")
+    if not low < high:
+        raise ValueError(f"low must be below high, got {low!r} and {high!r}")
+    number(value, "value", low=low, high=high, strict=False)
 
 
 def _remove_artists(ax):
@@ -135,7 +156,7 @@ def _remove_artists(ax):
 def jensen_explorer(seed=0):
     r"""Jensen's inequality :math:`\log\mathbb E[Y] \ge \mathbb E[\log Y]` for a log-normal Y
     with :math:`\mathbb E[Y] = 1` and spread τ (slider); the gap is :math:`\tau^2/2`."""
-    eps = np.random.default_rng(seed).standard_normal(200)
+    eps = np.random.default_rng(integer(seed, "seed")).standard_normal(200)
     sigma = float_slider("spread of log Y, τ", 0.05, 2.5, 1.2)
 
     def draw(ax_curve, ax_gap, sigma):
@@ -148,6 +169,8 @@ def jensen_explorer(seed=0):
 def kl_identity_explorer(model, x):
     r"""Sliders for q's mean μ and variance s² move :math:`\log p(x) = \mathrm{ELBO}(q) +
     \mathrm{KL}(q\,\|\,p(z\mid x))` as a stacked bar, beside q and the posterior."""
+    if not isinstance(model, LinearGaussian):
+        raise ValueError(f"model must be a LinearGaussian, got {type(model).__name__}")
     sliders = {
         "mean": float_slider("mean of q, μ", -4, 4, round(float(model.posterior(x)[0]) - 1.5, 2)),
         "var": log_slider("variance of q, s²", 0.01, 10, 1.0),

@@ -26,7 +26,7 @@ def test_gradient_path_takes_steps_of_lr_times_the_gradient_in_mean_and_log_vari
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"mean": 0.0, "var": 0.0, "lr": 0.1, "steps": 3}, "positive var"),
+        ({"mean": 0.0, "var": 0.0, "lr": 0.1, "steps": 3}, "var must be a positive"),
         ({"mean": 0.0, "var": 1.0, "lr": -0.1, "steps": 3}, "lr must be"),
         ({"mean": 0.0, "var": 1.0, "lr": 0.1, "steps": 2.5}, "steps must be"),
     ],

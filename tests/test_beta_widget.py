@@ -1,4 +1,6 @@
 import pytest
+import torch
+from torch.distributions import Bernoulli, Normal, kl_divergence
 
 from elbo_lib.beta_widget import BetaWidget
 from elbo_lib.data import load_digits
@@ -27,11 +29,20 @@ def test_train_adds_a_point_and_redraws(data):
 
 
 def test_points_are_the_models_rate_and_distortion(data):
-    from elbo_lib.rate_distortion import rate_distortion
-
+    """Against torch.distributions: the exact KL, and the distortion by 400 draws from q."""
     widget = BetaWidget(*data, betas=(0.1, 10.0), **SMALL)
     _, rate, distortion = widget.points[-1]
-    assert (rate, distortion) == rate_distortion(widget.model, data[1])
+    x = data[1]
+    with torch.no_grad():
+        mu, logvar = widget.model.encode(x)
+        q = Normal(mu, (0.5 * logvar).exp())
+        assert rate == pytest.approx(kl_divergence(q, Normal(0.0, 1.0)).sum(-1).mean().item())
+        eps = torch.randn((400, *mu.shape), generator=torch.Generator().manual_seed(0))
+        z = mu + (0.5 * logvar).exp() * eps
+        per_draw = -Bernoulli(logits=widget.model.decode(z)).log_prob(x).sum(-1).mean(1)
+    # the widget's 10 draws against 400: within 5 standard errors of a 10-draw average
+    tolerance = 5 * per_draw.std().item() / 10**0.5
+    assert distortion == pytest.approx(per_draw.mean().item(), abs=tolerance)
     assert widget.points[0][1] > widget.points[1][1]  # β = 0.1 spends more rate than β = 10
 
 

@@ -106,10 +106,12 @@ def test_evaluate_elbo_at_the_exact_posterior_is_log_p_x():
     model, x, _ = exact_posterior_vae()
     result = evaluate_elbo(model, x, n_samples=4000)
     torch.testing.assert_close(result["elbo"], exact_log_likelihood(model, x), atol=0.1, rtol=0)
-    torch.testing.assert_close(result["elbo"], result["reconstruction"] - result["kl"])
     mu, logvar = model.encode(x)
     expected_kl = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(-1)
     torch.testing.assert_close(result["kl"], expected_kl.detach())
+    # at the exact posterior E_q[log p(x|z)] = log p(x) + KL(q ‖ p(z)): exact, independent terms
+    expected_reconstruction = exact_log_likelihood(model, x) + expected_kl.detach()
+    torch.testing.assert_close(result["reconstruction"], expected_reconstruction, atol=0.1, rtol=0)
 
 
 def test_shifted_encoder_loses_the_closed_form_kl_and_refinement_recovers_it():
@@ -125,10 +127,10 @@ def test_shifted_encoder_loses_the_closed_form_kl_and_refinement_recovers_it():
     # the posterior is in the family: no approximation gap, up to the refined ELBO's MC noise
     assert gaps["approximation_gap"].mean().abs() < 0.02
     assert gaps["approximation_gap"].abs().max() < 0.25
-    torch.testing.assert_close(
-        gaps["approximation_gap"] + gaps["amortization_gap"],
-        gaps["log_likelihood"] - gaps["amortized_elbo"],
-    )
+    # log p(x) by importance sampling from the shifted q: close to the exact one on average
+    assert (gaps["log_likelihood"] - exact).abs().mean() < 0.05
+    assert (gaps["log_likelihood"] - exact).abs().max() < 0.3
+    assert gaps["amortization_gap"].mean().item() == pytest.approx(lost, abs=0.02)
 
 
 def test_on_a_trained_model_log_p_x_bounds_the_elbos_and_the_gaps_are_non_negative(trained):
@@ -148,7 +150,8 @@ def test_diagnostics_are_repeatable_and_leave_the_global_random_state_alone(trai
     first = importance_log_likelihood(model, x, k=20)
     assert torch.equal(first, importance_log_likelihood(model, x, k=20))
     assert not torch.equal(first, importance_log_likelihood(model, x, k=20, seed=1))
-    assert elbo_surgery(model, x) == elbo_surgery(model, x)
+    assert elbo_surgery(model, x) == elbo_surgery(model, x)  # determinism, as named
+    assert elbo_surgery(model, x) != elbo_surgery(model, x, seed=1)
     assert torch.equal(torch.random.get_rng_state(), state)
 
 
@@ -387,3 +390,13 @@ def test_posterior_on_grid_refuses_other_latent_sizes_and_bad_data(trained, two_
     grid = diagnostics.posterior_on_grid(model, x, n=11)
     with pytest.raises(ValueError, match="mu and logvar"):
         diagnostics.grid_kl_to_posterior(grid, torch.zeros(3, 2), torch.zeros(3, 2))
+
+
+def test_a_refinement_that_overshoots_never_falls_below_the_amortized_elbo():
+    """The encoder is already optimal; a step size of 3 throws (μ, log σ²) far off, so the end
+    point is worse than the start, and the refined ELBO must fall back to the amortized one."""
+    model, x, _ = exact_posterior_vae()
+    result = amortization_gap(model, x, steps=5, lr=3.0, n_eval=200)
+    assert torch.all(result["refined_elbo"] >= result["amortized_elbo"])
+    assert torch.all(result["gap"] >= 0)
+    assert (result["gap"] == 0).float().mean() > 0.5  # the guard held for most images

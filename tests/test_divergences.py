@@ -126,7 +126,7 @@ def test_factorised_reverse_fit_is_narrower_than_the_forward_fit(rho):
         (np.zeros(2), np.array([[1.0, 2.0], [2.0, 1.0]]), "reverse", "positive definite"),
         (np.zeros(2), np.array([[1.0, 0.5], [0.0, 1.0]]), "forward", "symmetric"),
         (np.zeros(2), np.eye(2), "sideways", "objective must be one of"),
-        (np.array([np.nan, 0.0]), np.eye(2), "forward", "finite"),
+        (np.array([np.nan, 0.0]), np.eye(2), "forward", "mean contains NaN"),
     ],
 )
 def test_factorised_fit_refuses_bad_input(mean, cov, objective, message):
@@ -156,3 +156,9 @@ def test_factorised_reverse_variances_never_exceed_the_marginal_ones(entries, ri
     _, reverse = factorised_fit(np.zeros(3), cov, "reverse")
     _, forward = factorised_fit(np.zeros(3), cov, "forward")
     assert np.all(reverse <= forward * (1 + 1e-9))  # 1/Λ_ii ≤ Σ_ii (Cauchy–Schwarz)
+
+
+def test_forward_fit_on_a_non_uniform_grid_weighs_each_point_by_its_quadrature_weight():
+    grid = 1.5 * np.sinh(np.linspace(-3.2, 3.2, 1601))  # dense at 0, sparse in the tails
+    mean, std = fit_gaussian(stats.norm(0.7, 1.1).logpdf(grid), grid, "forward")
+    assert (mean, std) == pytest.approx((0.7, 1.1), rel=1e-4)

@@ -136,14 +136,30 @@ def test_training_raises_the_elbo():
     assert history["elbo"][-1] > independent_pixels - 0.3
 
 
-def test_sample_gives_probability_images():
+def test_sample_decodes_prior_draws_into_probability_images():
     torch.manual_seed(0)
-    images = MADEVAE(x_dim=8, z_dim=2, hidden=(16,)).sample(5)
+    model = MADEVAE(x_dim=8, z_dim=2, hidden=(16,))
+    torch.manual_seed(1)
+    images = model.sample(5)
+    torch.manual_seed(1)
+    expected = model.decode(torch.randn(5, 2)).sigmoid()
+    torch.testing.assert_close(images, expected, rtol=0, atol=0)
     assert images.shape == (5, 8)
-    assert torch.all((images >= 0) & (images <= 1))
 
 
 @pytest.mark.parametrize("bad", [{"x_dim": 0}, {"z_dim": -1}, {"hidden": (0,)}])
 def test_bad_sizes_raise(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         MADEVAE(**bad)
+
+
+@pytest.mark.parametrize("hidden", [(12, 12), (12, 12, 12)])
+def test_the_masks_connect_exactly_the_earlier_pixels_through_every_layer(hidden):
+    """The product of the masks counts the paths from pixel j to logit i: with at least as many
+    units per layer as pixels, there is one exactly when j < i (the strict lower triangle)."""
+    made = MADE(x_dim=6, z_dim=2, hidden=hidden)
+    paths = made.input.mask
+    for layer in made.hidden:
+        paths = layer.mask @ paths
+    paths = made.output.mask @ paths
+    assert torch.equal(paths > 0, torch.ones(6, 6, dtype=torch.bool).tril(-1))

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
+from scipy import stats
 
 from elbo_lib import plots, vae_plots
 from elbo_lib.divergences import mixture_log_density
@@ -55,9 +56,19 @@ def test_log_weights_of_the_posterior_are_flat_at_the_log_evidence(ax):
     assert np.ptp(ax.lines[0].get_ydata()) > 1
 
 
-def test_prior_q_posterior_draws_three_densities(ax):
+def test_prior_q_posterior_draws_the_three_densities_of_scipy(ax):
     plots.prior_q_posterior(ax, MODEL, 2.0, -1.0, 0.3)
-    assert labelled(ax) and finite(ax) and len(ax.get_legend().get_texts()) == 3
+    assert labelled(ax) and len(ax.get_legend().get_texts()) == 3
+    post_mean, post_var = MODEL.posterior(2.0)
+    prior, posterior = ax.lines
+    z = prior.get_xdata()
+    np.testing.assert_allclose(prior.get_ydata(), stats.norm.pdf(z), rtol=1e-12)
+    expected = stats.norm(post_mean, np.sqrt(post_var)).pdf(z)
+    np.testing.assert_allclose(posterior.get_ydata(), expected, rtol=1e-12)
+    (q,) = ax.collections  # the filled density of q, its top edge at N(z; -1, 0.3)
+    top = q.get_paths()[0].vertices
+    top = top[top[:, 1] > 0]
+    np.testing.assert_allclose(top[:, 1], stats.norm(-1.0, np.sqrt(0.3)).pdf(top[:, 0]), rtol=1e-12)
 
 
 def test_elbo_gap_bar_stacks_the_kl_on_the_elbo_up_to_the_log_evidence(ax):

@@ -258,3 +258,30 @@ def test_bad_model_arguments_are_refused(kwargs, message):
 def test_k_must_be_a_positive_integer():
     with pytest.raises(ValueError, match="k must"):
         tiny().log_importance_weights(torch.zeros(2, 64), 0)
+
+
+class BatchRecordingVAE(VAE):
+    """Remembers every batch that training shows it."""
+
+    batches = ()
+
+    def _elbo_terms(self, x, per_dimension):
+        self.batches = [*self.batches, x.clone()]
+        return super()._elbo_terms(x, per_dimension)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_every_epoch_shows_every_image_once_in_a_fresh_order(seed):
+    x = torch.rand(40, 6, generator=torch.Generator().manual_seed(seed))  # distinct rows
+    model = BatchRecordingVAE(x_dim=6, z_dim=2, hidden=(4,), likelihood="gaussian")
+    train_vae(model, x, epochs=3, batch_size=16, seed=seed)
+    # three epochs of three batches, then the last batch again: the check after the last update
+    assert [len(b) for b in model.batches] == [16, 16, 8] * 3 + [8]
+    orders = []
+    for epoch in range(3):
+        shown = torch.cat(model.batches[3 * epoch : 3 * epoch + 3])
+        order = [int(torch.nonzero((x == row).all(1))[0]) for row in shown]
+        assert sorted(order) == list(range(40))  # a permutation of the images
+        orders.append(order)
+    # shuffled: neither the data's order nor the order of another epoch (40! orders)
+    assert orders[0] != list(range(40)) and orders[0] != orders[1] != orders[2]
