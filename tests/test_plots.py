@@ -162,7 +162,7 @@ def test_estimate_histograms_report_estimates_off_the_axis(ax):
 
 def test_estimator_spread_draws_measured_points_and_the_one_over_root_n_law(ax):
     n = np.array([1, 10, 100])
-    plots.estimator_spread(ax, n, {"a": 3 / np.sqrt(n)}, {"a": 3.0})
+    plots.estimator_spread(ax, n, {"a": 3 / np.sqrt(n)}, {"a": 9.0})
     assert labelled(ax) and finite(ax) and ax.get_xscale() == ax.get_yscale() == "log"
     np.testing.assert_allclose(ax.lines[1].get_ydata(), 3 / np.sqrt(n))
 
