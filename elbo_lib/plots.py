@@ -4,6 +4,7 @@ redraws them when a slider moves and the notebooks call them once for a static c
 """
 
 import numpy as np
+from matplotlib import ticker
 from matplotlib.colors import LogNorm
 
 from elbo_lib._arrays import as_numpy, check_finite
@@ -373,7 +374,7 @@ def estimate_histograms(ax, estimates, exact, bins):
     bin edges ``bins``, each scaled to its row's height, with the exact gradient across all rows
     and each row's mean and standard deviation."""
     edges = np.asarray(bins, float)
-    colours = ("C1", "C2", Q)
+    colours = (Q, "C2", "C1")  # the colours of estimator_spread: score function, baseline, pathwise
     for row, (values, colour) in enumerate(zip(estimates.values(), colours, strict=False)):
         values = np.asarray(values, float)
         counts, _ = np.histogram(values, bins=edges)
@@ -399,25 +400,31 @@ def estimate_histograms(ax, estimates, exact, bins):
     ax.legend(fontsize=8, loc="lower left")
 
 
-def estimator_spread(ax, n_samples, spreads, per_sample_stds):
+def estimator_spread(ax, n_samples, spreads, per_sample_variances):
     r"""Measured standard deviation of an N-sample gradient estimate against N (log-log), for
     each estimator in ``spreads`` (label → one value per N), beside the law
-    :math:`\mathrm{std}_1/\sqrt N` from its single-sample standard deviation
-    (``per_sample_stds``, label → number)."""
+    :math:`\sqrt{v_1 / N}` from its exact single-sample variance :math:`v_1`
+    (``per_sample_variances``, label → number)."""
     n_samples = np.asarray(n_samples, float)
     for (label, spread), colour in zip(spreads.items(), (Q, "C1", POSTERIOR), strict=False):
+        variance = per_sample_variances[label]
         ax.loglog(n_samples, spread, "o", color=colour, label=f"{label}: measured")
         ax.loglog(
             n_samples,
-            per_sample_stds[label] / np.sqrt(n_samples),
+            np.sqrt(variance / n_samples),
             color=colour,
             lw=1,
             ls="--",
-            label=f"{per_sample_stds[label]:.2f}/√N",
+            label=f"√({variance:g}/N), exact",
         )
+    ax.set_xticks(n_samples, labels=[f"{n:g}" for n in n_samples])
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
+    ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set(
         xlabel="number of samples N per estimate",
-        ylabel="std of the estimate",
+        ylabel="std of the ∂μ estimate",
         title="Both estimators' errors shrink like 1/√N",
     )
     ax.legend(fontsize=8)

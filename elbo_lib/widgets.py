@@ -300,7 +300,7 @@ def gradient_estimators_explorer(mu=1.0, var=1.0, repeats=400, seed=0):
         plots.estimate_histograms(ax, estimates, exact, bins)
         ax.set_title(
             f"{repeats} estimates of ∂E[z²]/∂μ, each from N = {n_samples} samples of"
-            f" N({mu:g}, {var:g})"
+            rf" $q = \mathcal{{N}}({mu:g}, {var:g})$"
         )
 
     slider = choice_slider("samples per estimate, N", SAMPLE_SIZES, 10)
@@ -362,6 +362,7 @@ def latent_explorer(model, mu, labels, extent=3.0):
         with torch.no_grad():
             decoded = model.decode(torch.tensor([[z1, z2]], dtype=torch.float32))
         pixels = decoded.sigmoid() if model.likelihood == "bernoulli" else decoded
-        vae_plots.image_grid(ax_digit, pixels.numpy(), ncols=1, title="decoded at z")
+        title = "p(pixel = 1) at z" if model.likelihood == "bernoulli" else "decoder mean at z"
+        vae_plots.image_grid(ax_digit, pixels.numpy(), ncols=1, title=title)
 
     return SliderFigure(draw, sliders, ncols=2, width_ratios=(1.6, 1), figsize=(7, 3.8))

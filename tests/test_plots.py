@@ -173,7 +173,7 @@ def test_estimate_histograms_report_estimates_off_the_axis(ax):
 
 def test_estimator_spread_draws_measured_points_and_the_one_over_root_n_law(ax):
     n = np.array([1, 10, 100])
-    plots.estimator_spread(ax, n, {"a": 3 / np.sqrt(n)}, {"a": 3.0})
+    plots.estimator_spread(ax, n, {"a": 3 / np.sqrt(n)}, {"a": 9.0})
     assert labelled(ax) and finite(ax) and ax.get_xscale() == ax.get_yscale() == "log"
     np.testing.assert_allclose(ax.lines[1].get_ydata(), 3 / np.sqrt(n))
 
@@ -268,3 +268,16 @@ def test_latent_codes_writes_each_label_at_its_median_and_marks_the_point(ax):
     positions = {text.get_text(): text.get_position() for text in ax.texts}
     assert positions == {"2": (-1.0, 4.0), "7": (1.0, 1.0)}
     np.testing.assert_allclose(ax.lines[-1].get_xydata(), [[0.5, -0.5]])
+
+
+def test_each_estimator_keeps_its_colour_in_both_estimator_figures():
+    labels = ("score function", "score function, baseline", "pathwise")
+    ax_histograms, ax_spread = Figure().subplots(1, 2)
+    n = np.array([1, 10])
+    plots.estimate_histograms(ax_histograms, {k: np.ones(5) for k in labels}, 1.0, [0, 1, 2])
+    plots.estimator_spread(
+        ax_spread, n, {k: 1 / np.sqrt(n) for k in labels[::2]}, dict.fromkeys(labels, 1.0)
+    )
+    fills = [to_rgb(fill.get_facecolor()[0]) for fill in ax_histograms.collections]
+    points = [to_rgb(line.get_color()) for line in ax_spread.lines[::2]]  # measured, then the law
+    assert fills[0] == points[0] and fills[2] == points[1] and fills[1] not in points

@@ -195,5 +195,6 @@ def test_latent_explorer_decodes_the_point_the_sliders_choose():
     with torch.no_grad():
         expected = model.decode(torch.tensor([[1.5, -0.5]])).sigmoid().reshape(8, 8).numpy()
     np.testing.assert_allclose(ax_digit.images[0].get_array(), expected, rtol=1e-6)
+    assert ax_digit.get_title() == "p(pixel = 1) at z"
     marker = explorer.axes[0].lines[-1].get_xydata()
     np.testing.assert_allclose(marker, [[1.5, -0.5]])
