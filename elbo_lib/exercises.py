@@ -199,13 +199,14 @@ def _copy(value):
     return copy.deepcopy(value)
 
 
-def _call(fn, *args, limit=TIME_LIMIT, allow=()):
-    """``fn(*args)`` on copies of the arguments, within ``limit`` seconds, with elbo_lib,
+def _call(fn, *args, limit=None, allow=()):
+    """``fn(*args)`` on copies of the arguments, within ``limit`` seconds (default
+    :data:`TIME_LIMIT`), with elbo_lib,
     scipy.stats and torch.distributions off limits (but for the code objects in ``allow``).
     A stub becomes ``_NotDone``; anything else that goes wrong, ``_Wrong`` with a hint."""
     if not callable(fn):
         raise _Wrong(f"pass your function itself, not a {type(fn).__name__}")
-    args = [_copy(a) for a in args]
+    args, limit = [_copy(a) for a in args], limit or TIME_LIMIT
     guard = _Guard(allow)
     try:
         with warnings.catch_warnings(), guard, _time_limit(limit):
@@ -629,6 +630,14 @@ def check_measure_spread(measure_spread):
         if spread.shape != ():
             raise _Wrong(f"for {case} you returned shape {spread.shape}: return one number.")
         values = np.array(recorder.values)
+        if len(values) == 0:
+            raise _Wrong(
+                f"{float(spread)} is the estimator's true spread, not one you measured: "
+                "measure the standard deviation of the values estimate(rng) returned"
+                if _close(spread, scale, 1e-6)
+                else "you never called estimate: the spread must be measured from n_repeats "
+                "calls, not computed from a formula"
+            )
         if len(values) != repeats:
             raise _Wrong(
                 f"for {case} you called estimate {len(values)} times: call it exactly "
@@ -644,11 +653,6 @@ def check_measure_spread(measure_spread):
             continue
         if any(_close(spread, m**2, 1e-9) for m in measured):
             raise _Wrong(f"you returned the variance (seen for {case}): take its square root.")
-        if _close(spread, scale, 1e-6):
-            raise _Wrong(
-                f"{float(spread)} is the estimator's true spread, not one you measured: "
-                "measure the standard deviation of the values estimate(rng) returned"
-            )
         raise _Wrong(
             f"for {case} the values estimate returned have standard deviation "
             f"{values.std():.4f}, but you returned {float(spread):.4f}: the spread must be "
@@ -671,6 +675,8 @@ def plot_mc_elbo_spread(mc_elbo, measure_spread, n_samples=(1, 3, 10, 30, 100, 3
 
             rng = np.random.default_rng(n)
             spread = _numbers(_call(measure_spread, estimate, repeats, rng, allow=_LOG_JOINT))
+            if spread.shape != ():
+                raise _Wrong("measure_spread must return one number")
             spreads.append(float(_finite(spread, f"n = {n}", "measure finite estimates")))
     except _NotDone:
         _say("…", "Exercises 4 and 5", f"{NOT_DONE}.")
@@ -1069,6 +1075,10 @@ def check_single_sample_elbo(single_sample_elbo):
                 "log p(x|z) + log p(z) − log q(z|x)",
             ),
             (reconstruction - log_q, "log p(z) is missing: the prior's log-density at z"),
+            (
+                reconstruction - log_q - LATENTS / 2 * math.log(2 * math.pi),
+                "log p(z) is missing: the prior's log-density at z",
+            ),
             (reconstruction + log_prior + log_q, "wrong sign on log q(z|x): subtract it"),
             (-reconstruction + log_prior - log_q, "wrong sign on log p(x|z): it is minus the BCE"),
             (
@@ -1243,6 +1253,14 @@ def check_mutual_information(mutual_information):
             3,
         ),
     ]
+    cases.append(
+        (
+            "N = 10 broad posteriors in 200 dimensions (every density below e^-745)",
+            randn(10, 200),
+            5 + 0.1 * randn(10, 200),
+            2,
+        )
+    )
     for case, mu, logvar, samples in cases:
         eps = randn(samples, *mu.shape)
         z = (mu + (0.5 * logvar).exp() * eps).reshape(-1, mu.shape[1])

@@ -187,10 +187,12 @@ def main(argv=None):
             print(f"{path.name}: {passed} of {len(names)} passed {note}".rstrip())
     seconds = time.monotonic() - start
     tally = ", ".join(f"{counts[s]} {s}" for s in STATUSES)
-    print(
+    summary = (
         f"graded {len(paths)} submissions × {len(names)} exercises in {seconds:.0f} s: {tally}; "
         f"written to {args.out}"
     )
+    print(summary)
+    return summary
 
 
 if __name__ == "__main__":
