@@ -110,6 +110,11 @@ def graded(tmp_path_factory):
             "ex02_kl_diag_gaussian",
             SOLUTIONS["ex02_kl_diag_gaussian"],
         ),
+        "kills_kernel": _answer(
+            _answer(student(), "ex01_warmup_beta", "import os\n\nos._exit(1)"),
+            "ex02_kl_diag_gaussian",
+            SOLUTIONS["ex02_kl_diag_gaussian"],
+        ),
         "no_checks": _without_checks(
             _answer(student(), "ex01_warmup_beta", WARMUP + "    return 0.0")
         ),
@@ -133,7 +138,7 @@ def graded(tmp_path_factory):
     (submissions / "not_a_notebook.ipynb").write_text('{"cells": 3}')
     out = folder / "grades.csv"
     summary = grade.main(
-        [str(submissions), "--solution", str(solution), "--out", str(out), "--timeout", "5"]
+        [str(submissions), "--solution", str(solution), "--out", str(out), "--timeout", "30"]
     )
     with out.open() as file:
         rows = {row["submission"].removesuffix(".ipynb"): row for row in csv.DictReader(file)}
@@ -148,6 +153,7 @@ def graded(tmp_path_factory):
         ("partly", "pass", "fail"),
         ("raises", "error", "pass"),
         ("loops", "timeout", "pass"),
+        ("kills_kernel", "error", "pass"),
         ("no_checks", "fail", "fail"),
         ("redefined_checks", "fail", "fail"),
         ("not_json", "invalid", "invalid"),
@@ -166,6 +172,10 @@ def test_an_invalid_notebook_says_why(graded):
 
 def test_one_row_per_submission_and_a_summary_line_counting_every_status(graded):
     rows, summary = graded
-    assert list(rows) == sorted(rows) and len(rows) == 9
-    assert summary.startswith("graded 9 submissions × 2 exercises in ")
-    assert "5 pass, 7 fail, 1 error, 1 timeout, 4 invalid" in summary
+    assert list(rows) == sorted(rows) and len(rows) == 10
+    assert summary.startswith("graded 10 submissions × 2 exercises in ")
+    assert "6 pass, 7 fail, 2 error, 1 timeout, 4 invalid" in summary
+
+
+def test_a_dead_kernel_is_noted_and_grading_goes_on(graded):
+    assert "the kernel died" in graded[0]["kills_kernel"]["note"]

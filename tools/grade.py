@@ -14,6 +14,7 @@ summary line. Grading runs the students' code: it is not a sandbox.
 
 import argparse
 import ast
+import copy
 import csv
 import secrets
 import sys
@@ -108,32 +109,54 @@ def grade(path, template, timeout):
         return dict.fromkeys(names, "invalid"), f"not a valid notebook ({type(error).__name__})"
     token = secrets.token_hex(16)
     notebook = graded_notebook(template, submission, token)
-    cell_status, note = {}, ""
+    kernel = template.metadata.get("kernelspec", {}).get("name", "python3")
     with TemporaryDirectory() as workdir:
+        cell_status, note = _execute(notebook, timeout, kernel, workdir)
+    return _statuses(notebook, cell_status, token, names), note
+
+
+def _execute(notebook, timeout, kernel, workdir, restarts=5):
+    """Run the code cells in order, each within ``timeout`` seconds; returns {cell index: "error"
+    or "timeout"} and a note. A cell that times out or kills the kernel gets a fresh kernel for
+    the cells after it, in which the cells run so far (checks apart) are replayed first, so that
+    each later exercise is still graded."""
+    code = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
+    status, ran, notes, position = {}, [], [], 0
+    while position < len(code) and restarts >= 0:
+        restarts -= 1
         client = NotebookClient(
             notebook,
             timeout=timeout,
             allow_errors=True,
             record_timing=False,
-            kernel_name=template.metadata.get("kernelspec", {}).get("name", "python3"),
+            kernel_name=kernel,
             resources={"metadata": {"path": workdir}},
         )
         with client.setup_kernel():
-            for index, cell in enumerate(notebook.cells):
-                if cell.cell_type != "code":
-                    continue
+            try:
+                for index in ran:
+                    client.execute_cell(copy.deepcopy(notebook.cells[index]), index)
+            except (CellTimeoutError, DeadKernelError):
+                notes.append("replaying the answers in a fresh kernel failed")
+                break
+            while position < len(code):
+                index = code[position]
+                position += 1
+                cell = notebook.cells[index]
                 try:
                     client.execute_cell(cell, index)
                 except CellTimeoutError:
-                    cell_status[index] = "timeout"
-                    client.km.interrupt_kernel()
-                    continue
+                    status[index] = "timeout"
+                    break
                 except DeadKernelError:
-                    note = f"the kernel died at cell {index}"
+                    status[index] = "error"
+                    notes.append(f"the kernel died at cell {index}")
                     break
                 if any(o.output_type == "error" for o in cell.outputs):
-                    cell_status[index] = "error"
-    return _statuses(notebook, cell_status, token, names), note
+                    status[index] = "error"
+                if not _is_check(cell):
+                    ran.append(index)
+    return status, "; ".join(notes)
 
 
 def _statuses(notebook, cell_status, token, names):
