@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 READY := $(VENV)/.ready
 
-.PHONY: lab test site bench student
+.PHONY: lab test site bench student grade
 lab: $(READY)
 	$(VENV)/bin/jupyter lab notebooks/01_evidence_and_jensen.ipynb
 
@@ -17,9 +17,15 @@ test: $(READY)
 site: $(READY)
 	$(VENV)/bin/python tools/build_site.py
 
-# The exercises without their solutions, for students, in build/student (see README).
+# The student version of the exercises, notebooks/13_exercises.ipynb, from the solution version
+# in instructors/ (stubs instead of solutions, executed: every check "not done yet").
 student: $(READY)
 	$(VENV)/bin/python tools/student_version.py
+
+# Grade a folder of submitted exercise notebooks: make grade SUBMISSIONS=dir (writes grades.csv).
+# It runs the students' code: not a sandbox.
+grade: $(READY)
+	$(VENV)/bin/python tools/grade.py $(SUBMISSIONS) --out grades.csv
 
 # Time the notebooks, sliders, VAE and import; writes benchmarks/RESULTS.md (takes minutes).
 bench: $(READY)

@@ -1,33 +1,54 @@
-r"""Checks for the hands-on exercises of notebook 13.
+r"""Checks for the exercises of notebook 13.
 
-``check_<exercise>(your_function)`` calls your function on several inputs, edge cases included,
-and compares it with elbo_lib's own answer (:mod:`elbo_lib.kl`, :mod:`elbo_lib.linear_gaussian`,
-:mod:`elbo_lib.bounds`, :mod:`elbo_lib.schedules`). On a wrong answer it recognises the common
-mistakes (a missing ½, a flipped sign, a variance where a log-variance belongs, a sum over the
-wrong axis, …), prints what to change and returns False; it never raises, so a half-done notebook
-still runs top to bottom. A function that still raises ``NotImplementedError`` (or returns
-``...``) is reported as not done yet. A correct answer prints a success message and returns True.
+``check_<exercise>(your_function)`` calls your function on inputs it has not seen, edge cases
+included, and compares the result with an independent answer (``elbo_lib``'s own, a numerical
+optimum, or exact moments). It never raises, so a half-done notebook still runs top to bottom,
+and it prints one verdict:
+
+* ``… not done yet``: the function still raises ``NotImplementedError`` (or returns ``...``);
+* ``✗ …``: what is off and what to try; each common mistake (a missing ½, a flipped sign, a
+  variance where a log-variance belongs, …) has its own hint;
+* ``✓ … correct!``.
+
+Each call of your function is guarded: it gets copies of its inputs, a time limit, and may not
+hand the asked-for quantity to ``elbo_lib``, ``torch.distributions`` or ``scipy.stats``; an
+answer that loops, exits, returns a string, a complex or a boolean, or NaN, is told so. A Monte
+Carlo answer must change with its random generator and be unbiased within its standard error.
 """
 
+import contextlib
+import copy
 import functools
 import math
+import signal
+import sys
+import sysconfig
+import threading
 import warnings
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from scipy import stats
+from scipy import optimize, stats
 from torch.distributions import Normal
 from torch.nn import functional as F
 
+from elbo_lib._torch import torch_threads
 from elbo_lib.bounds import iwae_bound
+from elbo_lib.data import load_digits
+from elbo_lib.densities import log_normal
+from elbo_lib.diagnostics import active_units, evaluate_elbo, log_aggregate_posterior
+from elbo_lib.divergences import fit_gaussian, mixture_log_density, reverse_kl
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
 from elbo_lib.linear_gaussian import LinearGaussian
 from elbo_lib.schedules import linear_warmup
-from elbo_lib.vae import bernoulli_log_likelihood, negative_elbo
+from elbo_lib.vae import VAE, bernoulli_log_likelihood, negative_elbo
 
 NOT_DONE = "not done yet: replace `raise NotImplementedError()` with your code, then run this again"
+TIME_LIMIT = 10.0  # seconds for one call of an answer
 PIXELS, LATENTS = 64, 8  # the shapes of the VAE-loss exercises: 8×8 images, 8 latent dimensions
+_SIGMAS = 5  # a Monte Carlo answer may be this many standard errors off
 
 
 class _NotDone(Exception):
@@ -38,26 +59,43 @@ class _Wrong(Exception):
     """A wrong answer; the message says what to change."""
 
 
+class _Stop(BaseException):
+    """Raised into an answer to stop it; a BaseException, so ``except Exception`` lets it pass."""
+
+
+class _TimeUp(_Stop):
+    """The answer ran past its time limit."""
+
+
+class _Delegated(_Stop):
+    """The answer called a library function that computes what the exercise asks for."""
+
+
+def _say(mark, title, text, indent=""):
+    """The one way a verdict is printed: ``✓``, ``✗`` or ``…``, then what it is about."""
+    print(f"{indent}{mark} {title}: {text}" if title else f"{indent}{mark} {text}")
+
+
 def _exercise(title):
     """Turn a check body, which returns a success note or raises ``_NotDone``/``_Wrong``, into a
     check that prints its verdict and returns True or False."""
 
     def decorate(body):
         @functools.wraps(body)
-        def check(fn):
+        def check(*answers):
             try:
                 with np.errstate(all="ignore"):
-                    note = body(fn)
+                    note = body(*answers)
             except _NotDone:
-                print(f"… {title}: {NOT_DONE}.")
+                _say("…", title, f"{NOT_DONE}.")
                 return False
             except _Wrong as wrong:
-                print(f"✗ {title}: {wrong}")
+                _say("✗", title, str(wrong))
                 return False
             except Exception as error:  # an answer so unexpected that the check cannot read it
-                print(f"✗ {title}: could not check your answer ({type(error).__name__}: {error}).")
+                _say("✗", title, f"could not check your answer ({type(error).__name__}: {error}).")
                 return False
-            print(f"✓ {title}: correct! {note}")
+            _say("✓", title, f"correct! {note}")
             return True
 
         return check
@@ -65,17 +103,134 @@ def _exercise(title):
     return decorate
 
 
-def _call(fn, *args):
-    """``fn(*args)``; a stub becomes ``_NotDone``, an error or a missing return ``_Wrong``."""
-    args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]  # in-place edits stay local
+# The guard around every call of an answer ------------------------------------------------------
+
+_HERE = Path(__file__).resolve().parent
+_LIBRARY_DIRS = (
+    *{str(Path(sysconfig.get_paths()[key]).resolve()) for key in ("stdlib", "purelib", "platlib")},
+    str(_HERE),
+)
+_FORBIDDEN = {  # where the asked-for quantities are computed: folder -> what to call it
+    str(_HERE): "elbo_lib",
+    str(Path(stats.__file__).resolve().parent): "scipy.stats",
+    str(Path(torch.distributions.__file__).resolve().parent): "torch.distributions",
+}
+_OWN_FILE = str(Path(__file__).resolve())
+
+
+@functools.cache
+def _library(filename):
+    """Whether code in ``filename`` belongs to Python, an installed package or elbo_lib (and not
+    to the answer, which lives in a notebook cell or a test)."""
+    if filename.startswith("<frozen"):
+        return True
+    return str(Path(filename).resolve()).startswith(_LIBRARY_DIRS)
+
+
+@functools.cache
+def _forbidden(filename):
+    """The package name if code in ``filename`` may not be called by an answer, else None."""
+    if filename.startswith("<"):
+        return None
+    path = str(Path(filename).resolve())
+    if path == _OWN_FILE:
+        return None
+    for folder, name in _FORBIDDEN.items():
+        if path.startswith(folder + "/"):
+            return name
+    return None
+
+
+class _Guard:
+    """While active, a call from the answer's own code into elbo_lib, scipy.stats or
+    torch.distributions (other than the code objects in ``allow``) raises ``_Delegated`` and is
+    remembered in ``used``. A profile hook sees every call, however the function was imported."""
+
+    def __init__(self, allow=()):
+        self.allow, self.used = frozenset(allow), None
+
+    def __enter__(self):
+        self.previous = sys.getprofile()
+        sys.setprofile(self._profile)
+        return self
+
+    def __exit__(self, *exc):
+        sys.setprofile(self.previous)
+
+    def _profile(self, frame, event, arg):
+        if event != "call" or frame.f_code in self.allow:
+            return
+        package = _forbidden(frame.f_code.co_filename)
+        caller = frame.f_back
+        if package is None or caller is None or _library(caller.f_code.co_filename):
+            return
+        module = frame.f_globals.get("__name__", package)
+        self.used = self.used or f"{module}.{frame.f_code.co_qualname}"
+        raise _Delegated
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    """Raise ``_TimeUp`` into the block after ``seconds``, and again every 50 ms should the block
+    swallow it (a signal alarm: the main thread only; elsewhere the block runs unlimited)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def alarm(signum, frame):
+        raise _TimeUp
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
     try:
-        with warnings.catch_warnings():
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _copy(value):
+    """A copy the answer may change freely; tensors keep their place in the autograd graph, and
+    functions handed over (an estimator, a decoder) stay themselves."""
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if callable(value) and not isinstance(value, torch.nn.Module):
+        return value
+    return copy.deepcopy(value)
+
+
+def _call(fn, *args, limit=None, allow=()):
+    """``fn(*args)`` on copies of the arguments, within ``limit`` seconds (default
+    :data:`TIME_LIMIT`), with elbo_lib,
+    scipy.stats and torch.distributions off limits (but for the code objects in ``allow``).
+    A stub becomes ``_NotDone``; anything else that goes wrong, ``_Wrong`` with a hint."""
+    if not callable(fn):
+        raise _Wrong(f"pass your function itself, not a {type(fn).__name__}")
+    args, limit = [_copy(a) for a in args], limit or TIME_LIMIT
+    guard = _Guard(allow)
+    try:
+        with warnings.catch_warnings(), guard, _time_limit(limit):
             warnings.simplefilter("ignore")
             out = fn(*args)
     except NotImplementedError:
-        raise _NotDone from None
-    except Exception as error:
-        raise _Wrong(f"your function raised {type(error).__name__}: {error}") from None
+        if guard.used is None:
+            raise _NotDone from None
+    except _TimeUp:
+        raise _Wrong(
+            f"your function did not return within {limit:g} s: look for a loop that never ends"
+        ) from None
+    except SystemExit:
+        raise _Wrong("your function called exit(): return the answer instead") from None
+    except _Delegated:
+        pass
+    except BaseException as error:
+        if guard.used is None:
+            raise _Wrong(f"your function raised {type(error).__name__}: {error}") from None
+    if guard.used is not None:
+        raise _Wrong(
+            f"compute it yourself, not with {guard.used}: the exercise asks for the formula, "
+            "written with numpy or torch operations"
+        )
     if out is Ellipsis:
         raise _NotDone
     if out is None:
@@ -84,15 +239,28 @@ def _call(fn, *args):
 
 
 def _numbers(out):
-    """``out`` (a number, a numpy array or a torch tensor) as a float64 numpy array."""
+    """``out`` (a number, a numpy array or a real torch tensor) as a float64 numpy array; a
+    string, a boolean, a complex number or anything else is refused with a hint."""
     if isinstance(out, torch.Tensor):
-        out = out.detach().cpu()
+        if out.is_complex() or out.dtype == torch.bool:
+            raise _Wrong(f"your function returned a {out.dtype} tensor: return real numbers")
+        out = out.detach().cpu().double().numpy()
+    if isinstance(out, str | bytes):
+        raise _Wrong(f"you returned a str ({out!r}): return the number itself, not text")
     try:
-        return np.asarray(out, dtype=float)
+        array = np.asarray(out)
     except (TypeError, ValueError, RuntimeError):
-        raise _Wrong(
-            f"your function returned a {type(out).__name__}: return a number or an array"
-        ) from None
+        array = np.asarray(None)
+    kind = array.dtype.kind
+    if kind == "c":
+        raise _Wrong("your function returned a complex number: the answer is real")
+    if kind == "b":
+        raise _Wrong("your function returned True/False: return a number")
+    if kind in "US":
+        raise _Wrong("you returned a str: return numbers, not text")
+    if kind not in "iuf":
+        raise _Wrong(f"your function returned a {type(out).__name__}: return a number or an array")
+    return array.astype(float)
 
 
 def _close(a, b, rtol=1e-6, atol=1e-9):
@@ -105,23 +273,33 @@ def _show(a):
     )
 
 
-def _compare(got, expected, case, *, mistakes=(), shapes=None, nonfinite, rtol=1e-6):
+def _finite(got, case, hint):
+    """Raise ``_Wrong`` if ``got`` holds NaN or ±inf: the first thing every check tests."""
+    got = _numbers(got)
+    if not np.all(np.isfinite(got)):
+        kind = "NaN" if np.isnan(got).any() else "-inf" if np.any(got == -np.inf) else "inf"
+        raise _Wrong(f"{kind} for {case}: {hint}.")
+    return got
+
+
+def _compare(got, expected, case, *, mistakes=(), shapes=None, nonfinite, rtol=1e-6, atol=1e-9):
     """Raise ``_Wrong`` unless ``got`` ≈ ``expected``.
 
     ``mistakes`` holds (what a known mistake returns, hint) pairs, tried in order; ``shapes`` maps
     a wrong shape to its hint; ``nonfinite`` is the hint for NaN or inf where the answer is finite.
     """
     got, expected = _numbers(got), np.asarray(expected, dtype=float)
+    if np.all(np.isfinite(expected)):
+        _finite(got, case, nonfinite)
     if got.shape != expected.shape:
         hint = (shapes or {}).get(got.shape, f"expected shape {expected.shape}")
         raise _Wrong(f"for {case} you returned shape {got.shape}: {hint}.")
     if np.any(~np.isfinite(got) & np.isfinite(expected)):
-        kind = "NaN" if np.isnan(got).any() else "-inf" if np.any(got == -np.inf) else "inf"
-        raise _Wrong(f"{kind} for {case}: {nonfinite}.")
-    if _close(got, expected, rtol):
+        _finite(got[np.isfinite(expected)], case, nonfinite)
+    if _close(got, expected, rtol, atol):
         return
     for value, hint in mistakes:
-        if value is not None and _close(got, _numbers(value), rtol):
+        if value is not None and _close(got, _numbers(value), rtol, atol):
             raise _Wrong(f"{hint} (seen for {case}).")
     raise _Wrong(f"wrong value for {case}: expected {_show(expected)}, got {_show(got)}.")
 
@@ -143,53 +321,89 @@ def _or_none(function, *args):
         return None
 
 
-# Exercise 1 ------------------------------------------------------------------------------------
+def _pair(out, what="(mean, variance)"):
+    """An answer that must be a pair."""
+    if not (isinstance(out, tuple | list) and len(out) == 2):
+        raise _Wrong(f"you returned a {type(out).__name__}: return a pair {what}.")
+    return out
 
 
-@_exercise("Exercise 1, kl_diag_gaussian")
-def check_kl_diag_gaussian(kl_diag_gaussian):
-    r"""``kl_diag_gaussian(mu, logvar)``: :math:`\mathrm{KL}(\mathcal N(\mu, \mathrm{diag}\,
-    e^{\mathrm{logvar}})\,\|\,\mathcal N(0, I))`, one value per row, against
-    :func:`elbo_lib.kl.kl_to_standard_normal`."""
-    rng = np.random.default_rng(1)
-    cases = [
-        ("mu = (0.5, -1, 2), var = (1e-8, 1, 4.5)", [0.5, -1.0, 2.0], np.log([1e-8, 1.0, 4.5])),
-        ("a batch of 4 rows of 3 dimensions", rng.normal(size=(4, 3)), rng.normal(size=(4, 3))),
-        ("a batch of one q equal to the prior", np.zeros((1, 2)), np.zeros((1, 2))),
-        ("mu = (3, 0), var = (1e-13, 5e8)", [[3.0, 0.0]], [[-30.0, 20.0]]),
-    ]
-    for case, mu, logvar in cases:
-        mu, logvar = np.asarray(mu), np.asarray(logvar)
-        kl, d = kl_to_standard_normal(mu, logvar=logvar), mu.shape[-1]
-        half = "off by a factor 2: did you forget the ½?"
-        _compare(
-            _call(kl_diag_gaussian, mu, logvar),
-            kl,
-            case,
-            mistakes=[
-                (2 * kl, half),
-                (kl / 2, "off by a factor ½: the ½ appears once, in front of the sum"),
-                (-kl, "wrong sign: a KL is never negative, ½ Σ (μ² + σ² − log σ² − 1)"),
-                (-2 * kl, f"wrong sign, and {half}"),
-                (kl + d / 2, "off by ½ per dimension: did you forget the −1 inside the sum?"),
-                (
-                    kl_to_standard_normal(mu, logvar=logvar / 2),
-                    "you used σ = exp(½·logvar) where the formula has σ² = exp(logvar)",
-                ),
-                (kl_to_standard_normal(0 * mu, logvar=logvar), "the μ² term is missing"),
-                (
-                    _or_none(kl_to_standard_normal, mu, logvar),
-                    "you treated logvar as a variance: σ² = exp(logvar), and log σ² is logvar",
-                ),
-            ],
-            shapes=_reduction_hints(mu.shape, "sum"),
-            nonfinite="logvar already is log σ², so use it as it is and σ² = exp(logvar); "
-            "taking log(logvar) fails for every var < 1: work in log-variance",
+def _monte_carlo(estimate, exact, case, *, seeds=200, hints=()):
+    """Check a Monte Carlo answer, ``estimate(seed)`` → one number: finite, the same for the same
+    seed, different for different seeds, and unbiased: the mean over ``seeds`` seeds lies within
+    five standard errors of ``exact``. ``hints`` holds (mean a known mistake has, hint) pairs,
+    tried when the mean is off. Returns the estimates."""
+    first = _finite(estimate(0), case, "an estimate is an average of finite terms")
+    if first.shape != ():
+        raise _Wrong(f"for {case} you returned shape {first.shape}: return one number.")
+    if _numbers(estimate(0)) != first:
+        raise _Wrong(
+            "the same seed gave two different estimates: draw every random number from the rng "
+            "argument (rng.standard_normal), not from np.random"
         )
-    return "It matches elbo_lib.kl.kl_to_standard_normal, from var = 1e-13 to var = 5e8."
+    values = np.array(
+        [float(_finite(estimate(s), case, "every estimate must be finite")) for s in range(seeds)]
+    )
+    if np.ptp(values) == 0:
+        raise _Wrong(
+            f"your estimate is {values[0]:.4f} for every seed: a Monte Carlo estimate changes "
+            "with its random draws. Sample z with the rng you are given, then average"
+        )
+    error = values.std(ddof=1) / math.sqrt(seeds)
+    if abs(values.mean() - exact) <= _SIGMAS * error + 1e-9:
+        return values
+    for mean, hint in hints:
+        if abs(values.mean() - mean) <= _SIGMAS * error + 1e-9:
+            raise _Wrong(f"{hint} (seen for {case}).")
+    raise _Wrong(
+        f"for {case} your estimates average {values.mean():.4f} over {seeds} seeds, but the "
+        f"exact value is {exact:.4f}: more than five standard errors (±{error:.3g}) away, so "
+        "the estimator is biased"
+    )
 
 
-# Exercise 2 ------------------------------------------------------------------------------------
+# Exercise 1 · notebook 01 -----------------------------------------------------------------------
+
+_JENSEN = LinearGaussian(1.0, 1.0)  # p(z) = N(0, 1), p(x | z) = N(z, 1)
+
+
+@_exercise("Exercise 1, jensen_gap")
+def check_jensen_gap(jensen_gap):
+    r"""``jensen_gap(x)``: :math:`\log p(x) - \mathrm{ELBO}(q)` for :math:`p(z) = \mathcal N(0,1)`,
+    :math:`p(x \mid z) = \mathcal N(z, 1)` and q the prior, as a formula in x; against
+    :meth:`LinearGaussian.log_evidence` minus :meth:`LinearGaussian.elbo`."""
+    xs = np.array([-3.1, -0.4, 0.0, 1.3, 2.0, 4.7])
+    got = np.array([_numbers(_call(jensen_gap, float(x))).reshape(-1)[0] for x in xs])
+    gap = _JENSEN.log_evidence(xs) - _JENSEN.elbo(xs, 0.0, 1.0)
+    post_mean, post_var = _JENSEN.posterior(xs)
+    reverse = kl_normal(post_mean, post_var)
+    _compare(
+        got,
+        gap,
+        "x = -3.1, -0.4, 0, 1.3, 2, 4.7",
+        mistakes=[
+            (
+                reverse,
+                "that is KL(p(z|x) ‖ q), the other direction: the ELBO falls short of log p(x) "
+                "by KL(q ‖ p(z|x))",
+            ),
+            (-gap, "wrong sign: log p(x) − ELBO = KL(q ‖ p(z|x)) ≥ 0"),
+            (
+                xs**2 / 4,
+                "the x²/4 is right, but the variance terms are missing: q has variance 1, "
+                "the posterior ½",
+            ),
+            (2 * gap, "twice too large: a KL between Gaussians has a ½ in front"),
+        ],
+        nonfinite="the gap is finite for every x",
+    )
+    return (
+        "The gap is KL(p(z) ‖ p(z|x)) = x²/4 + ½ − ½ log 2: 0.153 nats at x = 0, growing with x², "
+        "and never zero, because the prior is never the posterior."
+    )
+
+
+# Exercise 2 · notebook 02 -----------------------------------------------------------------------
 
 
 @_exercise("Exercise 2, linear_gaussian_elbo")
@@ -236,7 +450,7 @@ def check_linear_gaussian_elbo(linear_gaussian_elbo):
                         "(x − wz)² becomes (x − wμ)² + w²s²",
                     ),
                     (
-                        elbo - stats.norm.logpdf(0.0, scale=math.sqrt(sigma2)),
+                        elbo + 0.5 * math.log(2 * math.pi * sigma2),
                         "off by the constant ½ log(2πσ²): keep the normalising constant of "
                         "log N(x; wz, σ²)",
                     ),
@@ -257,10 +471,237 @@ def check_linear_gaussian_elbo(linear_gaussian_elbo):
     return "It matches LinearGaussian.elbo, and equals log p(x) when q is the posterior."
 
 
-# Exercise 3 ------------------------------------------------------------------------------------
+# Exercise 3 · notebook 03 -----------------------------------------------------------------------
 
 
-@_exercise("Exercise 3, optimal_q")
+@_exercise("Exercise 3, kl_diag_gaussian")
+def check_kl_diag_gaussian(kl_diag_gaussian):
+    r"""``kl_diag_gaussian(mu, logvar)``: :math:`\mathrm{KL}(\mathcal N(\mu, \mathrm{diag}\,
+    e^{\mathrm{logvar}})\,\|\,\mathcal N(0, I))`, one value per row, against
+    :func:`elbo_lib.kl.kl_to_standard_normal`."""
+    rng = np.random.default_rng(1)
+    cases = [
+        ("mu = (0.5, -1, 2), var = (1e-8, 1, 4.5)", [0.5, -1.0, 2.0], np.log([1e-8, 1.0, 4.5])),
+        ("a batch of 4 rows of 3 dimensions", rng.normal(size=(4, 3)), rng.normal(size=(4, 3))),
+        ("a batch of one q equal to the prior", np.zeros((1, 2)), np.zeros((1, 2))),
+        ("mu = (3, 0), var = (1e-13, 5e8)", [[3.0, 0.0]], [[-30.0, 20.0]]),
+    ]
+    for case, mu, logvar in cases:
+        mu, logvar = np.asarray(mu), np.asarray(logvar)
+        kl, d = kl_to_standard_normal(mu, logvar=logvar), mu.shape[-1]
+        half = "off by a factor 2: did you forget the ½?"
+        _compare(
+            _call(kl_diag_gaussian, mu, logvar),
+            kl,
+            case,
+            mistakes=[
+                (2 * kl, half),
+                (kl / 2, "off by a factor ½: the ½ appears once, in front of the sum"),
+                (-kl, "wrong sign: a KL is never negative, ½ Σ (μ² + σ² − log σ² − 1)"),
+                (-2 * kl, f"wrong sign, and {half}"),
+                (kl + d / 2, "off by ½ per dimension: did you forget the −1 inside the sum?"),
+                (
+                    kl_to_standard_normal(mu, logvar=logvar / 2),
+                    "you used σ = exp(½·logvar) where the formula has σ² = exp(logvar)",
+                ),
+                (kl_to_standard_normal(0 * mu, logvar=logvar), "the μ² term is missing"),
+                (
+                    _or_none(kl_to_standard_normal, mu, logvar),
+                    "you treated logvar as a variance: σ² = exp(logvar), and log σ² is logvar",
+                ),
+            ],
+            shapes=_reduction_hints(mu.shape, "sum"),
+            nonfinite="logvar already is log σ², so use it as it is and σ² = exp(logvar); "
+            "taking log(logvar) fails for every var < 1: work in log-variance",
+        )
+    return "It matches elbo_lib.kl.kl_to_standard_normal, from var = 1e-13 to var = 5e8."
+
+
+# Exercises 4 and 5 · notebook 03 ----------------------------------------------------------------
+
+_MODEL, _X = LinearGaussian(2.0, 0.5), 1.5  # the model and data point of exercises 4 and 5
+_LOG_JOINT = {LinearGaussian.log_joint.__code__}  # the one library call these answers may make
+
+
+def _posterior():
+    return tuple(float(v) for v in _MODEL.posterior(_X))
+
+
+def _mc_values(mu, s2, n=100_000):
+    r"""(:math:`\log p(x, z)`, :math:`\log q(z)`, :math:`\log p(z)`, :math:`\log q'(z)`) at
+    :math:`z \sim q = \mathcal N(\mu, s^2)` drawn by scipy; :math:`q' = \mathcal N(\mu, s^4)` is
+    the q of an answer that takes ``s2`` for a standard deviation."""
+    z = stats.norm(mu, math.sqrt(s2)).rvs(n, random_state=np.random.default_rng(0))
+    return (
+        _MODEL.log_joint(_X, z),
+        stats.norm(mu, math.sqrt(s2)).logpdf(z),
+        stats.norm.logpdf(z),
+        stats.norm(mu, s2).logpdf(z),
+    )
+
+
+@_exercise("Exercise 4, mc_elbo")
+def check_mc_elbo(mc_elbo):
+    r"""``mc_elbo(model, x, mu, s2, n_samples, rng)``: the average of :math:`\log p(x, z_k) -
+    \log q(z_k)` over ``n_samples`` draws from q. It must change with the rng, give the same
+    number for the same seed, and average to :meth:`LinearGaussian.elbo` over 200 seeds within
+    five standard errors; ``model.log_joint`` is the only library call it may make."""
+    cases = [
+        ("q = N(0.3, 0.2), 20 samples", 0.3, 0.2, 20),
+        ("q = N(-1, 2), 5 samples", -1.0, 2.0, 5),
+        ("q = N(0.3, 0.2), 1 sample", 0.3, 0.2, 1),
+    ]
+    for case, mu, s2, n in cases:
+        model = LinearGaussian(2.0, 0.5)
+
+        def estimate(seed, mu=mu, s2=s2, n=n, model=model, case=case):
+            out = _call(
+                mc_elbo, model, _X, mu, s2, n, np.random.default_rng(seed), allow=_LOG_JOINT
+            )
+            out = _finite(out, case, "every log-weight is finite, and so is their average")
+            if n > 1 and out.shape == (n,):
+                raise _Wrong(f"you returned the {n} log-weights: return their average.")
+            return out
+
+        log_joint, _, _, log_q_mistaken = _mc_values(mu, s2)
+        _monte_carlo(
+            estimate,
+            float(_MODEL.elbo(_X, mu, s2)),
+            case,
+            hints=[
+                (log_joint.mean(), "you averaged log p(x, z) alone: subtract log q(z) from each"),
+                (
+                    (log_joint - log_q_mistaken).mean(),
+                    "log q(z) used s2 as a standard deviation: q = N(μ, s2) has standard "
+                    "deviation √s2",
+                ),
+            ],
+        )
+    mean, var = _posterior()
+    at_posterior = _numbers(
+        _call(
+            mc_elbo,
+            LinearGaussian(2.0, 0.5),
+            _X,
+            mean,
+            var,
+            10,
+            np.random.default_rng(1),
+            allow=_LOG_JOINT,
+        )
+    )
+    log_px = float(_MODEL.log_evidence(_X))
+    if not abs(float(at_posterior) - log_px) < 1e-6:
+        raise _Wrong(
+            f"at the posterior every log-weight equals log p(x) = {log_px:.4f}, but your estimate "
+            f"is {float(at_posterior):.4f}: average log p(x, z) − log q(z) with "
+            "log q(z) = log N(z; μ, s2) (reconstruction − closed-form KL is a valid estimator, "
+            "but not exact there)"
+        )
+    return (
+        "It changes with the seed, averages to the closed-form ELBO within its standard error, "
+        "and at the posterior every sample gives log p(x) exactly."
+    )
+
+
+class _Recorder:
+    """The estimator handed to ``measure_spread``: each call draws a fresh value from the rng it
+    is given and remembers it, so the check knows what a measured spread must be."""
+
+    def __init__(self, loc, scale):
+        self.loc, self.scale, self.values = loc, scale, []
+
+    def __call__(self, rng):
+        value = self.loc + self.scale * float(rng.standard_normal())
+        self.values.append(value)
+        return value
+
+
+@_exercise("Exercise 5, measure_spread")
+def check_measure_spread(measure_spread):
+    r"""``measure_spread(estimate, n_repeats, rng)``: the standard deviation of ``n_repeats``
+    values ``estimate(rng)``. The check hands over an estimator that records what it returns, so
+    the spread must be measured from those very values (``ddof`` 0 or 1)."""
+    for repeats, loc, scale in [(50, -3.0, 0.7), (400, 10.0, 2.5), (2, 0.0, 1.0)]:
+        case = f"{repeats} repeats of an estimator of spread {scale}"
+        recorder = _Recorder(loc, scale)
+        spread = _numbers(_call(measure_spread, recorder, repeats, np.random.default_rng(repeats)))
+        spread = _finite(spread, case, "a standard deviation of finite numbers is finite")
+        if spread.shape != ():
+            raise _Wrong(f"for {case} you returned shape {spread.shape}: return one number.")
+        values = np.array(recorder.values)
+        if len(values) == 0:
+            raise _Wrong(
+                f"{float(spread)} is the estimator's true spread, not one you measured: "
+                "measure the standard deviation of the values estimate(rng) returned"
+                if _close(spread, scale, 1e-6)
+                else "you never called estimate: the spread must be measured from n_repeats "
+                "calls, not computed from a formula"
+            )
+        if len(values) != repeats:
+            raise _Wrong(
+                f"for {case} you called estimate {len(values)} times: call it exactly "
+                "n_repeats times and measure the spread of what it returns"
+            )
+        if np.ptp(values) == 0:
+            raise _Wrong(
+                f"every call of estimate returned the same value for {case}: pass the rng you "
+                "are given to every call; a new np.random.default_rng(seed) repeats the draws"
+            )
+        measured = [values.std(), values.std(ddof=1)]
+        if any(_close(spread, m, 1e-9) for m in measured):
+            continue
+        if any(_close(spread, m**2, 1e-9) for m in measured):
+            raise _Wrong(f"you returned the variance (seen for {case}): take its square root.")
+        raise _Wrong(
+            f"for {case} the values estimate returned have standard deviation "
+            f"{values.std():.4f}, but you returned {float(spread):.4f}: the spread must be "
+            "measured from those calls, not computed from a formula"
+        )
+    return "It measures the spread of the very values the estimator returned."
+
+
+def plot_mc_elbo_spread(mc_elbo, measure_spread, n_samples=(1, 3, 10, 30, 100, 300), repeats=200):
+    r"""Draw the spread of the Monte Carlo ELBO of ``mc_elbo`` (exercise 4), as
+    ``measure_spread`` (exercise 5) measures it, against :math:`\sigma_1/\sqrt n` on log-log
+    axes, :math:`\sigma_1` the spread of one log-weight. Returns the figure, or None (with the
+    reason printed) while either exercise is not done."""
+    spreads = []
+    try:
+        for n in n_samples:
+
+            def estimate(rng, n=n):
+                return float(_numbers(mc_elbo(LinearGaussian(2.0, 0.5), _X, 0.3, 0.2, n, rng)))
+
+            rng = np.random.default_rng(n)
+            spread = _numbers(_call(measure_spread, estimate, repeats, rng, allow=_LOG_JOINT))
+            if spread.shape != ():
+                raise _Wrong("measure_spread must return one number")
+            spreads.append(float(_finite(spread, f"n = {n}", "measure finite estimates")))
+    except _NotDone:
+        _say("…", "Exercises 4 and 5", f"{NOT_DONE}.")
+        return None
+    except _Wrong as wrong:
+        _say("✗", "Exercises 4 and 5", str(wrong))
+        return None
+    n = np.asarray(n_samples, dtype=float)
+    log_joint, log_q, _, _ = _mc_values(0.3, 0.2)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.loglog(n, (log_joint - log_q).std() / np.sqrt(n), color="k", label=r"$\sigma_1/\sqrt{n}$")
+    ax.loglog(n, spreads, "o", color="C0", label=f"your measurement ({repeats} repeats)")
+    ax.set(
+        xlabel="samples per estimate n",
+        ylabel="spread of the ELBO estimate (nats)",
+        title="Monte Carlo error falls like 1/√n",
+    )
+    ax.legend()
+    return fig
+
+
+# Exercise 6 · notebook 04 -----------------------------------------------------------------------
+
+
+@_exercise("Exercise 6, optimal_q")
 def check_optimal_q(optimal_q):
     r"""``optimal_q(x, w, sigma2) -> (mean, variance)`` of the q that maximises the ELBO: the
     posterior :math:`p(z\mid x)`, against :meth:`LinearGaussian.posterior`."""
@@ -272,9 +713,7 @@ def check_optimal_q(optimal_q):
     for case, x, w, sigma2 in cases:
         model = LinearGaussian(w, sigma2)
         mean, var = model.posterior(x)
-        out = _call(optimal_q, x, w, sigma2)
-        if not (isinstance(out, tuple | list) and len(out) == 2):
-            raise _Wrong(f"you returned a {type(out).__name__}: return a pair (mean, variance).")
+        out = _pair(_call(optimal_q, x, w, sigma2))
         got_mean, got_var = _numbers(out[0]), _numbers(out[1])
         if got_var.shape == () and var.shape != ():
             got_var = np.broadcast_to(got_var, var.shape)  # one variance for every x is right
@@ -318,14 +757,130 @@ def check_optimal_q(optimal_q):
                 "KL(q ‖ p(z|x)), zero only at the posterior."
             ) from None
     x, w, sigma2 = cases[0][1:]
-    model, (mean, var) = LinearGaussian(w, sigma2), _call(optimal_q, x, w, sigma2)
+    model, (mean, var) = LinearGaussian(w, sigma2), _pair(_call(optimal_q, x, w, sigma2))
     return (
-        f"At your q the ELBO is {float(model.elbo(x, mean, var)):.4f} = log p(x) for x = {x}: "
-        "the gap KL(q ‖ p(z|x)) is zero."
+        f"At your q the ELBO is {float(model.elbo(x, _numbers(mean), _numbers(var))):.4f} = "
+        f"log p(x) for x = {x}: the gap KL(q ‖ p(z|x)) is zero."
     )
 
 
-# Exercise 4 ------------------------------------------------------------------------------------
+# Exercises 7 and 8 · notebook 05 ----------------------------------------------------------------
+
+_GRID = np.linspace(-15.0, 15.0, 3001)
+_BIMODAL = mixture_log_density(_GRID, separation=6.0, weight=0.7)  # modes at -3 (0.7) and +3
+
+
+@_exercise("Exercise 7, reverse_kl_on_grid")
+def check_reverse_kl_on_grid(reverse_kl_on_grid):
+    r"""``reverse_kl_on_grid(log_p, grid, mean, std)``: :math:`\mathrm{KL}(q\,\|\,p)` for
+    :math:`q = \mathcal N(\mathrm{mean}, \mathrm{std}^2)` and p given by unnormalised log values
+    on an evenly spaced grid, against :func:`elbo_lib.divergences.reverse_kl`; then the fit that
+    minimises it over a lattice of (mean, std) against
+    :func:`elbo_lib.divergences.fit_gaussian`."""
+    step = _GRID[1] - _GRID[0]
+    cases = [
+        ("p = N(1, 2²), q = N(0, 1)", log_normal(_GRID, 1.0, 4.0), 0.0, 1.0),
+        ("the two-mode p, q = N(-3, 1)", _BIMODAL, -3.0, 1.0),
+        ("the two-mode p, q = N(0, 3²)", _BIMODAL, 0.0, 3.0),
+        ("the two-mode p unnormalised by e^-1000, q = N(2, 0.5²)", _BIMODAL - 1000.0, 2.0, 0.5),
+    ]
+    for case, log_p, mean, std in cases:
+        kl = float(reverse_kl(mean, std, log_p, _GRID))
+        normalised = abs(np.log(np.exp(log_p - log_p.max()).sum() * step) + log_p.max()) < 1e-6
+        p = np.exp(log_p - log_p.max())
+        p /= p.sum() * step
+        q = stats.norm(mean, std).pdf(_GRID)
+        forward = float(np.sum(p * (np.log(p + 1e-300) - np.log(q + 1e-300))) * step)
+        unnormalised = float(np.sum(q * (stats.norm(mean, std).logpdf(_GRID) - log_p)) * step)
+        _compare(
+            _call(reverse_kl_on_grid, log_p, _GRID, mean, std),
+            kl,
+            case,
+            mistakes=[
+                (
+                    forward,
+                    "that is KL(p ‖ q), the forward direction: the ELBO's KL is KL(q ‖ p) = "
+                    "Σ q (log q − log p) Δz",
+                ),
+                (-kl, "wrong sign: a KL is never negative"),
+                (kl / step, "multiply the sum by the grid step Δz: it approximates an integral"),
+                (
+                    None if normalised else unnormalised,
+                    "normalise p on the grid first: log p − log Σ exp(log p) Δz",
+                ),
+            ],
+            nonfinite="exp(log p) underflows to 0 when log p is near -1000: normalise p with the "
+            "log-sum-exp trick, and compute log q from its formula, not as log of q",
+            rtol=1e-4,
+            atol=1e-6,
+        )
+    means, stds = np.linspace(-6.0, 6.0, 49), np.geomspace(0.3, 6.0, 17)
+    scores = np.array(
+        [
+            [float(_numbers(_call(reverse_kl_on_grid, _BIMODAL, _GRID, m, s))) for s in stds]
+            for m in means
+        ]
+    )
+    i, j = np.unravel_index(np.argmin(scores), scores.shape)
+    best_mean, best_std = fit_gaussian(_BIMODAL, _GRID, "reverse")
+    if not (abs(means[i] - best_mean) < 0.3 and abs(np.log(stds[j] / best_std)) < 0.2):
+        raise _Wrong(
+            f"on the lattice your KL is smallest at q = N({means[i]:.2f}, {stds[j]:.2f}²), but "
+            f"the reverse-KL fit is N({best_mean:.2f}, {best_std:.2f}²)"
+        )
+    return (
+        f"Minimised over a lattice, your KL puts q at N({means[i]:.2f}, {stds[j]:.2f}²): on the "
+        "heavier mode, as elbo_lib.divergences.fit_gaussian does."
+    )
+
+
+@_exercise("Exercise 8, predict the two fits")
+def check_fit_prediction(predict_fits):
+    r"""``predict_fits() -> ((mean, std), (mean, std))``: the student's prediction of the Gaussian
+    fits to the two-mode density under the reverse and the forward KL, then the fits
+    (:func:`elbo_lib.divergences.fit_gaussian`) and what differs. A prediction passes when each
+    mean is within 0.5 and each std within 25 % of the fit."""
+    out = _pair(_call(predict_fits), "(reverse (mean, std), forward (mean, std))")
+    predicted = [_numbers_pair(f) for f in out]
+    fits = [fit_gaussian(_BIMODAL, _GRID, objective) for objective in ("reverse", "forward")]
+    lines = []
+    for name, (pm, ps), (m, s) in zip(("reverse", "forward"), predicted, fits, strict=True):
+        if not (np.isfinite(pm) and np.isfinite(ps) and ps > 0):
+            raise _Wrong(f"your {name} prediction ({pm}, {ps}) needs a finite mean and a std > 0.")
+        lines.append(
+            (
+                name,
+                abs(pm - m) <= 0.5 and abs(ps / s - 1) <= 0.25,
+                f"{name}: you predicted N({pm:.2f}, {ps:.2f}²), the fit is N({m:.2f}, {s:.2f}²)",
+            )
+        )
+    (reverse_ok, forward_ok) = (ok for _, ok, _ in lines)
+    told = "; ".join(text for _, _, text in lines)
+    if not reverse_ok:
+        (pm, _), _ = predicted
+        why = (
+            "the reverse KL charges log q/p wherever q has mass, so q avoids the valley between "
+            "the modes and sits on one of them"
+            if abs(pm) < 2
+            else "the reverse fit picks the heavier mode (weight 0.7 at -3): there the mass "
+            "p misses, −log 0.7, is smallest"
+        )
+        raise _Wrong(f"{told}. {why}.")
+    if not forward_ok:
+        raise _Wrong(
+            f"{told}. The forward KL charges log p/q wherever p has mass, so q must cover both "
+            "modes: it matches p's mean 0.7·(−3) + 0.3·3 = −1.2 and variance 1 + 9 − 1.44."
+        )
+    return f"{told}: mode seeking and mass covering, as predicted."
+
+
+def _numbers_pair(value):
+    """A (mean, std) prediction as a pair of floats."""
+    value = _pair(value, "(mean, std)")
+    return tuple(float(_numbers(v).reshape(-1)[0]) for v in value)
+
+
+# Exercises 9, 10 and 11 · notebook 06 -----------------------------------------------------------
 
 
 def _quantile_map(mu, std, eps):
@@ -334,7 +889,7 @@ def _quantile_map(mu, std, eps):
     return Normal(mu, std).icdf(Normal(0.0, 1.0).cdf(eps))
 
 
-@_exercise("Exercise 4, reparameterise")
+@_exercise("Exercise 9, reparameterise")
 def check_reparameterise(reparameterise):
     r"""``reparameterise(mu, logvar, eps)``: a sample of :math:`\mathcal N(\mu,
     e^{\mathrm{logvar}})` as a differentiable function of (μ, logvar) and the noise ε, compared
@@ -352,8 +907,9 @@ def check_reparameterise(reparameterise):
     ]
     for case, mu0, logvar0, eps in cases:
         mu, logvar = mu0.clone().requires_grad_(), logvar0.clone().requires_grad_()
-        z = _call(reparameterise, mu, logvar, eps.clone())
+        z = _call(reparameterise, mu, logvar, eps)
         if not isinstance(z, torch.Tensor):
+            _numbers(z)
             raise _Wrong(
                 f"you returned a {type(z).__name__}: build z with torch operations on mu, logvar "
                 "and eps, so that gradients can flow"
@@ -396,183 +952,170 @@ def check_reparameterise(reparameterise):
     return "z = μ + σ·ε has q's quantiles, and gradients reach both μ and logvar."
 
 
-# Exercises 5 and 6 -----------------------------------------------------------------------------
-
-_MODEL, _X = LinearGaussian(2.0, 0.5), 1.5  # the model and data point of exercises 5 and 6
-_SIGMAS = 5  # a Monte Carlo answer may be this many standard errors off
+def _square(z):
+    return z**2
 
 
-def _mc_terms(mu, s2, n=100_000):
-    r"""(:math:`\log p(x, z)`, :math:`\log q(z)`, :math:`\log q'(z)`) of exercises 5 and 6 at
-    :math:`z \sim q = \mathcal N(\mu, s^2)` drawn by scipy; :math:`q' = \mathcal N(\mu, s^4)` is
-    the q of a mistaken answer that takes ``s2`` for a standard deviation."""
-    z = _sample_z(mu, s2, n)
+def _sine(z):
+    return np.sin(z)
+
+
+# (f, μ, σ, the exact ∂/∂μ E[f(z)] for z ~ N(μ, σ²), the description)
+_SCORE_CASES = [
+    (_square, 1.0, 0.5, 2.0, "f(z) = z², μ = 1, σ = 0.5"),
+    (_sine, 0.3, 2.0, math.cos(0.3) * math.exp(-2.0), "f(z) = sin z, μ = 0.3, σ = 2"),
+]
+
+
+@_exercise("Exercise 10, score_function_grad")
+def check_score_function_grad(score_function_grad):
+    r"""``score_function_grad(f, mu, sigma, n_samples, rng)``: the score-function (REINFORCE)
+    estimate :math:`\frac1n\sum_k f(z_k)\,(z_k - \mu)/\sigma^2`, :math:`z_k \sim \mathcal N(\mu,
+    \sigma^2)`, of :math:`\partial_\mu \mathbb E[f(z)]`. It must change with the rng and average
+    to the exact gradient (:math:`2\mu` for :math:`z^2`, :math:`\cos\mu\, e^{-\sigma^2/2}` for
+    :math:`\sin z`) within five standard errors, with the spread of a score-function estimator."""
+    for f, mu, sigma, exact, case in _SCORE_CASES:
+
+        def estimate(seed, f=f, mu=mu, sigma=sigma, n=4):
+            return _call(score_function_grad, f, mu, sigma, n, np.random.default_rng(seed))
+
+        values = _monte_carlo(
+            estimate,
+            exact,
+            f"{case}, 4 samples",
+            seeds=400,
+            hints=[
+                (exact * sigma, "divide by σ², not σ: the score of N(μ, σ²) is (z − μ)/σ²"),
+                (-exact, "wrong sign: the score is (z − μ)/σ², not (μ − z)/σ²"),
+                (0.0, "the score alone averages to zero: multiply it by f(z)"),
+            ],
+        )
+        if f is _square:
+            # one sample: Var[z²(z − μ)/σ²] = 21.75 here, the pathwise Var[2z] = 4σ² = 1
+            pathwise = 2 * sigma / 2  # the spread of an average of 4 pathwise samples, 2σ/√4
+            if values.std() < 1.5 * pathwise:
+                raise _Wrong(
+                    f"your estimates spread by {values.std():.3f}, like the pathwise "
+                    f"(reparameterisation) gradient's {pathwise:.3f}: the exercise asks for the "
+                    "score-function estimator, f(z)·(z − μ)/σ², which spreads far more"
+                )
     return (
-        _MODEL.log_joint(_X, z),
-        stats.norm(mu, math.sqrt(s2)).logpdf(z),
-        stats.norm(mu, s2).logpdf(z),
+        "It is unbiased for z² and for sin z; its spread is the price of needing only values "
+        "of f, not its gradient."
     )
 
 
-def _sample_z(mu, s2, n=100_000):
-    return stats.norm(mu, math.sqrt(s2)).rvs(n, random_state=np.random.default_rng(0))
+@_exercise("Exercise 11, predict the variance ratio")
+def check_variance_ratio_prediction(predicted_ratio):
+    r"""``predicted_ratio()``: the prediction of :math:`\mathrm{Var}[f(z)(z-\mu)/\sigma^2] /
+    \mathrm{Var}[f'(z)]` for :math:`f(z) = z^2`, :math:`\mu = \sigma = 1`, one sample each; then
+    the ratio measured with a million draws, and what differs. It passes within 10 %."""
+    got = _finite(_numbers(_call(predicted_ratio)), "your prediction", "predict a finite ratio")
+    if got.shape != ():
+        raise _Wrong(f"you returned shape {got.shape}: return one number.")
+    eps = np.random.default_rng(11).standard_normal(1_000_000)
+    z = 1.0 + eps
+    measured = (z**2 * eps).var() / (2 * z).var()
+    told = f"you predicted {float(got):.3g}, the experiment measures {measured:.3g}"
+    if abs(float(got) / measured - 1) <= 0.1:
+        return f"{told}: the score-function estimator needs ~{measured:.0f}× the samples."
+    if abs(float(got) * measured - 1) <= 0.1:
+        raise _Wrong(f"{told}: you predicted the inverse; the score-function one spreads more.")
+    raise _Wrong(
+        f"{told}. With z = 1 + ε: z²·ε = ε + 2ε² + ε³ has mean 2 and second moment "
+        "E[ε²] + 4E[ε⁴] + E[ε⁶] + 2E[ε⁴] = 1 + 12 + 15 + 6, while 2z = 2 + 2ε has variance 4."
+    )
 
 
-def _posterior():
-    return tuple(float(v) for v in _MODEL.posterior(_X))
+# Exercise 12 · notebook 07 ----------------------------------------------------------------------
 
 
-@_exercise("Exercise 5, mc_elbo")
-def check_mc_elbo(mc_elbo):
-    r"""``mc_elbo(model, x, mu, s2, n_samples, rng)``: the average of :math:`\log p(x, z_k) -
-    \log q(z_k)` over ``n_samples`` draws from q, against :meth:`LinearGaussian.elbo`, within
-    five standard errors."""
-    cases = [
-        ("q = N(0.3, 0.2), 2000 samples", 0.3, 0.2, 2000),
-        ("q = N(-1, 2), 2000 samples", -1.0, 2.0, 2000),
-        ("q = the posterior p(z|x), 10 samples", *_posterior(), 10),
-        ("q = N(0.3, 0.2), 1 sample", 0.3, 0.2, 1),
-    ]
-    for case, mu, s2, n in cases:
-        estimate = _numbers(_call(mc_elbo, _MODEL, _X, mu, s2, n, np.random.default_rng(5)))
-        if n > 1 and estimate.shape == (n,):
-            raise _Wrong(f"you returned the {n} log-weights: return their average.")
-        if estimate.shape != ():
-            raise _Wrong(f"for {case} you returned shape {estimate.shape}: return one number.")
-        again = _numbers(_call(mc_elbo, _MODEL, _X, mu, s2, n, np.random.default_rng(5)))
-        if again != estimate:
-            raise _Wrong(
-                "the same rng seed gave two different estimates: draw every random number from "
-                "the rng argument (rng.standard_normal), not from np.random"
-            )
-        if not np.isfinite(estimate):
-            raise _Wrong(f"{estimate} for {case}: every log-weight is finite.")
-        elbo = float(_MODEL.elbo(_X, mu, s2))
-        log_joint, log_q, log_q_mistaken = _mc_terms(mu, s2)
-        tolerance = _SIGMAS * (log_joint - log_q).std() / math.sqrt(n) + 1e-9
-        if abs(estimate - elbo) <= tolerance:
-            continue
-        log_prior = stats.norm.logpdf(_sample_z(mu, s2))
-        kl = 0.5 * (mu**2 + s2 - math.log(s2) - 1)
-        for values, hint in [
+def _decoder(seed=12):
+    """A fixed random linear decoder from 8 latents to 64 pixel logits (float64)."""
+    generator = torch.Generator().manual_seed(seed)
+    weight = torch.randn(LATENTS, PIXELS, generator=generator, dtype=torch.float64)
+    bias = torch.randn(PIXELS, generator=generator, dtype=torch.float64)
+    return lambda z: z @ weight + bias
+
+
+def _single_sample_reference(x, mu, logvar, decode, eps):
+    z = mu + (0.5 * logvar).exp() * eps
+    log_q = log_normal(z, mu, logvar=logvar).sum(-1)
+    reconstruction = bernoulli_log_likelihood(x, decode(z))
+    return reconstruction, log_normal(z).sum(-1), log_q
+
+
+@_exercise("Exercise 12, single_sample_elbo")
+def check_single_sample_elbo(single_sample_elbo):
+    r"""``single_sample_elbo(x, mu, logvar, decode, eps)``: for each image,
+    :math:`\log p(x \mid z) + \log p(z) - \log q(z \mid x)` at :math:`z = \mu + \sigma\varepsilon`,
+    with Bernoulli pixels of logits ``decode(z)``; value and gradients against
+    :func:`elbo_lib.vae.bernoulli_log_likelihood` and :func:`elbo_lib.densities.log_normal`."""
+    x, _, mu0, logvar0 = _loss_batch(6, seed=21)
+    eps = torch.randn(6, LATENTS, generator=torch.Generator().manual_seed(22), dtype=torch.float64)
+    logvar0[0, 0] = math.log(1e-6)
+    decode = _decoder()
+    mu, logvar = mu0.clone().requires_grad_(), logvar0.clone().requires_grad_()
+    got = _call(single_sample_elbo, x, mu, logvar, decode, eps)
+    reconstruction, log_prior, log_q = (
+        t.detach() for t in _single_sample_reference(x, mu0, logvar0, decode, eps)
+    )
+    expected = reconstruction + log_prior - log_q
+    kl = kl_to_standard_normal(mu0, logvar=logvar0)
+    case = "a batch of 6 images, one variance 1e-6"
+    _compare(
+        got,
+        expected,
+        case,
+        mistakes=[
             (
-                log_joint - log_prior - kl,
-                "you estimated reconstruction − closed-form KL: a valid ELBO estimator, but the "
-                "exercise asks for the average of log p(x, z) − log q(z), which is exact at the "
-                "posterior",
+                reconstruction - kl,
+                "that is reconstruction − closed-form KL, a fine estimator, but "
+                "the exercise asks for the single-sample log-weight "
+                "log p(x|z) + log p(z) − log q(z|x)",
             ),
-            (log_joint, "you averaged log p(x, z) alone: subtract log q(z) from each term"),
+            (reconstruction - log_q, "log p(z) is missing: the prior's log-density at z"),
             (
-                log_joint - log_q_mistaken,
-                "log q(z) used s2 as a standard deviation: scipy.stats.norm(mu, np.sqrt(s2)) "
-                "takes the standard deviation",
+                reconstruction - log_q - LATENTS / 2 * math.log(2 * math.pi),
+                "log p(z) is missing: the prior's log-density at z",
             ),
-        ]:
-            # the answer's own noise plus that of the check's 100 000 draws
-            if abs(estimate - values.mean()) <= _SIGMAS * values.std() * (n**-0.5 + 0.004) + 1e-9:
-                raise _Wrong(f"{hint} (seen for {case}).")
-        raise _Wrong(
-            f"for {case} your estimate {float(estimate):.4f} is off the closed-form ELBO "
-            f"{elbo:.4f} by more than {n} samples allow (±{tolerance:.3g}, five standard "
-            "errors): check z = μ + √s2·ε and log w = log p(x, z) − log q(z)."
-        )
-    return (
-        "It agrees with the closed-form ELBO within its standard error, and at the posterior "
-        "every sample gives log p(x) exactly."
+            (reconstruction + log_prior + log_q, "wrong sign on log q(z|x): subtract it"),
+            (-reconstruction + log_prior - log_q, "wrong sign on log p(x|z): it is minus the BCE"),
+            (
+                reconstruction / PIXELS + log_prior - log_q,
+                "sum log p(x|z) over the pixels, do not average",
+            ),
+            (-expected, "wrong sign: return the ELBO, not the loss"),
+        ],
+        shapes={
+            (): "one ELBO per image: do not average over the batch",
+            (6, PIXELS): "sum over the pixels",
+            (6, LATENTS): "sum over the latent units",
+        },
+        nonfinite="compute log q from logvar directly: log σ² = logvar, no log of a variance",
+        rtol=1e-5,
     )
-
-
-@_exercise("Exercise 6, mc_elbo_std")
-def check_mc_elbo_std(mc_elbo_std):
-    r"""``mc_elbo_std(model, x, mu, s2, n_samples, n_repeats, rng)``: the standard deviation of
-    ``n_repeats`` Monte Carlo ELBO estimates of ``n_samples`` each, against
-    :math:`\sigma_1/\sqrt n`, :math:`\sigma_1` the spread of one log-weight; the tolerance is five
-    standard errors of a sample standard deviation (which depend on the kurtosis)."""
-    mu, s2, repeats = 0.3, 0.2, 400
-    log_joint, log_q, _ = _mc_terms(mu, s2)
-    log_w = log_joint - log_q
-    sigma_1, kurtosis_1 = log_w.std(), stats.kurtosis(log_w, fisher=False)
-    for n in (1, 10, 100):
-        spread = _numbers(
-            _call(mc_elbo_std, _MODEL, _X, mu, s2, n, repeats, np.random.default_rng(6))
-        )
-        case = f"q = N(0.3, 0.2), {n} sample{'s' if n > 1 else ''} per estimate"
-        if spread.shape != ():
-            raise _Wrong(f"for {case} you returned shape {spread.shape}: return one number.")
-        expected = sigma_1 / math.sqrt(n)
-        kurtosis = 3 + (kurtosis_1 - 3) / n  # of the average of n log-weights
-        tolerance = _SIGMAS * math.sqrt((kurtosis - 1) / (4 * repeats)) + 0.01
-        ratio = float(spread) / expected
-        if abs(ratio - 1) <= tolerance:
-            continue
-        if spread < 1e-12:
+    if not (isinstance(got, torch.Tensor) and got.requires_grad):
+        raise _Wrong("your ELBO carries no gradient: compute it with torch operations")
+    weights = torch.linspace(0.5, 1.5, 6, dtype=torch.float64)
+    grads = torch.autograd.grad((got * weights).sum(), (mu, logvar), allow_unused=True)
+    mu_r, logvar_r = mu0.clone().requires_grad_(), logvar0.clone().requires_grad_()
+    reconstruction, log_prior, log_q = _single_sample_reference(x, mu_r, logvar_r, decode, eps)
+    reference = reconstruction + log_prior - log_q
+    expected_grads = torch.autograd.grad((reference * weights).sum(), (mu_r, logvar_r))
+    for name, g, e in zip(("mu", "logvar"), grads, expected_grads, strict=True):
+        if g is None or not _close(_numbers(g), _numbers(e), 1e-5):
             raise _Wrong(
-                f"zero spread for {case}: every repeat gave the same estimate. Pass the same rng "
-                "on to every call; creating np.random.default_rng(seed) in the loop repeats the "
-                "same samples. (The spread of one batch's log-weights over √n is not a "
-                "measurement of repeated estimates: for n = 1 it is 0.)"
+                f"the value is right but its gradient with respect to {name} is not: take z = "
+                "μ + exp(½·logvar)·ε inside the function, with torch operations"
             )
-        if n > 1 and abs(ratio / math.sqrt(n) - 1) <= tolerance:
-            raise _Wrong(
-                f"the spread does not shrink with n (seen for {case}): you measured single "
-                "log-weights; measure n_repeats estimates, each an average of n_samples."
-            )
-        if abs(float(spread) / expected**2 - 1) <= 2 * tolerance:
-            raise _Wrong(f"you returned the variance (seen for {case}): take its square root.")
-        raise _Wrong(
-            f"for {case} the spread is {float(spread):.4f}, but it should be near "
-            f"σ₁/√n = {expected:.4f}, σ₁ = {sigma_1:.3f} being the spread of one log-weight."
-        )
-    spread = _numbers(
-        _call(mc_elbo_std, _MODEL, _X, *_posterior(), 10, 20, np.random.default_rng(6))
-    )
-    if not abs(spread) < 1e-9:
-        raise _Wrong(
-            f"at the posterior every estimate equals log p(x), so the spread is 0, not {spread}: "
-            "check log q(z)."
-        )
-    return (
-        f"The spread falls like 1/√n (σ₁ = {sigma_1:.3f} for one sample), and it is zero when "
-        "q is the posterior."
-    )
+    return "Value and gradients match: this one-sample ELBO is what a VAE maximises."
 
 
-def plot_mc_elbo_spread(mc_elbo_std, n_samples=(1, 3, 10, 30, 100, 300, 1000), n_repeats=200):
-    r"""Draw the spread of the Monte Carlo ELBO that ``mc_elbo_std`` (exercise 6) measures
-    against :math:`\sigma_1/\sqrt n` on log-log axes. Returns the figure, or None (with the
-    reason printed) while the exercise is not done."""
-    spreads = []
-    try:
-        for n in n_samples:
-            rng = np.random.default_rng(6)
-            spread = _numbers(_call(mc_elbo_std, _MODEL, _X, 0.3, 0.2, n, n_repeats, rng))
-            if spread.shape != ():
-                raise _Wrong("mc_elbo_std must return one number")
-            spreads.append(float(spread))
-    except _NotDone:
-        print(f"… Exercise 6: {NOT_DONE}.")
-        return None
-    except _Wrong as wrong:
-        print(f"✗ Exercise 6: {wrong}")
-        return None
-    n = np.asarray(n_samples, dtype=float)
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    log_joint, log_q, _ = _mc_terms(0.3, 0.2)
-    ax.loglog(n, (log_joint - log_q).std() / np.sqrt(n), color="k", label=r"$\sigma_1/\sqrt{n}$")
-    ax.loglog(n, spreads, "o", color="C0", label=f"your mc_elbo_std ({n_repeats} repeats)")
-    ax.set(
-        xlabel="samples per estimate n",
-        ylabel="spread of the ELBO estimate (nats)",
-        title="Monte Carlo error falls like 1/√n",
-    )
-    ax.legend()
-    return fig
+# Exercise 13 · notebook 08 ----------------------------------------------------------------------
 
 
-# Exercise 7 ------------------------------------------------------------------------------------
-
-
-@_exercise("Exercise 7, iwae_bound")
+@_exercise("Exercise 13, iwae_bound")
 def check_iwae_bound(iwae_bound_fn):
     r"""``iwae_bound(log_w)``: :math:`\log \frac1K \sum_k e^{\log w_k}` over the last axis, stable
     for log-weights near ±1000, against :func:`elbo_lib.bounds.iwae_bound`."""
@@ -619,49 +1162,142 @@ def check_iwae_bound(iwae_bound_fn):
     )
 
 
-# Exercise 8 ------------------------------------------------------------------------------------
+# Exercise 14 · notebook 09 ----------------------------------------------------------------------
 
 
-@_exercise("Exercise 8, warmup_beta")
-def check_warmup_beta(warmup_beta):
-    r"""``warmup_beta(step, warmup_steps, target)``: :math:`\beta_t = \mathrm{target}\cdot
-    \min(1, t/T)`, against :func:`elbo_lib.schedules.linear_warmup`."""
-    cases = [(100, 1.0, [0, 1, 30, 50, 99, 100, 101, 1000]), (100, 0.5, [0, 25, 100, 400])]
-    cases.append((1, 2.0, [0, 1, 5]))
-    for warmup_steps, target, steps in cases:
-        case = f"warmup_steps = {warmup_steps}, target = {target}, steps {steps}"
-        schedule = linear_warmup(warmup_steps, target)
-        expected = np.array([schedule(t) for t in steps], dtype=float)
-        got = [_numbers(_call(warmup_beta, t, warmup_steps, target)) for t in steps]
-        if any(g.shape != () for g in got):
-            raise _Wrong("return one number β for one step.")
-        t = np.array(steps, dtype=float)
+def _expected_nll(m, p, sigma2):
+    r""":math:`-\mathbb E_{x \sim \mathrm{Bernoulli}(p)} \log \mathcal N(x;\, m, \sigma^2)`."""
+    return -(p * log_normal(1.0, m, sigma2) + (1 - p) * log_normal(0.0, m, sigma2))
+
+
+@_exercise("Exercise 14, blur_optimum")
+def check_blur_optimum(blur_optimum):
+    r"""``blur_optimum(p, sigma2) -> (m, nll)``: the Gaussian decoder's mean m for a pixel that
+    is on with probability p, minimising :math:`-\mathbb E_x \log \mathcal N(x; m, \sigma^2)`,
+    and that minimum in nats; against a numerical minimisation (scipy.optimize)."""
+    for p, sigma2 in [(0.5, 0.1), (0.2, 1.0), (0.93, 0.05), (0.0, 0.3)]:
+        case = f"p = {p}, σ² = {sigma2}"
+        got = [
+            _finite(v, case, "both numbers are finite")
+            for v in _pair(_call(blur_optimum, p, sigma2), "(m, nll)")
+        ]
+        best = optimize.minimize_scalar(
+            functools.partial(_expected_nll, p=p, sigma2=sigma2),
+            bounds=(-1, 2),
+            method="bounded",
+            options={"xatol": 1e-10},
+        )
         _compare(
-            np.array(got),
-            expected,
+            got[0],
+            best.x,
+            f"m, {case}",
+            mistakes=[
+                (
+                    round(p),
+                    "a sharp pixel, 0 or 1, costs more on average: the squared "
+                    "error is smallest at the mean of x, a grey",
+                )
+            ],
+            nonfinite="m is finite",
+            rtol=1e-4,
+            atol=1e-6,
+        )
+        constant = 0.5 * math.log(2 * math.pi * sigma2)
+        _compare(
+            got[1],
+            best.fun,
+            f"the −log p at the optimum, {case}",
+            mistakes=[
+                (best.fun - constant, "keep the constant ½ log(2πσ²) of the Gaussian"),
+                (best.fun + (best.fun - constant), "the squared error is divided by 2σ², not σ²"),
+                (-best.fun, "wrong sign: a negative log-likelihood, in nats"),
+            ],
+            nonfinite="the minimum is finite",
+            rtol=1e-5,
+            atol=1e-7,
+        )
+    sharp = _expected_nll(1.0, 0.5, 0.1) - _expected_nll(0.5, 0.5, 0.1)
+    return (
+        f"The decoder's best guess is the grey m = p; a sharp 0/1 pixel at p = ½, σ² = 0.1 would "
+        f"cost {sharp:.2f} nats more per pixel: the ELBO prefers blur."
+    )
+
+
+# Exercise 15 · notebook 10 ----------------------------------------------------------------------
+
+
+@_exercise("Exercise 15, mutual_information")
+def check_mutual_information(mutual_information):
+    r"""``mutual_information(mu, logvar, eps)``: the Monte Carlo estimate of :math:`I_q(X; Z) =
+    \mathbb E_{n, z \sim q(z|x_n)}[\log q(z \mid x_n) - \log q(z)]` with the aggregate posterior
+    :math:`q(z) = \frac1N\sum_m q(z \mid x_m)` summed exactly, for the draws
+    :math:`z_{s,n} = \mu_n + \sigma_n \varepsilon_{s,n}`; against
+    :func:`elbo_lib.diagnostics.log_aggregate_posterior`, as in ELBO surgery."""
+    generator = torch.Generator().manual_seed(15)
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=generator, dtype=torch.float64)
+
+    cases = [
+        ("N = 40 images, 3 latents, 5 draws each", 2 * randn(40, 3), randn(40, 3) - 1, 5),
+        (
+            "N = 30 tight, well-separated posteriors (var ~ 1e-9)",
+            10 * randn(30, 2),
+            torch.full((30, 2), -20.0, dtype=torch.float64),
+            4,
+        ),
+        (
+            "N = 25 posteriors all equal to the prior",
+            torch.zeros(25, 2, dtype=torch.float64),
+            torch.zeros(25, 2, dtype=torch.float64),
+            3,
+        ),
+    ]
+    cases.append(
+        (
+            "N = 10 broad posteriors in 200 dimensions (every density below e^-745)",
+            randn(10, 200),
+            5 + 0.1 * randn(10, 200),
+            2,
+        )
+    )
+    for case, mu, logvar, samples in cases:
+        eps = randn(samples, *mu.shape)
+        z = (mu + (0.5 * logvar).exp() * eps).reshape(-1, mu.shape[1])
+        log_own = log_normal(z.reshape(eps.shape), mu, logvar=logvar).sum(-1).reshape(-1)
+        log_aggregate = log_aggregate_posterior(z, mu, logvar)
+        info = float((log_own - log_aggregate).mean())
+        log_n = math.log(len(mu))
+        _compare(
+            _call(mutual_information, mu, logvar, eps),
+            info,
             case,
             mistakes=[
                 (
-                    target * t / warmup_steps,
-                    "β keeps growing after the warm-up: cap it with min(1, t / T)",
+                    info + log_n,
+                    "off by log N: q(z) is the average of the N posteriors, not their sum",
                 ),
                 (
-                    target * np.minimum(1, np.array(steps) // warmup_steps),
-                    "β jumps from 0 to the target at step T: t // T is integer division, use t / T",
+                    info - log_n,
+                    "off by −log N: average the N densities, log q(z) = logsumexp − log N",
                 ),
-                (target * (1 - expected / target), "β falls: it rises from 0 at t = 0 to target"),
-                (expected / target, f"β ends at 1, not at target = {target}: multiply by target"),
-                (
-                    target * np.minimum(1, (t + 1) / warmup_steps),
-                    "off by one step: β is exactly 0 at step 0",
-                ),
+                (-info, "wrong sign: I = E[log q(z|x) − log q(z)] ≥ 0"),
+                (0.0, "zero: log q(z) must mix all N posteriors, not only the image's own"),
             ],
-            nonfinite="β is finite at every step",
+            nonfinite="q(z|x_m) underflows to 0 for tight posteriors: sum the densities with "
+            "torch.logsumexp over m, not exp then log",
+            rtol=1e-6,
+            atol=1e-8,
         )
-    return "It matches elbo_lib.schedules.linear_warmup: 0 at step 0, target from step T on."
+        if case.startswith("N = 30"):
+            told = info
+    return (
+        f"It matches ELBO surgery's estimate; with 30 tight, separate posteriors it reaches "
+        f"{told:.3f} = log 30: a code can tell at most log N nats about which of N images it is."
+    )
 
 
-# Exercises 9 and 10 ----------------------------------------------------------------------------
+# Exercises 16 and 17 · notebook 11 --------------------------------------------------------------
 
 
 def _reference_loss(x, logits, mu, logvar, beta):
@@ -698,28 +1334,38 @@ _PROBE_RTOL = 1e-4  # the bugs change a probe by a factor of 2, -1 or 1/64; floa
 
 def _loss_symptoms(fn):
     """Probe a VAE loss for the five classic bugs: (name, problem or None) pairs. Each probe
-    takes a difference in which the terms of the other four bugs cancel, so each bug shows alone."""
+    takes a difference in which the terms of the other four bugs cancel, so each bug shows alone.
+    The loss must first be finite at ordinary inputs."""
     x, logits, mu, _ = _loss_batch(1, seed=10)
     other_logits = _loss_batch(1, seed=11)[1]
     zeros, ones = torch.zeros_like(mu), torch.ones_like(mu)
+    base = _loss(fn, x, logits, mu, ones, 1.0)
+    if not math.isfinite(base):
+        raise _Wrong(
+            f"the loss is {base} for an ordinary image (logits ~ ±2, variances e): look for a "
+            "log of a negative number or a division by zero"
+        )
 
     def difference(a, b):
         """The loss at arguments a minus at b: the student's, and the reference."""
         return _loss(fn, *a) - _loss(fn, *b), float(_reference_loss(*a) - _reference_loss(*b))
 
+    def nonfinite(got, where):
+        return None if math.isfinite(got) else f"the loss is {got} {where}"
+
     # The μ² part of the KL, at logvar = 1 and β = 1: reconstruction and β's place cancel.
     got, expected = difference((x, logits, mu, ones, 1.0), (x, logits, zeros, ones, 1.0))
-    kl_factor = got / expected
-    sign = None
+    kl_factor = got / expected if math.isfinite(got) else math.nan
+    sign = nonfinite(got, "at μ = 0")
     if kl_factor < 0:
         sign = (
             f"moving μ away from 0 changes the loss by {got:+.3f}, but the KL to the prior must "
             "raise it: the KL enters with the wrong sign (loss = −ELBO = reconstruction + β·KL)"
         )
-    half = None
-    if abs(kl_factor) < 1e-9:
+    half = nonfinite(got, "at μ = 0")
+    if half is None and abs(kl_factor) < 1e-9:
         half = "the loss does not change with μ: the KL term is missing (or multiplied by 0)"
-    elif abs(abs(kl_factor) - 1) > _PROBE_RTOL:
+    elif half is None and abs(abs(kl_factor) - 1) > _PROBE_RTOL:
         half = f"the KL's μ² part is {abs(kl_factor):.3g}× what it should be: " + (
             "did you forget the ½?"
             if abs(abs(kl_factor) - 2) < _PROBE_RTOL
@@ -735,14 +1381,14 @@ def _loss_symptoms(fn):
             "log-variance is used as a variance. "
             "With logvar, σ² = exp(logvar) and log σ² = logvar"
         )
-    elif abs(got - kl_factor * expected) > _PROBE_RTOL * abs(expected):
+    elif not abs(got - kl_factor * expected) <= _PROBE_RTOL * abs(expected):
         log_variance = (
             "the KL's variance part is off: the encoder returns logvar = log σ², "
             "so σ² = exp(logvar) and log σ² = logvar"
         )
     # The reconstruction, at β = 1 (β's place cancels): a change of the logits alone.
     got, expected = difference((x, logits, mu, ones, 1.0), (x, other_logits, mu, ones, 1.0))
-    ratio, pixels = got / expected, None
+    ratio, pixels = got / expected, nonfinite(got, "for other logits")
     if abs(ratio + 1) < _PROBE_RTOL:
         pixels = "the reconstruction term has the wrong sign: the loss adds −log p(x|z), the BCE"
     elif abs(ratio * PIXELS - 1) < _PROBE_RTOL:
@@ -750,7 +1396,7 @@ def _loss_symptoms(fn):
             f"the reconstruction term is {PIXELS}× too small, one pixel's share: log p(x|z) of "
             "an image sums over its pixels (sum over pixels, average over the batch)"
         )
-    elif abs(ratio - 1) > _PROBE_RTOL:
+    elif pixels is None and abs(ratio - 1) > _PROBE_RTOL:
         pixels = (
             f"the reconstruction term is {ratio:.3g}× what it should be: "
             "F.binary_cross_entropy_with_logits(logits, x, reduction='none').sum(-1)"
@@ -760,13 +1406,13 @@ def _loss_symptoms(fn):
         _loss(fn, x, lg, mu, ones, 2.0) - _loss(fn, x, lg, mu, ones, 0.0)
         for lg in (logits, other_logits)
     ]
-    beta = None
-    if abs(added[0] - added[1]) > _PROBE_RTOL * abs(added[0]):
+    beta = nonfinite(sum(added), "at β = 0 or 2")
+    if beta is None and abs(added[0] - added[1]) > _PROBE_RTOL * abs(added[0]):
         beta = (
             "what β adds to the loss changes with the logits: β weights the reconstruction. "
             "It belongs on the KL: loss = reconstruction + β·KL"
         )
-    elif abs(added[0]) < 1e-12:
+    elif beta is None and abs(added[0]) < 1e-12:
         beta = "β has no effect on the loss: multiply the KL by β"
     return [
         ("sign of the KL", sign),
@@ -777,6 +1423,11 @@ def _loss_symptoms(fn):
     ]
 
 
+def _print_symptoms(symptoms, indent=""):
+    for name, problem in symptoms:
+        _say("✗", name, problem, indent) if problem else _say("✓", name, "fine", indent)
+
+
 def diagnose_vae_loss(vae_loss):
     """Print the symptoms of the five classic bugs in ``vae_loss(x, logits, mu, logvar, beta)``:
     a wrong KL sign, a missing ½, a variance where the log-variance belongs, a mean over pixels
@@ -785,13 +1436,12 @@ def diagnose_vae_loss(vae_loss):
         with np.errstate(all="ignore"):
             symptoms = _loss_symptoms(vae_loss)
     except _NotDone:
-        print(f"… {NOT_DONE}.")
+        _say("…", None, f"{NOT_DONE}.")
         return
     except _Wrong as wrong:
-        print(f"✗ {wrong}")
+        _say("✗", None, str(wrong))
         return
-    for name, problem in symptoms:
-        print(f"✗ {name}: {problem}" if problem else f"✓ {name}: fine")
+    _print_symptoms(symptoms)
 
 
 def _vae_loss_cases(vae_loss):
@@ -834,16 +1484,15 @@ def _vae_loss_cases(vae_loss):
             )
 
 
-@_exercise("Exercise 9, vae_loss")
+@_exercise("Exercise 16, vae_loss")
 def check_vae_loss(vae_loss):
     r"""``vae_loss(x, logits, mu, logvar, beta)``: the β-weighted negative ELBO averaged over the
     batch, :math:`\frac1n \sum_i [\mathrm{BCE}(x_i, \mathrm{logits}_i) + \beta\,
-    \mathrm{KL}(q(z|x_i)\,\|\,p(z))]`, against torch's binary cross-entropy plus
-    :func:`elbo_lib.kl.kl_to_standard_normal`."""
+    \mathrm{KL}(q(z|x_i)\,\|\,p(z))]`, against :func:`elbo_lib.vae.negative_elbo` of the
+    Bernoulli log-likelihood and the KL of :func:`elbo_lib.kl.kl_normal`."""
     x, logits, mu, logvar = _loss_batch(5, seed=12)
-    if _close(
-        _loss(vae_loss, x, logits, mu, logvar, 1.0), -_reference_loss(x, logits, mu, logvar, 1.0)
-    ):
+    loss = _loss(vae_loss, x, logits, mu, logvar, 1.0)
+    if _close(loss, -float(_reference_loss(x, logits, mu, logvar, 1.0))):
         raise _Wrong("wrong sign: return the loss −ELBO, which training minimises.")
     for name, problem in _loss_symptoms(vae_loss):
         if problem:
@@ -852,15 +1501,109 @@ def check_vae_loss(vae_loss):
     return "It matches the reference on batches, for β = 0.3, 1, 4, and for saturated logits."
 
 
-@_exercise("Exercise 10, fixed_vae_loss")
+@_exercise("Exercise 17, fixed_vae_loss")
 def check_fixed_vae_loss(fixed_vae_loss):
-    """The troubleshooting exercise: prints which of the five symptoms remain, then compares the
-    repaired loss with the reference as :func:`check_vae_loss` does."""
+    """The bug hunt: prints which of the five symptoms remain, then compares the repaired loss
+    with the reference as :func:`check_vae_loss` does."""
     symptoms = _loss_symptoms(fixed_vae_loss)
-    for name, problem in symptoms:
-        print(f"  ✗ {name}: {problem}" if problem else f"  ✓ {name}: fine")
+    _print_symptoms(symptoms, indent="  ")
     left = sum(problem is not None for _, problem in symptoms)
     if left:
         raise _Wrong(f"{left} of {len(symptoms)} symptoms remain: fix them one at a time.")
     _vae_loss_cases(fixed_vae_loss)
     return "All five bugs are gone and the loss matches the reference."
+
+
+# Exercises 18 and 19 · notebook 12 --------------------------------------------------------------
+
+
+@_exercise("Exercise 18, warmup_beta")
+def check_warmup_beta(warmup_beta):
+    r"""``warmup_beta(step, warmup_steps, target)``: :math:`\beta_t = \mathrm{target}\cdot
+    \min(1, t/T)`, against :func:`elbo_lib.schedules.linear_warmup`."""
+    cases = [(100, 1.0, [0, 1, 30, 50, 99, 100, 101, 1000]), (100, 0.5, [0, 25, 100, 400])]
+    cases.append((1, 2.0, [0, 1, 5]))
+    for warmup_steps, target, steps in cases:
+        case = f"warmup_steps = {warmup_steps}, target = {target}, steps {steps}"
+        schedule = linear_warmup(warmup_steps, target)
+        expected = np.array([schedule(t) for t in steps], dtype=float)
+        got = [_numbers(_call(warmup_beta, t, warmup_steps, target)) for t in steps]
+        if any(g.shape != () for g in got):
+            raise _Wrong("return one number β for one step.")
+        t = np.array(steps, dtype=float)
+        _compare(
+            np.array(got),
+            expected,
+            case,
+            mistakes=[
+                (
+                    target * t / warmup_steps,
+                    "β keeps growing after the warm-up: cap it with min(1, t / T)",
+                ),
+                (
+                    target * np.minimum(1, np.array(steps) // warmup_steps),
+                    "β jumps from 0 to the target at step T: t // T is integer division, use t / T",
+                ),
+                (target * (1 - expected / target), "β falls: it rises from 0 at t = 0 to target"),
+                (expected / target, f"β ends at 1, not at target = {target}: multiply by target"),
+                (
+                    target * np.minimum(1, (t + 1) / warmup_steps),
+                    "off by one step: β is exactly 0 at step 0",
+                ),
+            ],
+            nonfinite="β is finite at every step",
+        )
+    return "It matches elbo_lib.schedules.linear_warmup: 0 at step 0, target from step T on."
+
+
+PROJECT_MAX_NATS = 24.0  # the test −ELBO the mini-project must reach, nats per image
+PROJECT_MIN_UNITS = 6  # and the latent units it must keep active (of 8)
+PROJECT_TIME_LIMIT = 60.0  # seconds of training
+
+
+@_exercise("Exercise 19, the mini-project")
+def check_trained_vae(train_vae_with_warmup):
+    r"""``train_vae_with_warmup(x_train, seed) -> model``: an :class:`elbo_lib.vae.VAE` (8
+    latent units, Bernoulli pixels) trained by the student's own loop with a KL warm-up, within
+    60 s. The test −ELBO (:func:`elbo_lib.diagnostics.evaluate_elbo`) must be at most 24 nats and
+    at least 6 units active (:func:`elbo_lib.diagnostics.active_units`). Only the model's own
+    methods may be called from elbo_lib: the loop, the loss and the schedule are the answer's."""
+    x_train, x_test, _, _ = load_digits()
+    allow = {
+        getattr(VAE, name).__code__
+        for name in (
+            "__init__",
+            "encode",
+            "decode",
+            "log_likelihood",
+            "sample_posterior",
+            "check_data",
+            "_make_decoder",
+        )
+    } | {VAE.noise_var.fget.__code__}
+    with torch_threads():
+        model = _call(train_vae_with_warmup, x_train, 0, limit=PROJECT_TIME_LIMIT, allow=allow)
+    if not isinstance(model, VAE):
+        raise _Wrong(f"you returned a {type(model).__name__}: return the trained elbo_lib.vae.VAE")
+    if (model.x_dim, model.z_dim, model.likelihood) != (PIXELS, LATENTS, "bernoulli"):
+        raise _Wrong("build the model as VAE(x_dim=64, z_dim=8, likelihood='bernoulli').")
+    model = copy.deepcopy(model).eval()
+    try:
+        nats = -float(evaluate_elbo(model, x_test)["elbo"].mean())
+        units = int(active_units(model, x_test).sum())
+    except (ValueError, RuntimeError) as error:
+        raise _Wrong(f"the trained model cannot be evaluated ({error})") from None
+    if not math.isfinite(nats):
+        raise _Wrong("the test −ELBO is not finite: did the training diverge? Lower the rate.")
+    told = f"test −ELBO {nats:.1f} nats, {units} of {LATENTS} units active"
+    if nats > PROJECT_MAX_NATS:
+        raise _Wrong(
+            f"{told}: reach {PROJECT_MAX_NATS:g} nats or less. Train longer (more epochs), check "
+            "the loss sums over pixels, and that β reaches 1 at the end of the warm-up"
+        )
+    if units < PROJECT_MIN_UNITS:
+        raise _Wrong(
+            f"{told}: keep at least {PROJECT_MIN_UNITS} units active. A longer KL warm-up lets "
+            "the decoder learn to use z before the KL switches units off"
+        )
+    return f"{told}: a VAE trained by your own loop."

@@ -1,12 +1,13 @@
 """Write the student version of the exercise notebooks.
 
-Solution code between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (nbgrader's delimiters)
-becomes nbgrader's stub, ``# YOUR CODE HERE`` and ``raise NotImplementedError()``, indented like
-the delimiter; a solution in a Markdown cell becomes ``YOUR ANSWER HERE``. Outputs are cleared,
-and links to notebooks that stay behind are rewritten to work from the output folder.
+The solution versions live in ``instructors/``. Solution code between ``### BEGIN SOLUTION`` and
+``### END SOLUTION`` (nbgrader's delimiters) becomes nbgrader's stub, ``# YOUR CODE HERE`` and
+``raise NotImplementedError()``, indented like the delimiter; a solution in a Markdown cell
+becomes ``YOUR ANSWER HERE``. Links are rewritten to work from the output folder, and the student
+version is executed there, so that it ships with its outputs: every check "not done yet".
 
-    python tools/student_version.py             # every notebook with solutions -> build/student/
-    python tools/student_version.py notebooks/13_exercises.ipynb --out /tmp/student
+    python tools/student_version.py        # instructors/*_solutions.ipynb -> notebooks/
+    python tools/student_version.py instructors/13_exercises_solutions.ipynb --out /tmp/student
 """
 
 import argparse
@@ -15,9 +16,11 @@ import re
 from pathlib import Path
 
 import nbformat
+from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+SUFFIX = "_solutions"
 STUBS = {
     "code": ("# YOUR CODE HERE", "raise NotImplementedError()"),
     "markdown": ("YOUR ANSWER HERE",),
@@ -48,9 +51,15 @@ def strip_solutions(source, cell_type="code"):
     return "\n".join(lines), regions
 
 
-def student_notebook(path, out_dir, staying=()):
-    """The student version of the notebook at ``path``, to be written into ``out_dir``; links to
-    notebooks not in ``staying`` (the names written alongside) point back to ``path``'s folder."""
+def student_name(path):
+    """``13_exercises_solutions.ipynb`` -> ``13_exercises.ipynb``."""
+    path = Path(path)
+    return path.stem.removesuffix(SUFFIX) + path.suffix
+
+
+def student_notebook(path, out_dir):
+    """The student version of the solution notebook at ``path``, to be written into ``out_dir``,
+    without outputs; returns it and the number of solutions replaced."""
     notebook = nbformat.read(path, as_version=4)
     regions = 0
     for index, cell in enumerate(notebook.cells):
@@ -64,16 +73,24 @@ def student_notebook(path, out_dir, staying=()):
             cell.metadata.pop("execution", None)  # the solution run's timings
         elif cell.cell_type == "markdown":
             cell.source = NOTEBOOK_LINK.sub(
-                lambda link: "](" + _link(link[1], Path(path).resolve().parent, out_dir, staying),
+                lambda link: "](" + _link(link[1], Path(path).resolve().parent, out_dir),
                 cell.source,
             )
     return notebook, regions
 
 
-def _link(target, source_dir, out_dir, staying):
-    if target in staying or "://" in target:
+def _link(target, source_dir, out_dir):
+    if "://" in target:
         return target
-    return Path(os.path.relpath(source_dir / target, out_dir)).as_posix()
+    return Path(os.path.relpath(source_dir / target, Path(out_dir).resolve())).as_posix()
+
+
+def execute(notebook, out_dir, timeout=600):
+    """Run ``notebook`` top to bottom in a fresh kernel started in ``out_dir``, in place."""
+    NotebookClient(
+        notebook, timeout=timeout, record_timing=False, resources={"metadata": {"path": out_dir}}
+    ).execute()
+    return notebook
 
 
 def main(argv=None):
@@ -82,21 +99,19 @@ def main(argv=None):
         "notebooks",
         nargs="*",
         type=Path,
-        help="solution notebooks (default: every notebook in notebooks/ with a solution)",
+        help=f"solution notebooks (default: instructors/*{SUFFIX}.ipynb)",
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "build" / "student")
+    parser.add_argument("--out", type=Path, default=ROOT / "notebooks")
     args = parser.parse_args(argv)
-    paths = args.notebooks or [
-        p for p in sorted((ROOT / "notebooks").glob("*.ipynb")) if BEGIN in p.read_text()
-    ]
+    paths = args.notebooks or sorted((ROOT / "instructors").glob(f"*{SUFFIX}.ipynb"))
     args.out.mkdir(parents=True, exist_ok=True)
-    staying = {p.name for p in paths}
     for path in paths:
-        notebook, regions = student_notebook(path, args.out.resolve(), staying)
+        notebook, regions = student_notebook(path, args.out)
         if not regions:
             parser.error(f"{path} has no {BEGIN} ... {END} region")
-        nbformat.write(notebook, args.out / path.name)
-        print(f"{args.out / path.name}: {regions} solutions replaced by stubs")
+        target = args.out / student_name(path)
+        nbformat.write(execute(notebook, str(args.out)), target)
+        print(f"{target}: {regions} solutions replaced by stubs, executed")
 
 
 if __name__ == "__main__":
