@@ -94,7 +94,7 @@ def test_the_student_version_has_stubs_and_no_solutions_or_outputs(student_noteb
     assert all(c.outputs == [] and c.execution_count is None for c in code)
     assert not any("execution" in c.metadata for c in code)
     markdown = "".join(c.source for c in notebook.cells if c.cell_type == "markdown")
-    links = re.findall(r"\]\(([^)]+\.ipynb)\)", markdown)
+    links = re.findall(r"\]\((?!https?:)([^)]+\.ipynb)\)", markdown)
     assert len(links) >= 2
     for link in links:  # the lectures stay in notebooks/: links point back there
         target = (student_notebook.parent / link).resolve()
