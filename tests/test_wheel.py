@@ -62,8 +62,9 @@ def venv(tmp_path_factory):
     python = home / "venv" / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "JUPYTER"))}
     env |= {"JUPYTER_DATA_DIR": str(home / "jupyter"), "JUPYTER_CONFIG_DIR": str(home / "config")}
-    install = [python, "-m", "pip", "install", "--quiet", wheel, "nbclient", "ipykernel"]
-    run(*install, "--constraint", ROOT / "requirements.txt", env=env, cwd=home, timeout=900)
+    pip = [python, "-m", "pip", "install", "--quiet", "--no-compile"]
+    packages = [wheel, "nbclient", "ipykernel", "--constraint", ROOT / "requirements.txt"]
+    run(*pip, *packages, env=env, cwd=home, timeout=1800)
     return python, env
 
 
