@@ -3,18 +3,33 @@
 PYTHON ?= python3.11
 VENV := .venv
 READY := $(VENV)/.ready
+# The math renderer of the static site, served with its pages (npm's mathjax package).
+MATHJAX_VERSION := 3.2.2
+MATHJAX := build/npm/node_modules/mathjax/es5/tex-svg-full.js
+# JupyterLab refuses to run as root without --allow-root (a course's container runs as root).
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+# The notebooks that train networks: their stored numbers are checked again on another CPU path.
+TRAINING_NOTEBOOKS := $(wildcard notebooks/0[7-9]_*.ipynb notebooks/1[0-2]_*.ipynb)
+# One CPU, as on Binder (taskset is Linux's; elsewhere the benchmark runs unpinned).
+ONE_CPU := $(if $(shell command -v taskset),taskset -c 0)
 
-.PHONY: lab test site bench student grade
+.PHONY: lab test test-generic-cpu site bench student grade
 lab: $(READY)
-	$(VENV)/bin/jupyter lab notebooks/01_evidence_and_jensen.ipynb
+	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) $(LAB_ARGS) notebooks/01_evidence_and_jensen.ipynb
 
-test: $(READY)
+test: $(READY) $(MATHJAX)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest
 
+# nbval on the training notebooks with torch's generic kernels and MKL's SSE4.2 path: a stand-in
+# for a laptop or Binder node without AVX-512 (their stored outputs must not depend on it).
+test-generic-cpu: $(READY)
+	ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 \
+		$(VENV)/bin/python -m pytest $(TRAINING_NOTEBOOKS)
+
 # The notebooks with their stored outputs as a static site, in build/site (nothing is executed).
-site: $(READY)
+site: $(READY) $(MATHJAX)
 	$(VENV)/bin/python tools/build_site.py
 
 # The student version of the exercises, notebooks/13_exercises.ipynb, from the solution version
@@ -27,11 +42,14 @@ student: $(READY)
 grade: $(READY)
 	$(VENV)/bin/python tools/grade.py $(SUBMISSIONS) --out grades.csv
 
-# Time the notebooks, sliders, VAE and import; writes benchmarks/RESULTS.md (takes minutes).
+# Time the notebooks (on one CPU), sliders, VAE and import; writes benchmarks/RESULTS.md (minutes).
 bench: $(READY)
-	$(VENV)/bin/python benchmarks/run.py
+	$(ONE_CPU) $(VENV)/bin/python benchmarks/run.py
 
 $(READY): requirements.txt pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet -r requirements.txt -e .
+	$(VENV)/bin/python -m pip install --quiet -r requirements.txt -e ".[test]"
 	touch $@
+
+$(MATHJAX):
+	npm install --prefix build/npm --no-save --no-audit --no-fund mathjax@$(MATHJAX_VERSION)

@@ -6,10 +6,13 @@ One HTML page per notebook (nbconvert's JupyterLab template, figures embedded), 
 (by file name), each with links to the contents and to the previous and next notebook; links
 between notebooks point to their pages. ``index.html`` lists the notebooks by title and links to
 ``references.html``, the README's References section (the one copy of the combined list).
+The math is typeset by MathJax served with the pages (npm's mathjax package, which
+`make site` installs), so the site reads offline.
 """
 
 import html
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,6 +24,13 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_LINK = re.compile(r"\]\((?!https?:)([^)#]+)\.ipynb(#[^)]*)?\)")
 ARXIV = re.compile(r"arXiv:(\d{4}\.\d{4,5})")
 DOI = re.compile(r"DOI (10\.\d{4,9}/\S+[^\s.,;])")
+MATHJAX = ROOT / "build" / "npm" / "node_modules" / "mathjax" / "es5" / "tex-svg-full.js"
+# MathJax 3 reads its configuration before it loads: the same delimiters as nbconvert's MathJax 2.
+MATHJAX_CONFIG = r"""<script>
+window.MathJax = {tex: {inlineMath: [["$", "$"], ["\\(", "\\)"]], processEscapes: true,
+                        tags: "ams"}};
+</script>
+"""
 STYLE = """<style>
 .site-nav { display: flex; justify-content: space-between; max-width: 1100px;
             margin: 1em auto; padding: 0.5em 1em; font: 15px sans-serif;
@@ -82,7 +92,11 @@ def build_site(notebooks_dir, out_dir):
         (f"{path.stem}.html", title(notebook) or path.stem)
         for path, notebook in zip(paths, notebooks, strict=True)
     ]
-    exporter = HTMLExporter(template_name="lab")
+    if not MATHJAX.exists():
+        raise FileNotFoundError(f"{MATHJAX} is missing: `make site` installs npm's mathjax")
+    shutil.copy(MATHJAX, out_dir / MATHJAX.name)
+    exporter = HTMLExporter(template_name="lab", mathjax_url=MATHJAX.name)
+    script = f'<script src="{MATHJAX.name}">'
     written = []
     for i, (notebook, (file, name)) in enumerate(zip(notebooks, pages, strict=True)):
         for cell in notebook.cells:
@@ -90,6 +104,7 @@ def build_site(notebooks_dir, out_dir):
                 cell.source = NOTEBOOK_LINK.sub(r"](\1.html\2)", cell.source)
         body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": name}})
         links = nav(pages, i)
+        body = body.replace(script, MATHJAX_CONFIG + script, 1)
         body = body.replace("</head>", f"{STYLE}\n</head>", 1)
         body = body.replace("<main>", f"<main>\n{links}", 1)
         body = body.replace("</main>", f"{links}\n</main>", 1)
