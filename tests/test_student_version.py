@@ -4,6 +4,7 @@ version in instructors/, and it ships with its outputs, every check reporting "n
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -13,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "instructors" / "13_exercises_solutions.ipynb"
 STUDENT = ROOT / "notebooks" / "13_exercises.ipynb"
 EXERCISES = 19
+sys.path.insert(0, str(ROOT / "tools"))  # student_version imports its neighbour colab
 spec = importlib.util.spec_from_file_location(
     "student_version", ROOT / "tools" / "student_version.py"
 )

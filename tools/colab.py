@@ -46,19 +46,27 @@ def with_badges(text, notebook):
     return f"{title}\n\n{badges(notebook)}\n\n{rest.lstrip()}"
 
 
-def update_notebook(path):
-    """Badges in the header cell and the install cell first among the code cells; returns
-    whether the file changed."""
-    before = path.read_text(encoding="utf-8")
-    notebook = nbformat.reads(before, as_version=4)
-    cells = [cell for cell in notebook.cells if SETUP_TAG not in cell.metadata.get("tags", [])]
+def with_colab(notebook, name):
+    """``notebook`` (an nbformat notebook stored as ``name``, relative to the repository) with
+    the badges in its header cell and the install cell first among its code cells."""
+    setups = [cell for cell in notebook.cells if SETUP_TAG in cell.metadata.get("tags", [])]
+    cells = [cell for cell in notebook.cells if cell not in setups]
     header = cells[0]
     if header.cell_type != "markdown" or not header.source.startswith("# "):
-        raise ValueError(f"{path}: the first cell must be the Markdown title")
-    header.source = with_badges(header.source, f"notebooks/{path.name}")
+        raise ValueError(f"{name}: the first cell must be the Markdown title")
+    header.source = with_badges(header.source, name)
     setup = nbformat.v4.new_code_cell(INSTALL, id=SETUP_TAG, metadata={"tags": [SETUP_TAG]})
+    if setups and setups[0].source == INSTALL:
+        setup = setups[0]  # as it was, with its run of the notebook
     first_code = next(i for i, cell in enumerate(cells) if cell.cell_type == "code")
     notebook.cells = [*cells[:first_code], setup, *cells[first_code:]]
+    return notebook
+
+
+def update_notebook(path):
+    """:func:`with_colab` on the notebook at ``path``; returns whether the file changed."""
+    before = path.read_text(encoding="utf-8")
+    notebook = with_colab(nbformat.reads(before, as_version=4), f"notebooks/{path.name}")
     after = nbformat.writes(notebook) + "\n"
     if after != before:
         path.write_text(after, encoding="utf-8")

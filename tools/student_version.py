@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 import nbformat
+from colab import with_colab
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +60,8 @@ def student_name(path):
 
 def student_notebook(path, out_dir):
     """The student version of the solution notebook at ``path``, to be written into ``out_dir``,
-    without outputs; returns it and the number of solutions replaced."""
+    without outputs, with the Colab badges and install cell of the notebooks it stands among
+    (``tools/colab.py``); returns it and the number of solutions replaced."""
     notebook = nbformat.read(path, as_version=4)
     regions = 0
     for index, cell in enumerate(notebook.cells):
@@ -76,7 +78,7 @@ def student_notebook(path, out_dir):
                 lambda link: "](" + _link(link[1], Path(path).resolve().parent, out_dir),
                 cell.source,
             )
-    return notebook, regions
+    return with_colab(notebook, f"notebooks/{student_name(Path(path))}"), regions
 
 
 def _link(target, source_dir, out_dir):
