@@ -278,7 +278,10 @@ def gradient_estimators_explorer(mu=1.0, var=1.0, repeats=400, seed=0):
     # imported here: the other explorers run without torch, which is slow to load
     from elbo_lib.estimators import pathwise_gradients, score_function_gradients
 
-    positive_int(repeats, "repeats")
+    if positive_int(repeats, "repeats") < 2:
+        raise ValueError(
+            f"repeats must be at least 2 (a spread needs two estimates), got {repeats}"
+        )
 
     def square(z):
         return z**2
