@@ -1846,7 +1846,7 @@ case(
     "diagnostics.grid_posterior_moments",
     "a Gaussian posterior: its mean and covariance",
     lambda: torch.cat([t.flatten() for t in diagnostics.grid_posterior_moments(GRID_2)]),
-    check=close(np.concatenate([G_MEAN, np.ravel(G_COV)]), rel=0, abs=1e-9),
+    check=close(np.concatenate([G_MEAN, np.ravel(G_COV)]), rel=0, abs=1e-8),
 )
 Q_MU, Q_LOGVAR = torch.tensor([[0.2, -0.5]]), torch.tensor([[0.1, -1.2]])
 case(
@@ -1888,10 +1888,16 @@ case(
     "logvar = -1e4 at a grid point: q a point mass, KL = -log of the posterior's cell mass",
     lambda: diagnostics.grid_kl_to_posterior(
         GRID_2,
-        torch.zeros(1, 2, dtype=torch.float64),
+        torch.stack([GRID_2["z1"][70], GRID_2["z2"][80]])[None],
         torch.full((1, 2), -1e4, dtype=torch.float64),
     ),
-    check=close(-float(GRID_2["log_posterior"][0, 70, 70]) - 2 * math.log(0.1), rel=1e-9),
+    check=close(
+        -float(GRID_2["log_posterior"][0, 80, 70])
+        - math.log(
+            float(GRID_2["z1"][1] - GRID_2["z1"][0]) * float(GRID_2["z2"][1] - GRID_2["z2"][0])
+        ),
+        rel=1e-12,
+    ),
 )
 case(
     "diagnostics.grid_kl_to_posterior",
