@@ -302,7 +302,7 @@ def grid_posterior_moments(grid):
     :math:`m = \sum_{a,b} z_{ab}\, p(z_{ab} \mid x)\,\Delta z_1 \Delta z_2` and
     :math:`\Sigma = \sum_{a,b} (z_{ab} - m)(z_{ab} - m)^\top p(z_{ab} \mid x)\,
     \Delta z_1 \Delta z_2`. Returns ``(mean, cov)`` of shapes (n_images, 2) and (n_images, 2, 2)."""
-    _check_grid(grid)
+    check_grid(grid)
     weights, z = _grid_weights(grid)
     mean = weights @ z
     centred = z[None] - mean[:, None]  # (n_images, n², 2)
@@ -317,7 +317,7 @@ def grid_kl_to_posterior(grid, mu, logvar):
     (n_images, 2)) and the posterior of :func:`posterior_on_grid`; q is normalised on the same
     grid. It equals :math:`\log p(x) - \mathrm{ELBO}(q)` (notebook 02). Returns a tensor
     (n_images,)."""
-    _check_grid(grid)
+    check_grid(grid)
     n = len(grid["log_posterior"])
     if as_numpy(mu, "mu").shape != (n, 2) or as_numpy(logvar, "logvar").shape != (n, 2):
         raise ValueError(f"mu and logvar must have shape ({n}, 2)")
@@ -343,12 +343,13 @@ def _cell_area(grid):
     return float((grid["z1"][1] - grid["z1"][0]) * (grid["z2"][1] - grid["z2"][0]))
 
 
-def _check_grid(grid):
-    """Raise a ValueError naming ``grid`` unless it is a result of :func:`posterior_on_grid`."""
+def check_grid(grid, n_images=None):
+    """Raise a ValueError naming ``grid`` unless it is a result of :func:`posterior_on_grid` (for
+    ``n_images`` images, if given)."""
     keys = ("z1", "z2", "log_posterior")
     if not (isinstance(grid, dict) and all(isinstance(grid.get(k), torch.Tensor) for k in keys)):
         raise ValueError(f"grid must be a dict of tensors {keys} (posterior_on_grid), got {grid!r}")
-    shape = [len(grid["log_posterior"])]
+    shape = [len(grid["log_posterior"]) if n_images is None else n_images]
     for axis in ("z2", "z1"):
         values = as_numpy(grid[axis], f"grid[{axis!r}]")
         if values.ndim != 1 or len(values) < 2:

@@ -1831,6 +1831,9 @@ BAD_GRIDS = {
 }
 for label, bad in BAD_GRIDS.items():
     case(
+        "diagnostics.check_grid", label, lambda bad=bad: diagnostics.check_grid(bad), raises="grid"
+    )
+    case(
         "diagnostics.grid_posterior_moments",
         f"grid {label}",
         lambda bad=bad: diagnostics.grid_posterior_moments(bad),
@@ -1842,6 +1845,13 @@ for label, bad in BAD_GRIDS.items():
         lambda bad=bad: diagnostics.grid_kl_to_posterior(bad, torch.zeros(1, 2), torch.zeros(1, 2)),
         raises="grid",
     )
+case("diagnostics.check_grid", "a grid of float64 tensors", lambda: diagnostics.check_grid(GRID_2))
+case(
+    "diagnostics.check_grid",
+    "one posterior for two images",
+    lambda: diagnostics.check_grid(GRID_2, 2),
+    raises="grid",
+)
 case(
     "diagnostics.grid_posterior_moments",
     "a Gaussian posterior: its mean and covariance",
@@ -2275,7 +2285,7 @@ bad_arguments(
     "widgets.posterior_explorer",
     widgets.posterior_explorer,
     EXPLORE,
-    NOT_NUMBERS | {"empty": X[:0], "the wrong width": X[:2, :10], "one image too many": X[:3]},
+    NOT_NUMBERS | {"empty": X[:0], "the wrong width": X[:2, :10]},
     ["images"],
 )
 bad_arguments(
@@ -2305,6 +2315,12 @@ bad_arguments(
     EXPLORE,
     {"one name for two images": ["a"], "a string": "ab"},
     ["names"],
+)
+case(
+    "widgets.posterior_explorer",
+    "three images for two posteriors",
+    lambda: widgets.posterior_explorer(**(EXPLORE | {"images": X[:3]})),
+    raises="grid",
 )
 case(
     "widgets.posterior_explorer",
