@@ -14,6 +14,7 @@ import time
 import ipywidgets
 import torch
 
+from elbo_lib._arrays import positive_int, positive_number
 from elbo_lib._torch import seeded
 from elbo_lib.data import check_images
 from elbo_lib.plots import latent_scatter
@@ -30,6 +31,15 @@ class BetaVAEConfig:
     hidden: tuple[int, ...] = (128,)  # hidden layer sizes of encoder and decoder
     epochs: int = 30
     lr: float = 3e-3  # Adam's step size
+
+    def __post_init__(self):
+        positive_int(self.z_dim, "z_dim")
+        if not isinstance(self.hidden, tuple):
+            raise ValueError(f"hidden must be a tuple of layer sizes, got {self.hidden!r}")
+        for size in self.hidden:
+            positive_int(size, "each entry of hidden")
+        positive_int(self.epochs, "epochs")
+        positive_number(self.lr, "lr")
 
 
 MODEL = BetaVAEConfig()

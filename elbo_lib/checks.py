@@ -9,9 +9,20 @@ import math
 
 import numpy as np
 
+from elbo_lib._arrays import (
+    as_numpy,
+    broadcastable,
+    integer,
+    non_negative_number,
+    positive,
+    positive_number,
+)
+
 
 def holds(claim, condition, evidence=""):
     """✓ ``claim`` if ``condition`` is true (every entry, for an array)."""
+    _claim(claim)
+    as_numpy(condition, "condition", finite=False)
     suffix = f" ({evidence})" if evidence else ""
     if not bool(np.all(np.asarray(_numpy(condition)))):
         raise AssertionError(f"✗ {claim}: it does not hold{suffix}")
@@ -20,6 +31,9 @@ def holds(claim, condition, evidence=""):
 
 def close(claim, actual, expected, tol):
     r"""✓ ``claim`` if :math:`\max |a - e| \le` ``tol`` over every entry (absolute tolerance)."""
+    _claim(claim)
+    tol = non_negative_number(tol, "tol")
+    _numbers(actual=actual, expected=expected)
     difference = _largest_difference(actual, expected)
     if not difference <= tol:
         raise AssertionError(f"✗ {claim}: the largest difference is {difference:.3g}, over {tol:g}")
@@ -29,10 +43,15 @@ def close(claim, actual, expected, tol):
 def within_standard_errors(claim, samples, expected, k=4.0):
     r"""✓ ``claim`` if the mean of the Monte Carlo ``samples`` (first axis) lies within ``k``
     standard errors :math:`\hat\sigma/\sqrt n` of ``expected``, entry by entry."""
-    samples = np.asarray(_numpy(samples), dtype=float)
-    n = samples.shape[0]
+    _claim(claim)
+    samples = as_numpy(samples, "samples")
+    k = positive_number(k, "k")
+    n = samples.shape[0] if samples.ndim else 0
     if n < 2:
         raise ValueError(f"samples must hold at least two draws, got {n}")
+    if not np.all(samples.std(0) > 0):
+        raise ValueError("samples have no spread: their standard error is 0")
+    broadcastable(samples=samples[0], expected=as_numpy(expected, "expected"))
     mean = samples.mean(0)
     standard_error = samples.std(0, ddof=1) / math.sqrt(n)
     z = np.abs(mean - np.asarray(_numpy(expected), dtype=float)) / standard_error
@@ -57,11 +76,14 @@ def _numpy(value):
 def near(claim, estimate, expected, standard_error, k=4.0):
     r"""✓ ``claim`` if each Monte Carlo ``estimate`` lies within ``k`` of its ``standard_error``
     of ``expected``: :math:`|\hat\theta - \theta| \le k\,\mathrm{se}`, entry by entry."""
+    _claim(claim)
+    _numbers(estimate=estimate, expected=expected)
+    positive(np, as_numpy(standard_error, "standard_error"), "standard_error")
+    k = positive_number(k, "k")
     estimate, expected, standard_error = (
         np.asarray(_numpy(value), dtype=float) for value in (estimate, expected, standard_error)
     )
-    if not np.all(standard_error > 0):
-        raise ValueError(f"standard_error must be positive, got {standard_error!r}")
+    broadcastable(estimate=estimate, expected=expected, standard_error=standard_error)
     z = float(np.max(np.abs(estimate - expected) / standard_error, initial=0.0))
     if not z <= k:
         raise AssertionError(f"✗ {claim}: an estimate is {z:.1f} standard errors away, over {k:g}")
@@ -73,7 +95,7 @@ def jensen_gap_standard_error(log_y):
     n draws of log Y, by the delta method: :math:`\mathrm{sd}(Y_i / \bar Y - \log Y_i)/\sqrt n`.
     For a log-normal :math:`Y = e^{-\tau^2/2 + \tau\varepsilon}` it tends to
     :math:`\sqrt{(e^{\tau^2} - 1 - \tau^2)/n}`."""
-    log_y = np.asarray(_numpy(log_y), dtype=float)
+    log_y = as_numpy(log_y, "log_y", finite=False)
     if log_y.ndim != 1 or log_y.size < 2 or not np.all(np.isfinite(log_y)):
         raise ValueError(f"log_y must be a 1-D array of at least two finite draws, got {log_y!r}")
     shifted = log_y - log_y.max()
@@ -91,11 +113,26 @@ not the digits: ``conftest.py`` replaces each match by "≈ …" in both outputs
 def estimate(value, digits=2):
     """``value`` (a number or an array) as an estimate, "≈ 18.21" or "≈ [0.3, 0.5, 1.0]", rounded
     to ``digits`` decimals; see :data:`ESTIMATE`."""
-    if not (isinstance(digits, int) and digits >= 0):
-        raise ValueError(f"digits must be a non-negative integer, got {digits!r}")
+    digits = integer(digits, "digits")
+    _numbers(value=value)
     array = np.asarray(_numpy(value), dtype=float)
     if not np.all(np.isfinite(array)):
         raise ValueError(f"value must be finite, got {array}")
     if array.ndim == 0:
         return f"≈ {float(array):.{digits}f}"
     return "≈ [" + ", ".join(f"{v:.{digits}f}" for v in array.ravel()) + "]"
+
+
+def _claim(claim):
+    if not isinstance(claim, str):
+        raise ValueError(f"claim must be a string, got {claim!r}")
+
+
+def _numbers(**arrays):
+    """Raise a ValueError naming the first argument that is not a real number or an array of them
+    (NaN and ±inf are values, on which a claim fails), or the arguments whose shapes do not
+    broadcast."""
+    for name, value in arrays.items():
+        if np.asarray(_numpy(value)).dtype.kind not in "biuf":
+            raise ValueError(f"{name} must be a real number or an array of them, got {value!r}")
+    broadcastable(**{name: np.asarray(_numpy(value)) for name, value in arrays.items()})

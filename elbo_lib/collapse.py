@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from elbo_lib import schedules
-from elbo_lib._arrays import non_negative_number, positive_int
+from elbo_lib._arrays import integer, non_negative_number, positive_int, positive_number
 from elbo_lib._torch import seeded
 from elbo_lib.diagnostics import (
     KL_UNIT,
@@ -39,6 +39,21 @@ class CollapseConfig:
     lr: float  # Adam's step size
     k: int  # importance samples per test image for -log p(x)
     seeds: tuple[int, ...] = (0, 1, 2)  # one run per seed
+
+    def __post_init__(self):
+        if not (isinstance(self.made_hidden, tuple) and self.made_hidden):
+            raise ValueError(
+                f"made_hidden must be a tuple of layer sizes, got {self.made_hidden!r}"
+            )
+        for size in self.made_hidden:
+            positive_int(size, "each entry of made_hidden")
+        positive_int(self.epochs, "epochs")
+        positive_number(self.lr, "lr")
+        positive_int(self.k, "k")
+        if not isinstance(self.seeds, tuple) or not self.seeds:
+            raise ValueError(f"seeds must be a non-empty tuple of seeds, got {self.seeds!r}")
+        for seed in self.seeds:
+            integer(seed, "each of seeds")
 
 
 CONFIGS = {
@@ -245,6 +260,13 @@ def plot_kl_per_unit(ax, rows, decoder="MADE", floor=1e-3):
 def select(rows, decoder, remedy, beta=1.0):
     """The runs of :func:`collapse_study` with this ``decoder``, ``remedy`` and ``beta``, in
     seed order; a ValueError if there are none."""
+    keys = {"decoder", "remedy", "beta"}
+    if not isinstance(rows, list | tuple) or not all(
+        isinstance(r, dict) and keys <= r.keys() for r in rows
+    ):
+        raise ValueError(
+            "rows must be a list of collapse_run results (dicts of decoder, remedy, …)"
+        )
     chosen = [r for r in rows if (r["decoder"], r["remedy"], r["beta"]) == (decoder, remedy, beta)]
     if not chosen:
         raise ValueError(f"no runs with decoder={decoder!r}, remedy={remedy!r}, beta={beta!r}")

@@ -9,9 +9,11 @@ the global random state untouched, so repeated calls give the same numbers.
 import math
 
 import array_api_compat
+import numpy as np
 import torch
 
 from elbo_lib._arrays import (
+    as_numpy,
     finite,
     non_negative_number,
     over_variance,
@@ -23,7 +25,7 @@ from elbo_lib.bounds import iwae_bound
 from elbo_lib.densities import LOG_2PI, log_normal
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
 from elbo_lib.linear_gaussian import ppca_log_likelihood
-from elbo_lib.vae import reparameterize
+from elbo_lib.vae import VAE, reparameterize
 
 _BUDGET = 2**16  # samples × images decoded at once: ~70 MB of activations for hidden=256
 ACTIVE_THRESHOLD = 0.01
@@ -272,11 +274,12 @@ def posterior_on_grid(model, x, extent=4.0, n=101):
     ``imshow`` and ``contour``), with ``exp(log_posterior).sum() · Δz1 · Δz2 = 1`` per image, and
     ``"log_evidence"`` (n_images,), log p(x) by quadrature.
     """
-    model.check_data(x)
+    if not isinstance(model, VAE):
+        raise ValueError(f"model must be a VAE, got {type(model).__name__}")
+    x = model.check_data(x)
     if model.z_dim != 2:
         raise ValueError(f"model must have a 2-D latent (z_dim == 2), got z_dim = {model.z_dim}")
-    if not (isinstance(extent, int | float) and 0 < extent < math.inf):
-        raise ValueError(f"extent must be a positive finite number, got {extent!r}")
+    positive_number(extent, "extent")
     if positive_int(n, "n") < 2:
         raise ValueError(f"n must be at least 2, got {n!r}")
     axis = torch.linspace(-extent, extent, n, dtype=x.dtype)
@@ -299,6 +302,7 @@ def grid_posterior_moments(grid):
     :math:`m = \sum_{a,b} z_{ab}\, p(z_{ab} \mid x)\,\Delta z_1 \Delta z_2` and
     :math:`\Sigma = \sum_{a,b} (z_{ab} - m)(z_{ab} - m)^\top p(z_{ab} \mid x)\,
     \Delta z_1 \Delta z_2`. Returns ``(mean, cov)`` of shapes (n_images, 2) and (n_images, 2, 2)."""
+    check_grid(grid)
     weights, z = _grid_weights(grid)
     mean = weights @ z
     centred = z[None] - mean[:, None]  # (n_images, n², 2)
@@ -313,13 +317,19 @@ def grid_kl_to_posterior(grid, mu, logvar):
     (n_images, 2)) and the posterior of :func:`posterior_on_grid`; q is normalised on the same
     grid. It equals :math:`\log p(x) - \mathrm{ELBO}(q)` (notebook 02). Returns a tensor
     (n_images,)."""
-    weights, z = _grid_weights(grid)
-    if tuple(mu.shape) != (len(weights), 2) or tuple(logvar.shape) != (len(weights), 2):
-        raise ValueError(f"mu and logvar must have shape ({len(weights)}, 2)")
+    check_grid(grid)
+    n = len(grid["log_posterior"])
+    if as_numpy(mu, "mu").shape != (n, 2) or as_numpy(logvar, "logvar").shape != (n, 2):
+        raise ValueError(f"mu and logvar must have shape ({n}, 2)")
+    z = _grid_weights(grid)[1]
     log_q = log_normal(z[None], mu[:, None], logvar=logvar[:, None]).sum(-1)
-    log_q = log_q - torch.logsumexp(log_q, dim=1, keepdim=True)  # q's mass in each cell
+    log_mass = torch.logsumexp(log_q, dim=1, keepdim=True)
+    if not bool(torch.isfinite(log_mass).all()):
+        raise ValueError("logvar is so small that q has no mass on any grid point")
+    log_q = log_q - log_mass  # q's mass in each cell
     log_p = grid["log_posterior"].flatten(1) + math.log(_cell_area(grid))  # the posterior's
-    return (log_q.exp() * (log_q - log_p)).sum(1)
+    terms = log_q.exp() * (log_q - log_p)
+    return torch.where(log_q > -math.inf, terms, 0.0).sum(1)  # 0 log 0 = 0
 
 
 def _grid_weights(grid):
@@ -331,3 +341,20 @@ def _grid_weights(grid):
 
 def _cell_area(grid):
     return float((grid["z1"][1] - grid["z1"][0]) * (grid["z2"][1] - grid["z2"][0]))
+
+
+def check_grid(grid, n_images=None):
+    """Raise a ValueError naming ``grid`` unless it is a result of :func:`posterior_on_grid` (for
+    ``n_images`` images, if given)."""
+    keys = ("z1", "z2", "log_posterior")
+    if not (isinstance(grid, dict) and all(isinstance(grid.get(k), torch.Tensor) for k in keys)):
+        raise ValueError(f"grid must be a dict of tensors {keys} (posterior_on_grid), got {grid!r}")
+    shape = [len(grid["log_posterior"]) if n_images is None else n_images]
+    for axis in ("z2", "z1"):
+        values = as_numpy(grid[axis], f"grid[{axis!r}]")
+        if values.ndim != 1 or len(values) < 2:
+            raise ValueError(f"grid[{axis!r}] must be a 1-D axis of at least two points")
+        shape.append(len(values))
+    log_posterior = as_numpy(grid["log_posterior"], "grid['log_posterior']", finite=False)
+    if list(log_posterior.shape) != shape or np.any(log_posterior == np.inf):
+        raise ValueError(f"grid['log_posterior'] must be finite or -inf, of shape {tuple(shape)}")

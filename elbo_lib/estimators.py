@@ -18,7 +18,7 @@ from numbers import Real
 import numpy as np
 import torch
 
-from elbo_lib._arrays import as_float, positive, positive_int
+from elbo_lib._arrays import as_float, as_numpy, positive, positive_int
 from elbo_lib._torch import seeded, torch_threads
 from elbo_lib.densities import log_normal
 from elbo_lib.vae import reparameterize
@@ -35,7 +35,7 @@ def score_function_gradients(f, mu, var, n_samples, *, baseline=0.0, seed=0):
     f maps a 1-D torch tensor of samples to a tensor of the same shape and need not be
     differentiable; the score comes from autograd through :func:`log_normal`.
     """
-    mu, var, n_samples, seed = _parameters(mu, var, n_samples, seed)
+    mu, var, n_samples, seed = _parameters(f, mu, var, n_samples, seed)
     baseline = _finite_number(baseline, "baseline")
     with seeded(seed), torch_threads():
         eps = torch.randn(n_samples, dtype=torch.float64)
@@ -58,7 +58,7 @@ def pathwise_gradients(f, mu, var, n_samples, *, seed=0):
 
     by autograd through f, which must be differentiable in z and elementwise (sample i of its
     output depends on sample i of its input only)."""
-    mu, var, n_samples, seed = _parameters(mu, var, n_samples, seed)
+    mu, var, n_samples, seed = _parameters(f, mu, var, n_samples, seed)
     with seeded(seed), torch_threads():
         eps = torch.randn(n_samples, dtype=torch.float64)
         mus, logvars = _per_sample(mu, var, n_samples)
@@ -68,11 +68,13 @@ def pathwise_gradients(f, mu, var, n_samples, *, seed=0):
         return _rows(*torch.autograd.grad(fz.sum(), (mus, logvars)))
 
 
-def _parameters(mu, var, n_samples, seed):
+def _parameters(f, mu, var, n_samples, seed):
+    if not callable(f):
+        raise ValueError(f"f must be a function of the samples, got {f!r}")
     mu = _finite_number(mu, "mu")
     var = positive(np, _scalar(var, "var"), "var")
     positive_int(n_samples, "n_samples")
-    if not (isinstance(seed, int | np.integer) and seed >= 0):
+    if isinstance(seed, bool) or not (isinstance(seed, int | np.integer) and seed >= 0):
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     return mu, float(var), int(n_samples), int(seed)
 
@@ -140,9 +142,7 @@ def variance_and_standard_error(values):
 
 
 def _sample(values):
-    values = np.asarray(values, dtype=float)
+    values = as_numpy(values, "values")
     if values.ndim == 0 or len(values) < 2:
         raise ValueError(f"values needs at least two rows, got shape {values.shape}")
-    if not np.all(np.isfinite(values)):
-        raise ValueError("values contains NaN or inf")
     return values

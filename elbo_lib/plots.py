@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib import ticker
 from matplotlib.colors import LogNorm
 
-from elbo_lib._arrays import as_numpy, check_finite
+from elbo_lib._arrays import as_numpy, check_finite, number, positive, positive_number
 from elbo_lib.densities import log_normal
 from elbo_lib.kl import kl_normal
 
@@ -373,6 +373,12 @@ def estimate_histograms(ax, estimates, exact, bins):
     :math:`\partial/\partial\mu\ \mathbb E_q[f]`): the histogram of its estimates on the common
     bin edges ``bins``, each scaled to its row's height, with the exact gradient across all rows
     and each row's mean and standard deviation."""
+    for values in _labelled(estimates, "estimates").values():
+        if as_numpy(values, "estimates").ndim != 1 or len(values) < 2:
+            raise ValueError("estimates must hold at least two estimates per estimator")
+    number(exact, "exact")
+    if as_numpy(bins, "bins").ndim != 1 or len(bins) < 2 or not np.all(np.diff(bins) > 0):
+        raise ValueError(f"bins must be at least two increasing edges, got {bins!r}")
     edges = np.asarray(bins, float)
     colours = (Q, "C2", "C1")  # the colours of estimator_spread: score function, baseline, pathwise
     for row, (values, colour) in enumerate(zip(estimates.values(), colours, strict=False)):
@@ -405,6 +411,15 @@ def estimator_spread(ax, n_samples, spreads, per_sample_variances):
     each estimator in ``spreads`` (label → one value per N), beside the law
     :math:`\sqrt{v_1 / N}` from its exact single-sample variance :math:`v_1`
     (``per_sample_variances``, label → number)."""
+    shape = positive(np, as_numpy(n_samples, "n_samples"), "n_samples").shape
+    if len(shape) != 1 or shape[0] == 0:
+        raise ValueError(f"n_samples must be a non-empty 1-D array, got shape {shape}")
+    for label, spread in _labelled(spreads, "spreads").items():
+        if positive(np, as_numpy(spread, "spreads"), "spreads").shape != shape:
+            raise ValueError(f"spreads[{label!r}] must hold one value per entry of n_samples")
+        if not isinstance(per_sample_variances, dict) or label not in per_sample_variances:
+            raise ValueError(f"per_sample_variances must give the variance of {label!r}")
+        positive_number(per_sample_variances[label], "per_sample_variances")
     n_samples = np.asarray(n_samples, float)
     for (label, spread), colour in zip(spreads.items(), (Q, "C1", POSTERIOR), strict=False):
         variance = per_sample_variances[label]
@@ -434,6 +449,10 @@ def mode_costs(ax, means, kl, costs):
     r""":math:`\mathrm{KL}(q\,\|\,p)` of :math:`q = \mathcal N(m, 1)` against its mean m (``kl`` at
     ``means``), with each mode's cost of ignoring the rest, :math:`-\log w` (``costs``: label →
     nats), as a dashed level."""
+    if as_numpy(means, "means").ndim != 1 or as_numpy(kl, "kl").shape != np.shape(means):
+        raise ValueError("means and kl must be 1-D arrays of the same length")
+    for cost in _labelled(costs, "costs").values():
+        positive_number(cost, "costs")
     ax.plot(means, kl, color=Q, lw=2, label="KL(q‖p), q = N(m, 1)")
     for (label, cost), colour in zip(costs.items(), ("C1", "C2", "C4"), strict=False):
         ax.axhline(cost, color=colour, ls="--", lw=1.2, label=f"{label} = {cost:.2f} nats")
@@ -444,3 +463,10 @@ def mode_costs(ax, means, kl, costs):
         title="the cost of sitting on one mode",
     )
     ax.legend(fontsize=8, loc="upper center")
+
+
+def _labelled(values, name):
+    """``values`` if it is a non-empty dict (label → values), else a ValueError naming ``name``."""
+    if not isinstance(values, dict) or not values:
+        raise ValueError(f"{name} must be a non-empty dict of label → values, got {values!r}")
+    return values

@@ -216,7 +216,9 @@ def train_vae(
 def training_steps(n, epochs, batch_size=BATCH_SIZE):
     r"""The number of optimiser steps :func:`train_vae` takes on n images:
     :math:`\text{epochs} \cdot \lceil n / \text{batch\_size} \rceil`."""
-    return epochs * math.ceil(n / batch_size)
+    n, epochs = positive_int(n, "n"), positive_int(epochs, "epochs")
+    batch_size = positive_int(batch_size, "batch_size")
+    return epochs * -(-n // batch_size)
 
 
 def reparameterize(mu, logvar, eps):

@@ -9,12 +9,14 @@ import math
 import ipywidgets
 import numpy as np
 import torch
+from matplotlib.figure import FigureBase
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from elbo_lib._arrays import as_numpy, check_finite, positive_int
+from elbo_lib._arrays import as_numpy, check_finite, integer, positive_int, positive_number
 from elbo_lib.data import IMAGE_SHAPE
 from elbo_lib.plots import latent_scatter
+from elbo_lib.vae import VAE
 from elbo_lib.widgets import SliderFigure
 
 AMORTIZED, REFINED, LOG_PX = "C0", "C2", "k"
@@ -210,11 +212,13 @@ def traversal_images(model, unit, values):
     r"""The decoder's output along one latent axis: :math:`z = v\,e_{\text{unit}}` for each v in
     ``values``, every other unit at the prior mean 0. Pixel probabilities (Bernoulli decoder) or
     means (Gaussian), a tensor (len(values), x_dim)."""
-    if not (isinstance(unit, int) and 0 <= unit < model.z_dim):
+    if not isinstance(model, VAE):
+        raise ValueError(f"model must be a VAE, got {type(model).__name__}")
+    if integer(unit, "unit") >= model.z_dim:
         raise ValueError(f"unit must be an integer in [0, {model.z_dim}), got {unit!r}")
-    values = torch.as_tensor(np.asarray(values, dtype=np.float32))
-    if values.ndim != 1 or not bool(torch.isfinite(values).all()):
-        raise ValueError("values must be a 1-D array of finite numbers")
+    values = torch.as_tensor(as_numpy(values, "values", np.float32))
+    if values.ndim != 1 or len(values) == 0:
+        raise ValueError("values must be a non-empty 1-D array of finite numbers")
     z = torch.zeros(len(values), model.z_dim)
     z[:, unit] = values
     with torch.no_grad():
@@ -225,6 +229,14 @@ def traversal_images(model, unit, values):
 def latent_traversals(ax, model, units, values, row_labels=None, title=None):
     """Latent traversals: one row per unit of ``units``, the decoder's output as that unit runs
     over ``values`` (:func:`traversal_images`), left to right."""
+    if not isinstance(model, VAE):
+        raise ValueError(f"model must be a VAE, got {type(model).__name__}")
+    if not (isinstance(units, list | tuple | range) and units) or not all(
+        isinstance(u, int) and not isinstance(u, bool) and 0 <= u < model.z_dim for u in units
+    ):
+        raise ValueError(
+            f"units must be a non-empty list of units in [0, {model.z_dim}), got {units!r}"
+        )
     images = torch.cat([traversal_images(model, unit, values) for unit in units])
     image_grid(ax, images, ncols=len(values), row_labels=row_labels, title=title)
     ax.set_xlabel(f"z_unit from {values[0]:g} to {values[-1]:g} (other units 0)")
@@ -245,6 +257,17 @@ def posterior_and_q(ax, z1, z2, log_posterior, mu, logvar, refined=None, title=N
     edges. ``refined`` = (mu, logvar) adds a second Gaussian, dashed. The view is the square that
     holds both; the key goes right of the axes, or with ``legend=False`` to
     :func:`posterior_legend`."""
+    _check_posterior(z1, z2, log_posterior)
+    mu, logvar = as_numpy(mu, "mu"), as_numpy(logvar, "logvar")
+    for name, value in (("mu", mu), ("logvar", logvar)):
+        if value.shape != (2,):
+            raise ValueError(f"{name} must hold two numbers, got shape {value.shape}")
+    if refined is not None:
+        if not (isinstance(refined, tuple | list) and len(refined) == 2):
+            raise ValueError(f"refined must be a pair (mu, logvar), got {refined!r}")
+        refined = tuple(as_numpy(r, "refined") for r in refined)
+        if any(r.shape != (2,) for r in refined):
+            raise ValueError("refined must be a pair (mu, logvar) of two numbers each")
     z1, z2 = np.asarray(z1, dtype=float), np.asarray(z2, dtype=float)
     density = np.exp(np.asarray(log_posterior, dtype=float))
     levels = _mass_levels(density, ELLIPSE_MASSES)
@@ -287,6 +310,10 @@ def posterior_and_q(ax, z1, z2, log_posterior, mu, logvar, refined=None, title=N
 
 def posterior_legend(fig, refined=True):
     """One key below all the :func:`posterior_and_q` panels of ``fig`` (constrained layout)."""
+    if not isinstance(fig, FigureBase):
+        raise ValueError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    if not isinstance(refined, bool):
+        raise ValueError(f"refined must be True or False, got {refined!r}")
     fig.legend(handles=_posterior_handles(refined), loc="outside lower center", ncols=3)
 
 
@@ -305,6 +332,12 @@ def latent_manifold(ax, images, extent):
     r"""The decoded images of an m × m grid of latent points over :math:`[-e, e]^2`
     (e = ``extent``), tiled at their positions: ``images`` has shape (m, m, 64), row i and
     column j decoded at :math:`(z_1, z_2) = (z1_j, z2_i)` with z1 and z2 ascending."""
+    pixels = as_numpy(images, "images")
+    if pixels.ndim != 3 or pixels.shape[0] != pixels.shape[1] or pixels.shape[0] < 2:
+        raise ValueError(f"images must have shape (m, m, 64) with m ≥ 2, got {pixels.shape}")
+    if pixels.shape[2] != 64 or np.any((pixels < 0) | (pixels > 1)):
+        raise ValueError("images must hold 64 pixels per tile, each in [0, 1]")
+    positive_number(extent, "extent")
     images = np.asarray(images, dtype=float)
     m = images.shape[0]
     h, w = IMAGE_SHAPE
@@ -328,6 +361,12 @@ def latent_codes(ax, z, labels, point):
     r"""Points in a 2-D latent space (e.g. posterior means) coloured by class label, each label
     written at the median of its points (cheaper to redraw than a legend), and ``point``
     :math:`(z_1, z_2)` marked with a cross."""
+    if as_numpy(z, "z").ndim != 2 or np.shape(z)[1:] != (2,) or len(z) == 0:
+        raise ValueError(f"z must have shape (n, 2) with n ≥ 1, got {np.shape(z)}")
+    if labels is None or np.shape(labels) != (len(z),):
+        raise ValueError(f"labels must hold one label per point of z, got {labels!r}")
+    if as_numpy(point, "point").shape != (2,):
+        raise ValueError(f"point must be two numbers (z1, z2), got {point!r}")
     z, labels = np.asarray(z, dtype=float), np.asarray(labels)
     classes = np.unique(labels)
     colours = {c: f"C{i % 10}" for i, c in enumerate(classes)}
@@ -354,3 +393,16 @@ def _mass_levels(density, masses):
     cumulative = np.cumsum(values) / values.sum()
     index = np.searchsorted(cumulative, sorted(masses, reverse=True))
     return sorted(set(values[np.minimum(index, len(values) - 1)].tolist()))
+
+
+def _check_posterior(z1, z2, log_posterior, name="log_posterior"):
+    """Raise a ValueError naming the argument unless z1 and z2 are 1-D finite axes of at least
+    two points and ``log_posterior`` (len(z2), len(z1)) is finite or -inf, with a finite entry."""
+    for axis, values in (("z1", z1), ("z2", z2)):
+        if as_numpy(values, axis).ndim != 1 or len(values) < 2:
+            raise ValueError(f"{axis} must be a 1-D axis of at least two points")
+    log_posterior = as_numpy(log_posterior, name, finite=False)
+    if log_posterior.shape != (len(z2), len(z1)):
+        raise ValueError(f"{name} must have shape (len(z2), len(z1)), got {log_posterior.shape}")
+    if np.any(log_posterior == np.inf) or not np.any(np.isfinite(log_posterior)):
+        raise ValueError(f"{name} must be finite or -inf, with at least one finite entry")

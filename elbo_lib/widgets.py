@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from threadpoolctl import threadpool_limits
 
 from elbo_lib import plots
-from elbo_lib._arrays import integer, number, positive_int
+from elbo_lib._arrays import as_numpy, integer, number, positive_int, positive_number
 from elbo_lib.ascent import elbo_ascent, kl_descent
 from elbo_lib.divergences import factorised_fit, fit_gaussian, mixture_log_density
 from elbo_lib.linear_gaussian import LinearGaussian
@@ -256,6 +256,12 @@ def factorised_fit_explorer():
 
 def choice_slider(description, options, value):
     """A :class:`ipywidgets.SelectionSlider` over ``options`` (e.g. sample sizes 1, 2, 5, …)."""
+    if not isinstance(description, str):
+        raise ValueError(f"description must be a string, got {description!r}")
+    if not (isinstance(options, list | tuple | range) and options):
+        raise ValueError(f"options must be a non-empty sequence, got {options!r}")
+    if value not in options:
+        raise ValueError(f"value must be one of options, got {value!r}")
     return ipywidgets.SelectionSlider(
         options=list(options),
         value=value,
@@ -278,7 +284,10 @@ def gradient_estimators_explorer(mu=1.0, var=1.0, repeats=400, seed=0):
     # imported here: the other explorers run without torch, which is slow to load
     from elbo_lib.estimators import pathwise_gradients, score_function_gradients
 
-    positive_int(repeats, "repeats")
+    if positive_int(repeats, "repeats") < 2:
+        raise ValueError(
+            f"repeats must be at least 2 (a spread needs two estimates), got {repeats}"
+        )
 
     def square(z):
         return z**2
@@ -314,12 +323,26 @@ def posterior_explorer(images, grid, mu, logvar, refined=None, names=None):
     the encoder's q, ``refined`` an optional second (mu, logvar), ``names`` the images' titles
     (default: their positions)."""
     from elbo_lib import vae_plots
+    from elbo_lib.diagnostics import check_grid
 
+    shape = as_numpy(images, "images").shape
+    if len(shape) != 2 or shape[0] == 0 or shape[1] != 64:
+        raise ValueError(f"images must have shape (n, 64) with n ≥ 1, got {shape}")
+    check_grid(grid, shape[0])
+    mu, logvar = as_numpy(mu, "mu"), as_numpy(logvar, "logvar")
+    if mu.shape != (shape[0], 2) or logvar.shape != (shape[0], 2):
+        raise ValueError(f"mu and logvar must have shape ({shape[0]}, 2), one row per image")
+    if refined is not None:
+        if not (isinstance(refined, tuple | list) and len(refined) == 2):
+            raise ValueError(f"refined must be a pair (mu, logvar), got {refined!r}")
+        refined = tuple(as_numpy(r, "refined") for r in refined)
+        if any(r.shape != mu.shape for r in refined):
+            raise ValueError(f"refined must be a pair of arrays of shape {mu.shape}")
+    if names is not None and (isinstance(names, str) or len(names) != shape[0]):
+        raise ValueError(f"names must hold one title per image, got {names!r}")
     images = np.asarray(images)
     z1, z2 = np.asarray(grid["z1"]), np.asarray(grid["z2"])
     log_posterior = np.asarray(grid["log_posterior"])
-    mu, logvar = np.asarray(mu), np.asarray(logvar)
-    refined = None if refined is None else tuple(np.asarray(r) for r in refined)
     names = [f"image {i}" for i in range(len(images))] if names is None else list(names)
     slider = ipywidgets.IntSlider(
         value=0, min=0, max=len(images) - 1, description="image", style=_STYLE, layout=_LAYOUT
@@ -348,7 +371,16 @@ def latent_explorer(model, mu, labels, extent=3.0):
     import torch
 
     from elbo_lib import vae_plots
+    from elbo_lib.vae import VAE
 
+    if not (isinstance(model, VAE) and model.z_dim == 2):
+        raise ValueError(f"model must be a VAE with a 2-D latent, got {model!r}")
+    mu = as_numpy(mu, "mu")
+    if mu.ndim != 2 or mu.shape[1] != 2:
+        raise ValueError(f"mu must have shape (n, 2), got {mu.shape}")
+    if labels is None or np.shape(labels) != (len(mu),):
+        raise ValueError(f"labels must hold one label per row of mu, got {labels!r}")
+    positive_number(extent, "extent")
     mu, labels = np.asarray(mu), np.asarray(labels)
     sliders = {
         "z1": float_slider("latent z₁", -extent, extent, 0.0, 0.05),
