@@ -160,12 +160,24 @@ def over_variance(xp, diff, var, logvar):
     r""":math:`d^2/\sigma^2`, exact for every variance the inputs can state: ``diff**2 / var``
     when the variance was given, else :math:`(d\, e^{-\frac12\log\sigma^2})^2`, which neither
     divides by an underflowed :math:`e^{\log\sigma^2}` nor multiplies 0 by an overflowed
-    :math:`e^{-\log\sigma^2}` (it is 0 where d is, also in the gradient)."""
+    :math:`e^{-\log\sigma^2}` (it is 0 where d is, also in the gradient); below
+    :data:`_TINY_LOGVAR`, where :math:`e^{-\frac12\log\sigma^2}` itself overflows, it is
+    :math:`e^{2\log|d| - \log\sigma^2}`."""
     with np.errstate(over="ignore"):  # a quotient beyond the largest float is inf, correctly
         if var is not None:
             return diff**2 / var
-        logvar = xp.where(diff == 0, xp.zeros_like(logvar), logvar)  # exp stays finite at d = 0
-        return (diff * xp.exp(-0.5 * logvar)) ** 2
+        tiny = (logvar < _TINY_LOGVAR) & (diff != 0)
+        zero = xp.zeros_like(logvar)
+        direct = (diff * xp.exp(-0.5 * xp.where((diff == 0) | tiny, zero, logvar))) ** 2
+        if not bool(xp.any(tiny)):
+            return direct
+        # each branch sees only inputs it can take, so neither puts NaN into the gradient
+        d = xp.where(tiny, diff, xp.ones_like(diff))
+        via_logs = xp.exp(2 * xp.log(xp.abs(d)) - xp.where(tiny, logvar, zero))
+        return xp.where(tiny, via_logs, direct)
+
+
+_TINY_LOGVAR = -1400.0  # e^{700} is finite, e^{710} is not
 
 
 def _extreme(xp, value):
