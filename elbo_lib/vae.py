@@ -18,6 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from elbo_lib._arrays import (
+    check_finite,
     finite,
     namespace,
     non_negative_number,
@@ -27,7 +28,7 @@ from elbo_lib._arrays import (
 from elbo_lib._torch import seeded, torch_threads
 from elbo_lib.data import check_images
 from elbo_lib.densities import LOG_2PI, log_normal
-from elbo_lib.kl import kl_normal, kl_to_standard_normal
+from elbo_lib.kl import _unit_kl
 from elbo_lib.schedules import constant
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -103,15 +104,16 @@ class VAE(nn.Module):
         :math:`\mathrm{KL}(q(z \mid x)\,\|\,\mathcal N(0, I))`, each of shape (n,); the ELBO is
         their difference. ``per_dimension=True`` returns the KL of each latent unit, (n, z_dim).
         """
-        x = self.check_data(x)
-        return self._elbo_terms(x, per_dimension)
+        reconstruction, kl = self._elbo_terms(self.check_data(x))
+        check_finite(reconstruction=reconstruction, kl=kl)
+        return reconstruction, kl if per_dimension else kl.sum(-1)
 
-    def _elbo_terms(self, x, per_dimension):
+    def _elbo_terms(self, x):
+        """(reconstruction (n,), KL of each unit (n, z_dim)) of a checked x, the training step's
+        terms: the model's own outputs go unchecked into the formulas (the loss is checked)."""
         mu, logvar = self.encode(x)
-        reconstruction = self.log_likelihood(x, self.sample_posterior(mu, logvar))
-        if per_dimension:
-            return reconstruction, kl_normal(mu, logvar_q=logvar)
-        return reconstruction, kl_to_standard_normal(mu, logvar=logvar)
+        z = _reparameterize(torch, mu, logvar, torch.randn_like(mu))
+        return self.log_likelihood(x, z), _unit_kl(torch, mu, logvar)
 
     def log_importance_weights(self, x, k):
         r""":math:`\log w_k = \log p(x \mid z_k) + \log p(z_k) - \log q(z_k \mid x)`,
@@ -147,7 +149,7 @@ def train_vae(
     epochs,
     beta=1.0,
     batch_size=BATCH_SIZE,
-    lr=1e-3,
+    lr=3e-3,
     seed=0,
     free_bits=0.0,
     progress=False,
@@ -188,7 +190,7 @@ def train_vae(
                 batch = shuffled[start : start + batch_size]
                 beta_t = _check_beta(schedule(step), step)
                 try:
-                    reconstruction, kl = model._elbo_terms(batch, per_dimension=True)
+                    reconstruction, kl = model._elbo_terms(batch)
                     loss = negative_elbo(reconstruction, kl, beta_t, free_bits)
                 except ValueError as error:  # the model's outputs are not finite
                     raise ValueError(f"training diverged at step {step}: {error}") from error
@@ -227,6 +229,11 @@ def reparameterize(mu, logvar, eps):
     (μ, log σ²) for a fixed standard-normal ``eps`` (leading sample axes broadcast)."""
     xp = namespace(mu, logvar, eps)
     mu, logvar, eps = finite(xp, mu, "mu"), finite(xp, logvar, "logvar"), finite(xp, eps, "eps")
+    return _reparameterize(xp, mu, logvar, eps)
+
+
+def _reparameterize(xp, mu, logvar, eps):
+    """:func:`reparameterize` without its checks."""
     return mu + xp.exp(0.5 * logvar) * eps
 
 
@@ -274,7 +281,7 @@ def _check_last_step(model, batch, beta, free_bits, step, seed):
     finite_parameters = all(bool(torch.isfinite(p).all()) for p in model.parameters())
     with seeded(seed), torch.no_grad():
         try:
-            reconstruction, kl = model._elbo_terms(batch, per_dimension=True)
+            reconstruction, kl = model._elbo_terms(batch)
             loss = negative_elbo(reconstruction, kl, beta, free_bits).item()
         except ValueError:
             loss = math.nan

@@ -68,6 +68,16 @@ def test_elbo_terms_kl_is_the_closed_form_normal_kl(digits):
     torch.testing.assert_close(kl, expected.sum(-1))
 
 
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_elbo_terms_refuses_a_model_whose_outputs_are_not_finite(digits, likelihood, value):
+    model = tiny(likelihood=likelihood)
+    with torch.no_grad():
+        model.encoder[-1].bias[-1] = value  # the log-variance of the last unit
+    with pytest.raises(ValueError, match=r"finite|NaN|inf"):
+        model.elbo_terms(digits[1][:4])
+
+
 def test_elbo_terms_reconstruction_is_unbiased_for_the_expected_log_likelihood(digits):
     model, x = tiny(), digits[1][:8]
     samples = 4000
@@ -265,9 +275,9 @@ class BatchRecordingVAE(VAE):
 
     batches = ()
 
-    def _elbo_terms(self, x, per_dimension):
+    def _elbo_terms(self, x):
         self.batches = [*self.batches, x.clone()]
-        return super()._elbo_terms(x, per_dimension)
+        return super()._elbo_terms(x)
 
 
 @pytest.mark.parametrize("seed", range(4))
