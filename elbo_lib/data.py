@@ -2,18 +2,26 @@
 (no network needed), as float32 torch tensors of shape (n, 64), and a sharpness score of such
 images."""
 
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
 import torch
-from sklearn import datasets, model_selection
 
 from elbo_lib._arrays import integer, number
 
 IMAGE_SHAPE = (8, 8)
+# scikit-learn's copy of the UCI digits, the file its load_digits reads: one row per image,
+# 64 pixel counts 0–16, then the label. Read directly, since importing scikit-learn costs a
+# notebook over a second (tests/test_data.py checks both give the same arrays).
+DIGITS_CSV = ("datasets", "data", "digits.csv.gz")
 
 
 def load_digits(binarize=True, test_fraction=0.2, seed=0):
-    """The digits scaled to [0, 1] (and thresholded at 0.5 when ``binarize``), split by image with
-    scikit-learn's ``train_test_split(random_state=seed)``: ``ceil(test_fraction · 1797)`` images
-    for the test set (1437/360 by default).
+    """The digits scaled to [0, 1] (and thresholded at 0.5 when ``binarize``), split by image as
+    scikit-learn's ``train_test_split(random_state=seed)`` splits them: ``ceil(test_fraction ·
+    1797)`` images for the test set (1437/360 by default).
 
     Returns ``(x_train, x_test, y_train, y_test)``: float32 tensors (n, 64) and int64 labels (n,).
     """
@@ -22,18 +30,20 @@ def load_digits(binarize=True, test_fraction=0.2, seed=0):
     if number(test_fraction, "test_fraction", low=0.0) >= 1:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
     seed = integer(seed, "seed")
-    digits = datasets.load_digits()
-    x = digits.data / 16.0
+    table = np.loadtxt(
+        Path(importlib.util.find_spec("sklearn").origin).parent.joinpath(*DIGITS_CSV), delimiter=","
+    )
+    x, y = table[:, :-1] / 16.0, table[:, -1]
     if binarize:
         x = (x > 0.5).astype(float)
-    x_train, x_test, y_train, y_test = model_selection.train_test_split(
-        x, digits.target, test_size=test_fraction, random_state=seed
-    )
+    # train_test_split's shuffle: the first ceil(fraction · n) of a seeded permutation are the test
+    order = np.random.RandomState(seed).permutation(len(x))
+    test, train = np.split(order, [math.ceil(test_fraction * len(x))])
     return (
-        torch.as_tensor(x_train, dtype=torch.float32),
-        torch.as_tensor(x_test, dtype=torch.float32),
-        torch.as_tensor(y_train, dtype=torch.int64),
-        torch.as_tensor(y_test, dtype=torch.int64),
+        torch.as_tensor(x[train], dtype=torch.float32),
+        torch.as_tensor(x[test], dtype=torch.float32),
+        torch.as_tensor(y[train], dtype=torch.int64),
+        torch.as_tensor(y[test], dtype=torch.int64),
     )
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
-from sklearn import datasets
+from sklearn import datasets, model_selection
 
 from elbo_lib.data import edge_energy, load_digits
 
@@ -29,6 +29,16 @@ def test_every_image_is_a_scikit_learn_digit_with_its_label():
     matched = [reference[row.astype(np.float64).tobytes()] for row in x]
     np.testing.assert_array_equal(matched, y)
     assert x.min() == 0.0 and x.max() == 1.0
+
+
+@pytest.mark.parametrize(("seed", "fraction"), [(0, 0.2), (1, 0.2), (7, 0.5), (3, 0.013)])
+def test_the_split_is_scikit_learns_train_test_split(seed, fraction):
+    digits = datasets.load_digits()
+    expected = model_selection.train_test_split(
+        digits.data / 16, digits.target, test_size=fraction, random_state=seed
+    )
+    for ours, theirs in zip(load_digits(False, fraction, seed), expected, strict=True):
+        np.testing.assert_array_equal(ours.numpy(), theirs.astype(ours.numpy().dtype))
 
 
 def test_binarized_images_threshold_the_same_split_at_one_half():
