@@ -58,7 +58,8 @@ def beta_sweep(betas, x_train, x_test, *, threshold=ACTIVE_THRESHOLD, **training
     r"""Train one β-VAE per β (keyword arguments as :func:`train_beta_vae`) and measure it on
     ``x_test``. Returns a dict of numpy arrays, one row per β: ``"beta"``, ``"rate"``,
     ``"distortion"``, ``"active_units"`` (count with :math:`\mathrm{Var}_x \mathbb E_q[z_j]`
-    above ``threshold``) and ``"kl_per_dimension"`` (len(betas), z_dim)."""
+    above ``threshold``) and ``"kl_per_dimension"`` (len(betas), z_dim); and ``"models"``, the
+    list of trained models."""
     betas = as_numpy(betas, "betas")
     if betas.ndim != 1 or betas.size == 0 or np.any(betas < 0):
         raise ValueError(f"betas must be a non-empty list of non-negative numbers, got {betas!r}")
@@ -69,14 +70,15 @@ def beta_sweep(betas, x_train, x_test, *, threshold=ACTIVE_THRESHOLD, **training
         model = train_beta_vae(float(beta), x_train, **training)
         rate, distortion = rate_distortion(model, x_test)
         units = int(active_units(model, x_test, threshold=threshold).sum())
-        rows.append((rate, distortion, units, kl_per_dimension(model, x_test).numpy()))
-    rate, distortion, units, per_dim = zip(*rows, strict=True)
+        rows.append((rate, distortion, units, kl_per_dimension(model, x_test).numpy(), model))
+    rate, distortion, units, per_dim, models = zip(*rows, strict=True)
     return {
         "beta": betas,
         "rate": np.array(rate),
         "distortion": np.array(distortion),
         "active_units": np.array(units),
         "kl_per_dimension": np.stack(per_dim),
+        "models": list(models),
     }
 
 

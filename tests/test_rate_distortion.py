@@ -69,6 +69,15 @@ def test_sweep_trades_rate_for_distortion(digits):
     assert np.all(np.diff(sweep["distortion"]) > 0)
     assert sweep["rate"][-1] < 0.1  # β = 10: the code is switched off
     assert sweep["active_units"][-1] == 0 < sweep["active_units"][0]
+    # the models it returns are the ones it measured, and each is train_beta_vae's for its β
+    assert len(sweep["models"]) == 3
+    assert rate_distortion(sweep["models"][1], digits[1]) == (
+        sweep["rate"][1],
+        sweep["distortion"][1],
+    )
+    again = train_beta_vae(1.0, digits[0], z_dim=4, hidden=(32,), epochs=15)
+    for ours, theirs in zip(sweep["models"][1].parameters(), again.parameters(), strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
 
 
 def test_sweep_refuses_an_empty_list(digits):
