@@ -52,14 +52,38 @@ def within_standard_errors(claim, samples, expected, k=4.0):
     if not np.all(samples.std(0) > 0):
         raise ValueError("samples have no spread: their standard error is 0")
     broadcastable(samples=samples[0], expected=as_numpy(expected, "expected"))
-    mean = samples.mean(0)
-    standard_error = samples.std(0, ddof=1) / math.sqrt(n)
+    mean, standard_error = mean_and_standard_error(samples)
     z = np.abs(mean - np.asarray(_numpy(expected), dtype=float)) / standard_error
     if not bool(np.all(z <= k)):
         raise AssertionError(
             f"✗ {claim}: the mean is {float(np.max(z)):.1f} standard errors away, over {k:g}"
         )
     print(f"✓ {claim} (within {k:g} standard errors of {n} draws)")
+
+
+def mean_and_standard_error(values):
+    r"""Means over the first axis of ``values`` (e.g. single-sample estimates, one per row) and
+    their standard errors :math:`s/\sqrt n`."""
+    values = _sample(values)
+    return values.mean(axis=0), values.std(axis=0, ddof=1) / math.sqrt(len(values))
+
+
+def variance_and_standard_error(values):
+    r"""Variances :math:`s^2` over the first axis of ``values`` and their standard errors
+    :math:`\sqrt{(m_4 - s^4)/n}`, :math:`m_4` the fourth central moment (for a normal sample
+    :math:`s^2\sqrt{2/n}`; larger for heavy tails)."""
+    values = _sample(values)
+    centred = values - values.mean(axis=0)
+    var = values.var(axis=0, ddof=1)
+    fourth = (centred**4).mean(axis=0)
+    return var, np.sqrt(np.maximum(fourth - var**2, 0.0) / len(values))
+
+
+def _sample(values):
+    values = as_numpy(values, "values")
+    if values.ndim == 0 or len(values) < 2:
+        raise ValueError(f"values needs at least two rows, got shape {values.shape}")
+    return values
 
 
 def _largest_difference(actual, expected):

@@ -18,7 +18,7 @@ from numbers import Real
 import numpy as np
 import torch
 
-from elbo_lib._arrays import as_float, as_numpy, positive, positive_int
+from elbo_lib._arrays import as_float, positive, positive_int
 from elbo_lib._torch import seeded, torch_threads
 from elbo_lib.densities import log_normal
 from elbo_lib.vae import reparameterize
@@ -121,28 +121,3 @@ def _rows(d_mu, d_logvar):
     if not np.all(np.isfinite(rows)):
         raise ValueError("the gradient estimates are not finite: f overflows at these samples")
     return rows
-
-
-def mean_and_standard_error(values):
-    r"""Means over the first axis of ``values`` (e.g. single-sample estimates, one per row) and
-    their standard errors :math:`s/\sqrt n`."""
-    values = _sample(values)
-    return values.mean(axis=0), values.std(axis=0, ddof=1) / math.sqrt(len(values))
-
-
-def variance_and_standard_error(values):
-    r"""Variances :math:`s^2` over the first axis of ``values`` and their standard errors
-    :math:`\sqrt{(m_4 - s^4)/n}`, :math:`m_4` the fourth central moment (for a normal sample
-    :math:`s^2\sqrt{2/n}`; larger for heavy tails)."""
-    values = _sample(values)
-    centred = values - values.mean(axis=0)
-    var = values.var(axis=0, ddof=1)
-    fourth = (centred**4).mean(axis=0)
-    return var, np.sqrt(np.maximum(fourth - var**2, 0.0) / len(values))
-
-
-def _sample(values):
-    values = as_numpy(values, "values")
-    if values.ndim == 0 or len(values) < 2:
-        raise ValueError(f"values needs at least two rows, got shape {values.shape}")
-    return values

@@ -12,12 +12,8 @@ from hypothesis import strategies as st
 from numpy.polynomial.hermite_e import hermegauss
 from scipy import stats
 
-from elbo_lib.estimators import (
-    mean_and_standard_error,
-    pathwise_gradients,
-    score_function_gradients,
-    variance_and_standard_error,
-)
+from elbo_lib.checks import mean_and_standard_error, variance_and_standard_error
+from elbo_lib.estimators import pathwise_gradients, score_function_gradients
 from elbo_lib.linear_gaussian import LinearGaussian
 
 N = 20_000

@@ -1669,30 +1669,30 @@ case(
 NORMAL_SAMPLE = np.random.default_rng(0).normal(size=(50, 2))
 for name in ("mean_and_standard_error", "variance_and_standard_error"):
     bad_arguments(
-        f"estimators.{name}",
-        getattr(estimators, name),
+        f"checks.{name}",
+        getattr(checks, name),
         {"values": NORMAL_SAMPLE},
         NOT_NUMBERS | {"inf": [1.0, math.inf], "one row": [[1.0, 2.0]], "empty": []},
         ["values"],
     )
 case(
-    "estimators.mean_and_standard_error",
+    "checks.mean_and_standard_error",
     "scipy.stats.sem",
-    lambda: np.concatenate(estimators.mean_and_standard_error(NORMAL_SAMPLE)),
+    lambda: np.concatenate(checks.mean_and_standard_error(NORMAL_SAMPLE)),
     check=close(np.concatenate([NORMAL_SAMPLE.mean(0), stats.sem(NORMAL_SAMPLE)])),
 )
 case(
-    "estimators.mean_and_standard_error",
+    "checks.mean_and_standard_error",
     "values near 1e300 and a torch tensor",
     lambda: np.hstack(
-        estimators.mean_and_standard_error(torch.tensor([1e300, 1e300], dtype=torch.float64))
+        checks.mean_and_standard_error(torch.tensor([1e300, 1e300], dtype=torch.float64))
     ),
     check=close([1e300, 0.0]),
 )
 case(
-    "estimators.variance_and_standard_error",
+    "checks.variance_and_standard_error",
     "scipy.stats: the variance and sqrt((m4 - s^4) / n)",
-    lambda: np.concatenate(estimators.variance_and_standard_error(NORMAL_SAMPLE)),
+    lambda: np.concatenate(checks.variance_and_standard_error(NORMAL_SAMPLE)),
     check=close(
         np.concatenate(
             [
