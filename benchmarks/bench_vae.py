@@ -38,7 +38,7 @@ def _timed(function, *args, repeats=1, clock=time.perf_counter, **kwargs):
 
 
 def seconds_per_epoch(x_train, threads, epochs=10):
-    """Wall time per epoch of ``VAE()`` (batch 128, lr 1e-3) when training on ``threads``."""
+    """Wall time per epoch of ``VAE()`` trained by ``train_vae``'s defaults on ``threads``."""
     torch.manual_seed(0)
     model = VAE()
     with _threads(threads):
@@ -73,8 +73,8 @@ class ClassicVAE(nn.Module):
         return torch.sigmoid(self.logits(z)), mu, logvar
 
     # what evaluate_elbo asks of a model
-    def check_data(self, x):
-        pass
+    def check_data(self, x, name="x"):
+        return x
 
     def log_likelihood(self, x, z):
         return bernoulli_log_likelihood(x, self.logits(z))
@@ -96,8 +96,8 @@ def train_classic(model, x, epochs, seed=0):
                 optimizer.step()
 
 
-def train_defaults(model, x, epochs, lr=1e-3):
-    train_vae(model, x, epochs=epochs, lr=lr)
+def train_defaults(model, x, epochs):
+    train_vae(model, x, epochs=epochs)
 
 
 def time_to_target(make, train, x_train, x_test, max_epochs=256):
@@ -158,25 +158,20 @@ def figures():
         "seconds_per_epoch_1_thread": seconds_per_epoch(x_train, 1),
         "seconds_per_epoch_2_threads": seconds_per_epoch(x_train, 2),
     }
-    recipes = {
-        "classic": (ClassicVAE, train_classic),
-        "defaults": (VAE, train_defaults),
-        "lr_0.003": (VAE, lambda model, x, epochs: train_defaults(model, x, epochs, lr=3e-3)),
-    }
+    recipes = {"classic": (ClassicVAE, train_classic), "defaults": (VAE, train_defaults)}
     for name, (make, train) in recipes.items():
         epochs, seconds, cpu, nats = time_to_target(make, train, x_train, x_test)
         out[f"epochs_to_20_nats_{name}"] = epochs
         out[f"seconds_to_20_nats_{name}"] = seconds
         out[f"cpu_seconds_to_20_nats_{name}"] = cpu
         out[f"test_neg_elbo_reached_{name}"] = nats
-    for name in ("defaults", "lr_0.003"):
-        for clock in ("seconds", "cpu_seconds"):
-            out[f"speedup_to_20_nats_{name}_over_classic_{clock.replace('seconds', 'time')}"] = (
-                out[f"{clock}_to_20_nats_classic"] / out[f"{clock}_to_20_nats_{name}"]
-            )
+    for clock in ("seconds", "cpu_seconds"):
+        out[f"speedup_to_20_nats_defaults_over_classic_{clock.replace('seconds', 'time')}"] = (
+            out[f"{clock}_to_20_nats_classic"] / out[f"{clock}_to_20_nats_defaults"]
+        )
     torch.manual_seed(0)
     model = VAE()
-    _, out["seconds_train_100_epochs"] = _timed(train_vae, model, x_train, epochs=100, lr=3e-3)
+    _, out["seconds_train_100_epochs"] = _timed(train_vae, model, x_train, epochs=100)
     out["test_neg_elbo_100_epochs"] = -evaluate_elbo(model, x_test)["elbo"].mean().item()
     out["seconds_iwae_k1000_1_thread"], nats = iwae_seconds(model, x_test, 1000, 1)
     out["seconds_iwae_k1000_2_threads"], _ = iwae_seconds(model, x_test, 1000, 2)

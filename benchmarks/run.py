@@ -159,7 +159,10 @@ def rows():
 def main():
     started = datetime.datetime.now(datetime.UTC)
     load_before = os.getloadavg()
-    table = list(rows())
+    table = []
+    for row in rows():  # each row as it is measured, so that a failure keeps what came before
+        print("| " + " | ".join(row) + " |", file=sys.stderr, flush=True)
+        table.append(row)
     load_after = os.getloadavg()
     lines = [
         "# Benchmarks",
