@@ -10,6 +10,8 @@ MATHJAX := build/npm/node_modules/mathjax/es5/tex-svg-full.js
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 # The notebooks that train networks: their stored numbers are checked again on another CPU path.
 TRAINING_NOTEBOOKS := $(wildcard notebooks/0[7-9]_*.ipynb notebooks/1[0-2]_*.ipynb)
+# The tests run on every CPU (pytest-xdist); a notebook's cells stay together, in order, on one.
+PYTEST := $(VENV)/bin/python -m pytest -n auto --dist loadfile
 # One CPU, as on Binder (taskset is Linux's; elsewhere the benchmark runs unpinned).
 ONE_CPU := $(if $(shell command -v taskset),taskset -c 0)
 
@@ -20,13 +22,13 @@ lab: $(READY)
 test: $(READY) $(MATHJAX)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/python -m pytest
+	$(PYTEST)
 
 # nbval on the training notebooks with torch's generic kernels and MKL's SSE4.2 path: a stand-in
 # for a laptop or Binder node without AVX-512 (their stored outputs must not depend on it).
 test-generic-cpu: $(READY)
 	ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 \
-		$(VENV)/bin/python -m pytest $(TRAINING_NOTEBOOKS)
+		$(PYTEST) $(TRAINING_NOTEBOOKS)
 
 # The notebooks with their stored outputs as a static site, in build/site (nothing is executed).
 site: $(READY) $(MATHJAX)

@@ -4,7 +4,8 @@ HTML reprs (progress bars, widgets) and stderr (progress bars). Estimates printe
 CPUs (elbo_lib.checks.ESTIMATE); the checks beside them hold the tolerances.
 
 Binder gives a notebook 2 GB: after each notebook, its kernel's peak resident memory is read
-(Linux) and must stay under 1 GB; the figures are listed at the end of the run."""
+(Linux) and must stay under 1 GB; the figures are listed at the end of the run (also when
+pytest-xdist runs the notebooks on several workers: they travel with the test reports)."""
 
 import sys
 from pathlib import Path
@@ -15,11 +16,8 @@ from elbo_lib.checks import ESTIMATE
 
 NOT_COMPARED = ("text/html", "stderr")
 KERNEL_MEMORY_LIMIT = 2**30  # bytes
-peak_memory = pytest.StashKey[dict]()
-
-
-def pytest_configure(config):
-    config.stash[peak_memory] = {}
+PEAK = "kernel peak memory"  # a user property of a notebook's last cell: (notebook, bytes)
+peaks = {}  # notebook name -> bytes, as the reports arrive
 
 
 def pytest_collection_modifyitems(items):
@@ -44,7 +42,7 @@ def pytest_runtest_teardown(item, nextitem):
     peak = None
     if last_cell and kernel is not None and kernel.is_alive() and sys.platform == "linux":
         peak = resident_peak(kernel.km.provisioner.pid)
-        item.config.stash[peak_memory][notebook.path.name] = peak
+        item.user_properties.append((PEAK, (notebook.path.name, peak)))
     result = yield
     assert peak is None or peak < KERNEL_MEMORY_LIMIT, (
         f"{notebook.path.name}: kernel peak memory {peak / 2**20:.0f} MiB, over the limit"
@@ -52,8 +50,14 @@ def pytest_runtest_teardown(item, nextitem):
     return result
 
 
+def pytest_runtest_logreport(report):
+    for name, value in report.user_properties:
+        if name == PEAK:
+            notebook, peak = value
+            peaks[notebook] = peak
+
+
 def pytest_terminal_summary(terminalreporter, config):
-    peaks = config.stash[peak_memory]
     if peaks:
         terminalreporter.write_sep("-", "peak kernel memory per notebook (limit 1024 MiB)")
         for name, peak in sorted(peaks.items()):
