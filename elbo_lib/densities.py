@@ -18,14 +18,14 @@ from elbo_lib._arrays import (
 LOG_2PI = math.log(2 * math.pi)
 
 
-def log_normal(x, mean=0.0, var=None, *, logvar=None):
+def log_normal(x, mu=0.0, var=None, *, logvar=None):
     r""":math:`\log \mathcal N(x;\, \mu, \sigma^2) = -\tfrac12\big[\log 2\pi + \log\sigma^2
     + (x - \mu)^2/\sigma^2\big]`, elementwise. Give ``var`` or ``logvar`` (neither: the standard
     normal, :math:`\sigma^2 = 1`)."""
     if var is None and logvar is None:
         var = 1.0
-    xp = namespace(x, mean, var, logvar)
-    x, mean = as_float(xp, x, "x"), as_float(xp, mean, "mean")
+    xp = namespace(x, mu, var, logvar)
+    x, mu = as_float(xp, x, "x"), as_float(xp, mu, "mu")
     var, logvar = variance_or_logvar(xp, var, logvar)
-    broadcastable(x=x, mean=mean, **{given("var", var): logvar})
-    return -0.5 * (LOG_2PI + logvar + over_variance(xp, x - mean, var, logvar))
+    broadcastable(x=x, mu=mu, **{given("var", var): logvar})
+    return -0.5 * (LOG_2PI + logvar + over_variance(xp, x - mu, var, logvar))

@@ -90,26 +90,26 @@ class LinearGaussian:
         return x, z
 
 
-def fit_ppca(X, latent_dim):
+def fit_ppca(X, z_dim):
     r"""Maximum-likelihood probabilistic PCA (Tipping & Bishop 1999) in closed form.
 
-    With the sample covariance :math:`S = U \Lambda U^\top` (eigenvalues descending),
-    :math:`\sigma^2 = \frac{1}{D-q}\sum_{j>q}\lambda_j` and
-    :math:`W = U_q (\Lambda_q - \sigma^2 I)^{1/2}`. Returns (W, mean, sigma2), W of shape (D, q).
+    With the sample covariance :math:`S = U \Lambda U^\top` (eigenvalues descending) and
+    k = ``z_dim``: :math:`\sigma^2 = \frac{1}{D-k}\sum_{j>k}\lambda_j` and
+    :math:`W = U_k (\Lambda_k - \sigma^2 I)^{1/2}`. Returns (W, mean, sigma2), W of shape (D, k).
     """
     X = _data_matrix(X)
     n, d = X.shape
-    if positive_int(latent_dim, "latent_dim") >= d:
-        raise ValueError(f"latent_dim must be an integer in [1, {d - 1}], got {latent_dim!r}")
+    if positive_int(z_dim, "z_dim") >= d:
+        raise ValueError(f"z_dim must be an integer in [1, {d - 1}], got {z_dim!r}")
     if n < 2:
         raise ValueError("X needs at least two rows")
     mean = X.mean(axis=0)
     eigvals, eigvecs = np.linalg.eigh(np.cov(X, rowvar=False, bias=True))
     eigvals, eigvecs = eigvals[::-1], eigvecs[:, ::-1]
-    sigma2 = float(eigvals[latent_dim:].mean())
+    sigma2 = float(eigvals[z_dim:].mean())
     if sigma2 <= 0:
-        raise ValueError("X has no variance outside the leading latent_dim directions")
-    W = eigvecs[:, :latent_dim] * np.sqrt(np.maximum(eigvals[:latent_dim] - sigma2, 0.0))
+        raise ValueError("X has no variance outside the leading z_dim directions")
+    W = eigvecs[:, :z_dim] * np.sqrt(np.maximum(eigvals[:z_dim] - sigma2, 0.0))
     return W, mean, sigma2
 
 

@@ -45,7 +45,7 @@ def test_log_normal_matches_torch_distributions_with_gradients():
     [
         (lambda: log_normal(0.0, 0.0, -1.0), "var must be positive"),
         (lambda: log_normal(np.nan), "x contains NaN"),
-        (lambda: log_normal(0.0, np.nan, 1.0), "mean contains NaN"),
+        (lambda: log_normal(0.0, np.nan, 1.0), "mu contains NaN"),
         (lambda: log_normal(np.zeros(3), np.zeros(2)), "do not broadcast"),
         (lambda: log_normal(0.0, 0.0, 1.0, logvar=0.0), "exactly one of var and logvar"),
     ],

@@ -144,21 +144,21 @@ def bad_arguments(target, function, valid, bad_values, names):
 bad_arguments(
     "densities.log_normal",
     densities.log_normal,
-    {"x": 0.5, "mean": 0.1, "var": 2.0},
+    {"x": 0.5, "mu": 0.1, "var": 2.0},
     NOT_NUMBERS,
-    ["x", "mean"],
+    ["x", "mu"],
 )
 bad_arguments(  # var = None with no logvar means the standard normal: a valid call
     "densities.log_normal",
     densities.log_normal,
-    {"x": 0.5, "mean": 0.1, "var": 2.0},
+    {"x": 0.5, "mu": 0.1, "var": 2.0},
     {k: v for k, v in NOT_NUMBERS.items() if k != "None"},
     ["var"],
 )
 bad_arguments(
     "densities.log_normal",
     densities.log_normal,
-    {"x": 0.5, "mean": 0.1, "var": 2.0},
+    {"x": 0.5, "mu": 0.1, "var": 2.0},
     {"zero": 0.0, "negative": -1.0, "inf": math.inf},
     ["var"],
 )
@@ -224,7 +224,7 @@ case(
     "densities.log_normal",
     "shapes that do not broadcast",
     lambda: densities.log_normal(np.zeros(3), np.zeros(2)),
-    raises="x.*mean",
+    raises="x.*mu",
 )
 
 bad_arguments(
@@ -481,16 +481,16 @@ case(
 bad_arguments(
     "linear_gaussian.fit_ppca",
     linear_gaussian.fit_ppca,
-    {"X": DIGITS, "latent_dim": 3},
+    {"X": DIGITS, "z_dim": 3},
     NOT_NUMBERS | {"inf": math.inf},
     ["X"],
 )
 bad_arguments(
     "linear_gaussian.fit_ppca",
     linear_gaussian.fit_ppca,
-    {"X": DIGITS, "latent_dim": 3},
+    {"X": DIGITS, "z_dim": 3},
     BAD_COUNT | {"too large": 64},
-    ["latent_dim"],
+    ["z_dim"],
 )
 X3 = DIGITS[:3]
 for function in (linear_gaussian.ppca_log_likelihood, linear_gaussian.ppca_posterior):

@@ -88,7 +88,7 @@ def digits():
 
 def test_fit_ppca_covariance_matches_scikit_learn_probabilistic_pca(digits):
     n = len(digits)
-    W, mean, sigma2 = fit_ppca(digits, latent_dim=10)
+    W, mean, sigma2 = fit_ppca(digits, z_dim=10)
     # scikit-learn divides the covariance by n - 1; rescale the data so it fits the ML estimate
     rescaled = digits.mean(0) + (digits - digits.mean(0)) * np.sqrt((n - 1) / n)
     pca = PCA(n_components=10).fit(rescaled)
@@ -110,7 +110,7 @@ def test_ppca_log_likelihood_matches_scikit_learn_score(digits):
 
 
 def test_fit_ppca_is_the_maximum_likelihood_fit(digits):
-    W, mean, sigma2 = fit_ppca(digits, latent_dim=4)
+    W, mean, sigma2 = fit_ppca(digits, z_dim=4)
     best = ppca_log_likelihood(digits, W, mean, sigma2).mean()
     rng = np.random.default_rng(2)
     for _ in range(5):
@@ -133,7 +133,7 @@ def test_fit_ppca_is_the_maximum_likelihood_fit(digits):
         ),
         (lambda: LinearGaussian(1.0, 1.0).sample(0, np.random.default_rng()), "n must be"),
         (lambda: fit_ppca(np.zeros(5), 1), "2-D array"),
-        (lambda: fit_ppca(np.ones((5, 3)), 3), r"latent_dim must be an integer in \[1, 2\]"),
+        (lambda: fit_ppca(np.ones((5, 3)), 3), r"z_dim must be an integer in \[1, 2\]"),
         (lambda: fit_ppca([[0.0, np.nan], [1.0, 2.0]], 1), "NaN"),
         (
             lambda: ppca_log_likelihood(np.zeros((2, 3)), np.zeros((2, 1)), np.zeros(3), 1.0),
