@@ -143,7 +143,7 @@ def linear_gaussian_log_likelihood(model, x):
         x.double().numpy(),
         layer.weight.double().numpy(),
         layer.bias.double().numpy(),
-        float(model.noise_var),
+        float(model.sigma2),
     )
     return torch.as_tensor(log_px, dtype=x.dtype)
 

@@ -1580,7 +1580,7 @@ def check_trained_vae(train_vae_with_warmup):
             "check_data",
             "_make_decoder",
         )
-    } | {VAE.noise_var.fget.__code__}
+    } | {VAE.sigma2.fget.__code__}
     with torch_threads():
         model = _call(train_vae_with_warmup, x_train, 0, limit=PROJECT_TIME_LIMIT, allow=allow)
     if not isinstance(model, VAE):

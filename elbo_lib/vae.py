@@ -37,7 +37,7 @@ BATCH_SIZE = 128  # train_vae's default minibatch
 
 class VAE(nn.Module):
     r"""A VAE with MLP encoder and decoder; ``hidden=()`` makes both linear. A Gaussian decoder
-    learns its noise variance σ², starting from ``noise_var``. (For an MLP VAE on pixels in
+    learns its noise variance σ², starting from ``sigma2``. (For an MLP VAE on pixels in
     [0, 1], a start near the pixel variance, 0.1, keeps the KL term from switching z off in the
     first epochs; a linear VAE reaches the pPCA optimum faster from 1.)
 
@@ -46,7 +46,7 @@ class VAE(nn.Module):
     goes through those.
     """
 
-    def __init__(self, x_dim=64, z_dim=8, hidden=(256,), likelihood="bernoulli", noise_var=1.0):
+    def __init__(self, x_dim=64, z_dim=8, hidden=(256,), likelihood="bernoulli", sigma2=1.0):
         super().__init__()
         positive_int(x_dim, "x_dim")
         positive_int(z_dim, "z_dim")
@@ -55,13 +55,13 @@ class VAE(nn.Module):
             positive_int(h, "each entry of hidden")
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
-        positive_number(noise_var, "noise_var")
+        positive_number(sigma2, "sigma2")
         self.x_dim, self.z_dim, self.hidden, self.likelihood = x_dim, z_dim, hidden, likelihood
         self.encoder = _mlp(x_dim, hidden, 2 * z_dim)
         self.decoder = self._make_decoder()
         if likelihood == "gaussian":
             # log σ² of the pixel noise: one σ² shared by all pixels (isotropic, as in pPCA)
-            self.noise_logvar = nn.Parameter(torch.tensor(math.log(noise_var)))
+            self.log_sigma2 = nn.Parameter(torch.tensor(math.log(sigma2)))
 
     def _make_decoder(self):
         """The network from z to the decoder's parameters (here: logits or means of 64 pixels)."""
@@ -87,12 +87,12 @@ class VAE(nn.Module):
         if self.likelihood == "bernoulli":
             return bernoulli_log_likelihood(x, out)
         squared = ((x - out) ** 2).sum(-1)
-        return -0.5 * (self.x_dim * (LOG_2PI + self.noise_logvar) + squared / self.noise_var)
+        return -0.5 * (self.x_dim * (LOG_2PI + self.log_sigma2) + squared / self.sigma2)
 
     @property
-    def noise_var(self):
+    def sigma2(self):
         """σ² of the Gaussian decoder's pixel noise."""
-        return self.noise_logvar.exp()
+        return self.log_sigma2.exp()
 
     def sample_posterior(self, mu, logvar):
         r"""One reparameterised draw :math:`z = \mu + \sigma \odot \varepsilon`,

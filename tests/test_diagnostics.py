@@ -38,7 +38,7 @@ def exact_posterior_vae(shift=0.0, x_dim=5, seed=0):
     with torch.no_grad():
         model.decoder[0].weight.copy_(w)
         model.decoder[0].bias.copy_(b)
-        model.noise_logvar.fill_(math.log(SIGMA2))
+        model.log_sigma2.fill_(math.log(SIGMA2))
         model.encoder[0].weight.copy_(torch.cat([gain, torch.zeros_like(gain)]))
         model.encoder[0].bias.copy_(torch.stack([shift - (gain @ b)[0], v.log()]))
     x = torch.randn(40, 1) @ w.T + b + math.sqrt(SIGMA2) * torch.randn(40, x_dim)
@@ -79,7 +79,7 @@ def test_importance_log_likelihood_converges_to_the_exact_log_likelihood():
     torch.manual_seed(3)
     model = VAE(x_dim=6, z_dim=2, hidden=(), likelihood="gaussian")  # q is not the posterior
     with torch.no_grad():
-        model.noise_logvar.fill_(math.log(SIGMA2))
+        model.log_sigma2.fill_(math.log(SIGMA2))
     x = torch.randn(10, 6)
     exact = linear_gaussian_log_likelihood(model, x)
     k = 20_000
@@ -275,7 +275,7 @@ def linear_gaussian_2d(seed=0):
     with torch.no_grad():
         model.decoder[0].weight.copy_(w)
         model.decoder[0].bias.copy_(b)
-        model.noise_logvar.fill_(math.log(SIGMA2))
+        model.log_sigma2.fill_(math.log(SIGMA2))
     x = torch.randn(6, 2) @ w.T + b + math.sqrt(SIGMA2) * torch.randn(6, 5)
     w64, b64, x64 = w.double().numpy(), b.double().numpy(), x.double().numpy()
     cov = np.linalg.inv(np.eye(2) + w64.T @ w64 / SIGMA2)

@@ -741,7 +741,7 @@ bad_arguments(
     {k: v for k, v in BAD_COUNT.items() if k != "a string"},
     ["x_dim", "z_dim"],
 )
-bad_arguments("vae.VAE", vae.VAE, {}, BAD_POSITIVE, ["noise_var"])
+bad_arguments("vae.VAE", vae.VAE, {}, BAD_POSITIVE, ["sigma2"])
 bad_arguments(
     "vae.VAE", vae.VAE, {}, {"zero units": (0,), "a float": (1.5,), "a bool": (True,)}, ["hidden"]
 )

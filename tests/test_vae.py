@@ -48,12 +48,12 @@ def test_bernoulli_log_likelihood_matches_torch_distributions_with_sample_axes(d
 
 @settings(max_examples=20, deadline=None)
 @given(st.floats(1e-3, 1e2))
-def test_gaussian_log_likelihood_matches_torch_distributions(noise_var):
+def test_gaussian_log_likelihood_matches_torch_distributions(sigma2):
     model = tiny("gaussian")
     with torch.no_grad():
-        model.noise_logvar.fill_(math.log(noise_var))
+        model.log_sigma2.fill_(math.log(sigma2))
         x, z = torch.rand(5, 64), torch.randn(4, 5, 3)
-        expected = Normal(model.decode(z), math.sqrt(noise_var)).log_prob(x).sum(-1)
+        expected = Normal(model.decode(z), math.sqrt(sigma2)).log_prob(x).sum(-1)
         torch.testing.assert_close(model.log_likelihood(x, z), expected, rtol=1e-5, atol=1e-3)
 
 
@@ -257,7 +257,7 @@ def test_gaussian_decoder_accepts_data_outside_the_unit_interval():
         ({"z_dim": 0}, "z_dim"),
         ({"x_dim": 2.5}, "x_dim"),
         ({"hidden": (16, -1)}, "hidden"),
-        ({"likelihood": "gaussian", "noise_var": 0.0}, "noise_var"),
+        ({"likelihood": "gaussian", "sigma2": 0.0}, "sigma2"),
     ],
 )
 def test_bad_model_arguments_are_refused(kwargs, message):
