@@ -12,6 +12,7 @@ import numpy as np
 from elbo_lib._arrays import (
     as_numpy,
     finite,
+    integer,
     namespace,
     number,
     positive,
@@ -79,12 +80,11 @@ class LinearGaussian:
         logvar = math.log(self.sigma2) - math.log(self.w**2 + self.sigma2)  # never underflows
         return kl_normal(mu, s2, mean, logvar_p=logvar)
 
-    def sample(self, n, rng):
-        r"""Draw n pairs :math:`z \sim \mathcal N(0,1)`, :math:`x \sim \mathcal N(wz, \sigma^2)`;
-        returns (x, z) as numpy arrays."""
+    def sample(self, n, seed=0):
+        r"""Draw n pairs :math:`z \sim \mathcal N(0,1)`, :math:`x \sim \mathcal N(wz, \sigma^2)`
+        with numpy's generator seeded by ``seed``; returns (x, z) as numpy arrays."""
         positive_int(n, "n")
-        if not isinstance(rng, np.random.Generator):
-            raise ValueError(f"rng must be a numpy Generator, got {type(rng).__name__}")
+        rng = np.random.default_rng(integer(seed, "seed"))
         z = rng.standard_normal(n)
         x = self.w * z + np.sqrt(self.sigma2) * rng.standard_normal(n)
         return x, z

@@ -460,15 +460,10 @@ case(
 case(
     "linear_gaussian.LinearGaussian.sample",
     "n = True",
-    lambda: MODEL.sample(True, np.random.default_rng(0)),
+    lambda: MODEL.sample(True),
     raises=r"\bn\b",
 )
-case(
-    "linear_gaussian.LinearGaussian.sample",
-    "rng = 0",
-    lambda: MODEL.sample(3, 0),
-    raises=r"\brng\b",
-)
+bad_arguments("linear_gaussian.LinearGaussian.sample", MODEL.sample, {"n": 3}, BAD_SEED, ["seed"])
 
 DIGITS = data.load_digits()[0][:40].double().numpy()
 PPCA = linear_gaussian.fit_ppca(DIGITS, 3)

@@ -75,7 +75,7 @@ def test_gradient_of_the_elbo_vanishes_at_the_posterior():
 
 def test_sample_has_the_model_moments():
     model, n = LinearGaussian(w=2.0, sigma2=0.5), 200_000
-    x, z = model.sample(n, np.random.default_rng(1))
+    x, z = model.sample(n, seed=1)
     se = 4 / np.sqrt(n)
     assert z.mean() == pytest.approx(0, abs=se) and x.var() == pytest.approx(4.5, rel=4 * se)
     assert np.cov(x, z)[0, 1] == pytest.approx(2.0, rel=4 * se)
@@ -131,7 +131,7 @@ def test_fit_ppca_is_the_maximum_likelihood_fit(digits):
             lambda: LinearGaussian(1.0, 1.0).kl_to_posterior(0.0, 0.0, -1.0),
             "s2 must be positive",
         ),
-        (lambda: LinearGaussian(1.0, 1.0).sample(0, np.random.default_rng()), "n must be"),
+        (lambda: LinearGaussian(1.0, 1.0).sample(0), "n must be"),
         (lambda: fit_ppca(np.zeros(5), 1), "2-D array"),
         (lambda: fit_ppca(np.ones((5, 3)), 3), r"z_dim must be an integer in \[1, 2\]"),
         (lambda: fit_ppca([[0.0, np.nan], [1.0, 2.0]], 1), "NaN"),
