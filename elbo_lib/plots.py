@@ -58,18 +58,18 @@ def jensen_gap_curve(ax, sigma, sigma_max=2.5):
     ax.legend(loc="upper left", fontsize=8)
 
 
-def _normal_pdf(z, mean, var):
-    return np.exp(log_normal(z, mean, var))
+def _normal_pdf(z, mu, s2):
+    return np.exp(log_normal(z, mu, s2))
 
 
 def log_weights(ax, model, x, qs, z=None):
     r"""The log-weights :math:`\log w(z) = \log p(x, z) - \log q(z)` of each q in ``qs``
-    (label → (mean, var)) against z, with :math:`\log p(x)`: the ELBO is their q-average, and
+    (label → (μ, s²)) against z, with :math:`\log p(x)`: the ELBO is their q-average, and
     they are constant, equal to :math:`\log p(x)`, exactly when q is the posterior."""
     check_finite(x=x)
     z = np.linspace(-4, 4, 300) if z is None else z
-    for colour, (label, (mean, var)) in zip(("C1", Q, POSTERIOR), qs.items(), strict=False):
-        ax.plot(z, model.log_joint(x, z) - log_normal(z, mean, var), color=colour, label=label)
+    for colour, (label, (mu, s2)) in zip(("C1", Q, POSTERIOR), qs.items(), strict=False):
+        ax.plot(z, model.log_joint(x, z) - log_normal(z, mu, s2), color=colour, label=label)
     ax.axhline(model.log_evidence(x), color="k", ls="--", lw=1, label=r"$\log p(x)$")
     top = max(float(np.max(line.get_ydata())) for line in ax.lines)
     ax.set(
@@ -81,16 +81,16 @@ def log_weights(ax, model, x, qs, z=None):
     ax.legend(fontsize=8)
 
 
-def prior_q_posterior(ax, model, x, mean, var, z=None):
+def prior_q_posterior(ax, model, x, mu, s2, z=None):
     r"""Densities of the prior :math:`\mathcal N(0, 1)`, the exact posterior
-    :math:`p(z \mid x)` and :math:`q = \mathcal N(m, v)`."""
-    check_finite(x=x, mean=mean, var=var)
+    :math:`p(z \mid x)` and :math:`q = \mathcal N(\mu, s^2)`."""
+    check_finite(x=x, mu=mu, s2=s2)
     z = np.linspace(-4, 4, 400) if z is None else z
     post_mean, post_var = model.posterior(x)
     ax.plot(z, _normal_pdf(z, 0, 1), color=PRIOR, ls=":", label="prior p(z)")
     ax.plot(z, _normal_pdf(z, post_mean, post_var), color=POSTERIOR, label="posterior p(z|x)")
-    ax.fill_between(z, _normal_pdf(z, mean, var), color=Q, alpha=0.3, label="q(z)")
-    ax.set(xlabel="z", ylabel="density", title=f"q = N({mean:.2f}, {var:.3g}) at x = {x:g}")
+    ax.fill_between(z, _normal_pdf(z, mu, s2), color=Q, alpha=0.3, label="q(z)")
+    ax.set(xlabel="z", ylabel="density", title=f"q = N({mu:.2f}, {s2:.3g}) at x = {x:g}")
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8, loc="upper left")
 
@@ -120,16 +120,17 @@ def elbo_gap_bar(ax, log_evidence, elbo):
     )
 
 
-def elbo_and_kl_against_mean(ax, model, x, var, means):
+def elbo_and_kl_against_mean(ax, model, x, s2, mus):
     r"""ELBO and :math:`\mathrm{KL}(q\,\|\,p(z\mid x))` for :math:`q = \mathcal N(\mu, s^2)` as μ
-    varies: they add up to :math:`\log p(x)`, so the ELBO's maximum is the KL's minimum."""
-    check_finite(x=x, var=var, means=means)
-    elbo, kl = model.elbo(x, means, var), model.kl_to_posterior(x, means, var)
-    ax.plot(means, elbo, color=Q, label="ELBO")
-    ax.plot(means, kl, color=POSTERIOR, label="KL(q ‖ p(z|x))")
-    ax.plot(means, elbo + kl, color="k", ls="--", label="ELBO + KL = log p(x)")
+    runs over ``mus``: they add up to :math:`\log p(x)`, so the ELBO's maximum is the KL's
+    minimum."""
+    check_finite(x=x, s2=s2, mus=mus)
+    elbo, kl = model.elbo(x, mus, s2), model.kl_to_posterior(x, mus, s2)
+    ax.plot(mus, elbo, color=Q, label="ELBO")
+    ax.plot(mus, kl, color=POSTERIOR, label="KL(q ‖ p(z|x))")
+    ax.plot(mus, elbo + kl, color="k", ls="--", label="ELBO + KL = log p(x)")
     ax.axvline(model.posterior(x)[0], color="0.5", lw=0.8, label="posterior mean")
-    ax.set(xlabel="mean μ of q", ylabel="nats", title=f"Both as q's mean μ moves (s² = {var:.3g})")
+    ax.set(xlabel="mean μ of q", ylabel="nats", title=f"Both as q's mean μ moves (s² = {s2:.3g})")
     ax.legend(fontsize=8)
 
 
@@ -160,27 +161,30 @@ def mc_convergence(ax, n_samples, estimates, std_errors, exact):
     ax.legend(fontsize=8)
 
 
-def kl_map(ax, mean, var, path=None):
+def kl_map(ax, mu, s2, path=None):
     r"""The map of :math:`\mathrm{KL}(\mathcal N(\mu, s^2)\,\|\,\mathcal N(0, 1))` over
-    (μ, s²) with the point (``mean``, ``var``) and, if given, a path of (μ, s²) iterates (e.g.
+    (μ, s²) with the point (``mu``, ``s2``) and, if given, a path of (μ, s²) iterates (e.g.
     gradient descent on the KL: the pull toward μ = 0, s² = 1)."""
-    check_finite(mean=mean, var=var)
-    mu, log_var = np.meshgrid(np.linspace(-3, 3, 121), np.linspace(np.log(0.01), np.log(10), 121))
-    kl = kl_normal(mu, np.exp(log_var))
+    check_finite(mu=mu, s2=s2)
+    grid_mu, grid_log_s2 = np.meshgrid(
+        np.linspace(-3, 3, 121), np.linspace(np.log(0.01), np.log(10), 121)
+    )
+    grid_s2 = np.exp(grid_log_s2)
+    kl = kl_normal(grid_mu, grid_s2)
     contours = ax.contour(
-        mu, np.exp(log_var), kl, levels=[0.1, 0.25, 0.5, 1, 2, 3, 4.5], cmap="viridis"
+        grid_mu, grid_s2, kl, levels=[0.1, 0.25, 0.5, 1, 2, 3, 4.5], cmap="viridis"
     )
     ax.clabel(contours, fontsize=7, fmt="%g", colors="k")
     if path is not None:
         _path(ax, path, "0.4", "gradient descent on the KL")
     ax.plot([0], [1], "*", color="k", ms=12, label="minimum: μ = 0, s² = 1")
     ax.plot(
-        [mean],
-        [var],
+        [mu],
+        [s2],
         "o",
         color=POSTERIOR,
         ms=9,
-        label=f"q: KL = {float(kl_normal(mean, var)):.3f} nats",
+        label=f"q: KL = {float(kl_normal(mu, s2)):.3f} nats",
     )
     _log_y(ax)
     ax.set(
@@ -199,20 +203,20 @@ def _log_y(ax):
     ax.minorticks_off()  # a log axis's minor ticks cost more to lay out than the rest of a frame
 
 
-def q_and_prior(ax, mean, var, z=None):
+def q_and_prior(ax, mu, s2, z=None):
     r"""The densities of :math:`q = \mathcal N(\mu, s^2)` and the prior
     :math:`\mathcal N(0, 1)` that the KL term pulls it toward."""
-    check_finite(mean=mean, var=var)
+    check_finite(mu=mu, s2=s2)
     z = np.linspace(-5, 5, 400) if z is None else z
     ax.plot(z, _normal_pdf(z, 0, 1), color=PRIOR, ls=":", lw=2, label="prior N(0, 1)")
     ax.fill_between(
-        z, _normal_pdf(z, mean, var), color=Q, alpha=0.35, label=f"q = N({mean:.2f}, {var:.3g})"
+        z, _normal_pdf(z, mu, s2), color=Q, alpha=0.35, label=f"q = N({mu:.2f}, {s2:.3g})"
     )
     ax.set(
         xlabel="z",
         ylabel="density",
         title="q against the prior",
-        ylim=(0, max(0.5, 1.1 / np.sqrt(2 * np.pi * var))),
+        ylim=(0, max(0.5, 1.1 / np.sqrt(2 * np.pi * s2))),
     )
     ax.legend(fontsize=8, loc="upper left")
 

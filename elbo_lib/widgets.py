@@ -9,7 +9,7 @@ the first frame and then frozen, frames are 80 dpi with fast PNG compression, an
 thread per redraw (the measurements behind these choices: ``benchmarks/RESULTS.md``).
 
 Everything is driven by plain ``value`` changes of standard ipywidgets sliders, so setting
-``explorer.sliders["mean"].value = 1.0`` in the kernel redraws synchronously (a benchmark can
+``explorer.sliders["mu"].value = 1.0`` in the kernel redraws synchronously (a benchmark can
 time it) and a browser that moves a slider sees ``explorer.image`` change. A reader of stored
 outputs gets the same frame as a static image from :meth:`SliderFigure.snapshot`.
 """
@@ -172,13 +172,13 @@ def kl_identity_explorer(model, x):
     if not isinstance(model, LinearGaussian):
         raise ValueError(f"model must be a LinearGaussian, got {type(model).__name__}")
     sliders = {
-        "mean": float_slider("mean of q, μ", -4, 4, round(float(model.posterior(x)[0]) - 1.5, 2)),
-        "var": log_slider("variance of q, s²", 0.01, 10, 1.0),
+        "mu": float_slider("mean of q, μ", -4, 4, round(float(model.posterior(x)[0]) - 1.5, 2)),
+        "s2": log_slider("variance of q, s²", 0.01, 10, 1.0),
     }
 
-    def draw(ax_density, ax_bar, mean, var):
-        plots.prior_q_posterior(ax_density, model, x, mean, var)
-        plots.elbo_gap_bar(ax_bar, float(model.log_evidence(x)), float(model.elbo(x, mean, var)))
+    def draw(ax_density, ax_bar, mu, s2):
+        plots.prior_q_posterior(ax_density, model, x, mu, s2)
+        plots.elbo_gap_bar(ax_bar, float(model.log_evidence(x)), float(model.elbo(x, mu, s2)))
 
     return SliderFigure(draw, sliders, ncols=2, width_ratios=(2, 1))
 
@@ -187,13 +187,13 @@ def kl_map_explorer():
     r"""Sliders for q's mean μ and variance s² move q over the map of
     :math:`\mathrm{KL}(\mathcal N(\mu, s^2)\,\|\,\mathcal N(0, 1))`."""
     sliders = {
-        "mean": float_slider("mean of q, μ", -3, 3, 1.5),
-        "var": log_slider("variance of q, s²", 0.01, 10, 0.2),
+        "mu": float_slider("mean of q, μ", -3, 3, 1.5),
+        "s2": log_slider("variance of q, s²", 0.01, 10, 0.2),
     }
 
-    def draw(ax_map, ax_density, mean, var):
-        plots.kl_map(ax_map, mean, var, kl_descent(mean, var))
-        plots.q_and_prior(ax_density, mean, var)
+    def draw(ax_map, ax_density, mu, s2):
+        plots.kl_map(ax_map, mu, s2, kl_descent(mu, s2))
+        plots.q_and_prior(ax_density, mu, s2)
 
     return SliderFigure(draw, sliders, ncols=2, figsize=(9, 3.6))
 

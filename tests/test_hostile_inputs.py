@@ -1190,8 +1190,8 @@ PLOT_CALLS = {
     ),
     "prior_q_posterior": (
         plots.prior_q_posterior,
-        {"model": MODEL, "x": 1.0, "mean": 0.0, "var": 1.0},
-        ["x", "mean", "var"],
+        {"model": MODEL, "x": 1.0, "mu": 0.0, "s2": 1.0},
+        ["x", "mu", "s2"],
     ),
     "elbo_gap_bar": (
         plots.elbo_gap_bar,
@@ -1200,16 +1200,16 @@ PLOT_CALLS = {
     ),
     "elbo_and_kl_against_mean": (
         plots.elbo_and_kl_against_mean,
-        {"model": MODEL, "x": 1.0, "var": 0.5, "means": np.linspace(-1, 1, 5)},
-        ["x", "var", "means"],
+        {"model": MODEL, "x": 1.0, "s2": 0.5, "mus": np.linspace(-1, 1, 5)},
+        ["x", "s2", "mus"],
     ),
     "mc_convergence": (
         plots.mc_convergence,
         {"n_samples": [1, 10], "estimates": [0.5, 0.6], "std_errors": [0.1, 0.03], "exact": 0.6},
         ["n_samples", "estimates", "std_errors", "exact"],
     ),
-    "kl_map": (plots.kl_map, {"mean": 0.5, "var": 1.0}, ["mean", "var"]),
-    "q_and_prior": (plots.q_and_prior, {"mean": 0.5, "var": 1.0}, ["mean", "var"]),
+    "kl_map": (plots.kl_map, {"mu": 0.5, "s2": 1.0}, ["mu", "s2"]),
+    "q_and_prior": (plots.q_and_prior, {"mu": 0.5, "s2": 1.0}, ["mu", "s2"]),
     "elbo_landscape": (plots.elbo_landscape, {"model": MODEL, "x": 1.0}, ["x"]),
     "prior_likelihood_posterior": (
         plots.prior_likelihood_posterior,
