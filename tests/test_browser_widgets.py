@@ -53,6 +53,7 @@ LAB_SETTINGS = {
 }
 RUN_TIMEOUT = 300  # s for "Run All Cells" (09 and 10 train models)
 REDRAW_TIMEOUT = 90  # s for one slider move or one retrain, on a shared machine
+START_TIMEOUT = 30  # s for "Run All Cells" to queue its first cell
 
 # The outputs of a widget cell that must change when its slider moves: figures (<img>) and the
 # contents of Output widgets; not the slider's own readout.
@@ -65,6 +66,15 @@ IDLE = """() => {
     const running = Array.from(document.querySelectorAll('.jp-InputPrompt'))
         .some(prompt => prompt.textContent.includes('*'));
     return status !== null && status.dataset.status === 'idle' && !running;
+}"""
+
+
+# a cell queued or running, or the kernel busy: "Run All Cells" has been taken
+STARTED = """() => {
+    const status = document.querySelector('.jp-Notebook-ExecutionIndicator');
+    const queued = Array.from(document.querySelectorAll('.jp-InputPrompt'))
+        .some(prompt => prompt.textContent.includes('*'));
+    return queued || (status !== null && status.dataset.status !== 'idle');
 }"""
 
 
@@ -167,6 +177,33 @@ def wait_for(page, condition, timeout, what):
         page.wait_for_timeout(200)
 
 
+def run_all_cells(page, cells, name, shots, attempts=3):
+    """Run → Run All Cells, then wait until the page is idle with its widgets drawn. On a cold or
+    busy JupyterLab a click can land before the menu takes it: when nothing has started within
+    START_TIMEOUT s (no cell queued or running, no widget), click again. A screenshot of the page
+    is kept when the run never ends."""
+    for clicks in range(1, attempts + 1):
+        what = f"{name}: Run All Cells to end with its widgets drawn ({clicks} clicks)"
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not (page.evaluate(STARTED) or cells.count()) and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        if page.evaluate(STARTED) or cells.count():
+            break
+        page.keyboard.press("Escape")  # close a menu left open
+    try:
+        wait_for(
+            page,
+            lambda: page.evaluate(IDLE) and cells.count() > 0,
+            RUN_TIMEOUT,
+            what,
+        )
+    except AssertionError:
+        page.screenshot(path=shots / "run-all-cells-timed-out.png", full_page=True)
+        raise
+
+
 def assert_no_errors(page, name):
     text = page.locator(".jp-Notebook").inner_text()
     assert "Error displaying widget" not in text, f"{name}: a widget failed to render"
@@ -241,19 +278,10 @@ def test_widgets_redraw_in_the_browser(lab, browser, name):
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator", timeout=60_000)
         wait_for(page, lambda: page.evaluate(IDLE), 60, f"{name}: the kernel to start")
         assert_no_errors(page, name)  # the stored outputs, as a student first sees them
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
         cells = page.locator(".jp-CodeCell").filter(
             has=page.locator(".widget-slider, .jupyter-button")
         )
-        # idle with its widgets drawn: on a busy machine the page can look idle for a while
-        # before the queued cells are marked as such
-        wait_for(
-            page,
-            lambda: page.evaluate(IDLE) and cells.count() > 0,
-            RUN_TIMEOUT,
-            f"{name}: Run All Cells to end with its widgets drawn",
-        )
+        run_all_cells(page, cells, name, shots)
         assert_no_errors(page, name)
         checked = sum(
             check_widget_cell(page, cells.nth(i), name, shots) for i in range(cells.count())
