@@ -21,6 +21,7 @@ from elbo_lib._arrays import (
     positive_number,
 )
 from elbo_lib._torch import seeded, torch_threads
+from elbo_lib.adam import Adam
 from elbo_lib.bounds import iwae_bound
 from elbo_lib.densities import LOG_2PI, log_normal
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
@@ -93,7 +94,7 @@ def amortization_gap(model, x, steps=300, lr=0.01, n_samples=16, n_eval=1000, se
             eval_eps = torch.randn((n_eval, *mu0.shape))
             amortized = _elbo_of_q(model, x, mu0, logvar0, eval_eps)
         mu, logvar = mu0.clone().requires_grad_(), logvar0.clone().requires_grad_()
-        optimizer = torch.optim.Adam([mu, logvar], lr=lr)
+        optimizer = Adam([mu, logvar], lr=lr)
         for _ in range(steps):
             eps = torch.randn((n_samples, *mu.shape))
             # images are independent: the sum's gradient for one image is that image's gradient

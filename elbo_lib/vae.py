@@ -26,6 +26,7 @@ from elbo_lib._arrays import (
     positive_number,
 )
 from elbo_lib._torch import seeded, torch_threads
+from elbo_lib.adam import Adam
 from elbo_lib.data import check_images
 from elbo_lib.densities import LOG_2PI, log_normal
 from elbo_lib.kl import _unit_kl
@@ -155,7 +156,7 @@ def train_vae(
     progress=False,
     callback=None,
 ):
-    r"""Train ``model`` with Adam on minibatches of ``x``, minimising
+    r"""Train ``model`` with Adam (:mod:`elbo_lib.adam`) on minibatches of ``x``, minimising
 
     .. math:: -\frac1B\sum_{b} \mathbb E_q[\log p(x_b \mid z)] + \beta_t \sum_j
               \max\big(\lambda, \tfrac1B \textstyle\sum_b \mathrm{KL}_j(x_b)\big),
@@ -181,7 +182,7 @@ def train_vae(
     total = training_steps(n, epochs, batch_size)
     bar = tqdm(total=total, desc="training", unit="step", disable=not progress)
     with seeded(seed), torch_threads():
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+        optimizer = Adam(model.parameters(), lr=lr)
         step = 0
         for epoch in range(epochs):
             shuffled = x[torch.randperm(n)]
@@ -197,7 +198,7 @@ def train_vae(
                 reconstruction, kl = reconstruction.mean(), kl.mean(0)
                 if not math.isfinite(loss.item()):
                     raise ValueError(f"the loss became non-finite ({loss.item()}) at step {step}")
-                optimizer.zero_grad(set_to_none=True)
+                optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
                 totals += len(batch) * torch.stack([reconstruction.detach(), kl.detach().sum()])

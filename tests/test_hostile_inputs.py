@@ -28,6 +28,7 @@ from torch.distributions import Bernoulli, Normal, kl_divergence
 
 import elbo_lib
 from elbo_lib import (
+    adam,
     ascent,
     beta_widget,
     bounds,
@@ -678,6 +679,22 @@ bad_arguments(
 bad_arguments("data.load_digits", data.load_digits, {}, BAD_SEED, ["seed"])
 bad_arguments(
     "data.load_digits", data.load_digits, {}, {"a string": "yes", "None": None}, ["binarize"]
+)
+bad_arguments(
+    "adam.Adam", adam.Adam, {"params": [torch.zeros(2, requires_grad=True)]}, BAD_POSITIVE, ["lr"]
+)
+for label, params, raises in [
+    ("no parameters", [], "params is empty"),
+    ("a tensor without grad", [torch.zeros(2)], r"params\[0\] must be a leaf tensor"),
+    ("a computed tensor", [torch.zeros(2, requires_grad=True) * 2], r"params\[0\] must be a leaf"),
+    ("a number", [torch.zeros(2, requires_grad=True), 1.0], r"params\[1\] must be a leaf"),
+]:
+    case("adam.Adam", label, lambda params=params: adam.Adam(params, lr=0.1), raises=raises)
+case(
+    "adam.Adam",
+    "a step before backward()",
+    lambda: adam.Adam([torch.zeros(2, requires_grad=True)], lr=0.1).step(),
+    raises=r"params \[0\] have no gradient: call backward\(\) before step\(\)",
 )
 bad_arguments("schedules.constant", schedules.constant, {"beta": 1.0}, BAD_NON_NEGATIVE, ["beta"])
 bad_arguments(
