@@ -84,9 +84,18 @@ class VAE(nn.Module):
         Bernoulli: :math:`\sum_i x_i \ell_i - \log(1 + e^{\ell_i})` with logits :math:`\ell`;
         Gaussian: :math:`-\tfrac12 \sum_i \big[\log 2\pi\sigma^2 + (x_i - m_i)^2/\sigma^2\big]`.
         """
+        if self.likelihood == "bernoulli":
+            _check_pixels(x)
+        out = self._log_likelihood(x, z)
+        if not bool(torch.isfinite(out).all()):
+            raise ValueError("log p(x | z) is not finite: the decoder gave NaN or inf")
+        return out
+
+    def _log_likelihood(self, x, z):
+        """:meth:`log_likelihood` without its checks (the training step checks its loss)."""
         out = self.decode(z)
         if self.likelihood == "bernoulli":
-            return bernoulli_log_likelihood(x, out)
+            return _bernoulli_log_likelihood(x, out)
         squared = ((x - out) ** 2).sum(-1)
         return -0.5 * (self.x_dim * (LOG_2PI + self.log_sigma2) + squared / self.sigma2)
 
@@ -114,7 +123,7 @@ class VAE(nn.Module):
         terms: the model's own outputs go unchecked into the formulas (the loss is checked)."""
         mu, logvar = self.encode(x)
         z = _reparameterize(torch, mu, logvar, torch.randn_like(mu))
-        return self.log_likelihood(x, z), _unit_kl(torch, mu, logvar)
+        return self._log_likelihood(x, z), _unit_kl(torch, mu, logvar)
 
     def log_importance_weights(self, x, k):
         r""":math:`\log w_k = \log p(x \mid z_k) + \log p(z_k) - \log q(z_k \mid x)`,
@@ -192,7 +201,7 @@ def train_vae(
                 beta_t = _check_beta(schedule(step), step)
                 try:
                     reconstruction, kl = model._elbo_terms(batch)
-                    loss = negative_elbo(reconstruction, kl, beta_t, free_bits)
+                    loss = _negative_elbo(reconstruction, kl, beta_t, free_bits)
                 except ValueError as error:  # the model's outputs are not finite
                     raise ValueError(f"training diverged at step {step}: {error}") from error
                 reconstruction, kl = reconstruction.mean(), kl.mean(0)
@@ -252,6 +261,11 @@ def negative_elbo(reconstruction, kl, beta=1.0, free_bits=0.0):
     for name, value in (("reconstruction", reconstruction), ("kl", kl)):
         if not (isinstance(value, torch.Tensor) and bool(torch.isfinite(value).all())):
             raise ValueError(f"{name} must be a torch tensor of finite numbers")
+    return _negative_elbo(reconstruction, kl, beta, free_bits)
+
+
+def _negative_elbo(reconstruction, kl, beta, free_bits):
+    """:func:`negative_elbo` without its checks."""
     kl = kl.mean(0)
     kl_term = kl.clamp(min=free_bits).sum() if free_bits > 0 else kl.sum()
     return beta * kl_term - reconstruction.mean()
@@ -263,9 +277,18 @@ def bernoulli_log_likelihood(x, logits):
     summed over the last axis. Logits must be finite and x in [0, 1]."""
     if not bool(torch.isfinite(logits).all()):
         raise ValueError("logits must be finite (got NaN or inf)")
+    _check_pixels(x)
+    return _bernoulli_log_likelihood(x, logits)
+
+
+def _bernoulli_log_likelihood(x, logits):
+    """:func:`bernoulli_log_likelihood` without its checks."""
+    return (x * logits - nn.functional.softplus(logits)).sum(-1)
+
+
+def _check_pixels(x):
     if not bool(((x >= 0) & (x <= 1)).all()):
         raise ValueError("x must lie in [0, 1] (got a pixel outside, or NaN)")
-    return (x * logits - nn.functional.softplus(logits)).sum(-1)
 
 
 def _mlp(d_in, hidden, d_out):

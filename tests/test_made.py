@@ -82,6 +82,16 @@ def test_log_likelihood_broadcasts_leading_sample_axes():
     torch.testing.assert_close(together, one_by_one)
 
 
+def test_log_likelihood_checks_its_pixels_and_its_result():
+    model, z = _small_model(), torch.zeros(2, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"x must lie in \[0, 1\]"):
+        model.log_likelihood(torch.full((2, 5), 2.0, dtype=torch.float64), z)
+    with torch.no_grad():
+        model.decoder.output.bias[0] = math.nan
+    with pytest.raises(ValueError, match=r"log p\(x \| z\) is not finite"):
+        model.log_likelihood(torch.ones(2, 5, dtype=torch.float64), z)
+
+
 def test_decode_returns_the_logits_of_the_greedy_path():
     model = _small_model(x_dim=8)
     z = torch.randn(6, 2, dtype=torch.float64)

@@ -78,6 +78,16 @@ def test_elbo_terms_refuses_a_model_whose_outputs_are_not_finite(digits, likelih
         model.elbo_terms(digits[1][:4])
 
 
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_log_likelihood_refuses_a_decoder_whose_outputs_are_not_finite(digits, likelihood, value):
+    model = tiny(likelihood=likelihood)
+    with torch.no_grad():
+        model.decoder[-1].bias[0] = value  # the first pixel's logit or mean
+    with pytest.raises(ValueError, match=r"log p\(x \| z\) is not finite"):
+        model.log_likelihood(digits[1][:4], torch.zeros(4, model.z_dim))
+
+
 def test_elbo_terms_reconstruction_is_unbiased_for_the_expected_log_likelihood(digits):
     model, x = tiny(), digits[1][:8]
     samples = 4000
