@@ -199,14 +199,11 @@ def train_vae(
             for start in range(0, n, batch_size):
                 batch = shuffled[start : start + batch_size]
                 beta_t = _check_beta(schedule(step), step)
-                try:
-                    reconstruction, kl = model._elbo_terms(batch)
-                    loss = _negative_elbo(reconstruction, kl, beta_t, free_bits)
-                except ValueError as error:  # the model's outputs are not finite
-                    raise ValueError(f"training diverged at step {step}: {error}") from error
+                reconstruction, kl = model._elbo_terms(batch)
+                loss = _negative_elbo(reconstruction, kl, beta_t, free_bits)
                 reconstruction, kl = reconstruction.mean(), kl.mean(0)
                 if not math.isfinite(loss.item()):
-                    raise ValueError(f"the loss became non-finite ({loss.item()}) at step {step}")
+                    raise ValueError(f"training diverged at step {step}: the loss is {loss.item()}")
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
