@@ -3,10 +3,11 @@ r"""Slider-driven figures for the notebooks: each explorer is one cell, ``explor
 A :class:`SliderFigure` keeps one matplotlib :class:`~matplotlib.figure.Figure` on the Agg
 canvas (no pyplot state, so nothing leaks into the notebook's own figures). When a slider's
 ``value`` changes, the data artists of its axes are removed (the axes, their ticks and layout
-stay), a pure plotting function from :mod:`elbo_lib.plots` redraws them, the canvas renders once
-and Pillow encodes the pixels as PNG into an :class:`ipywidgets.Image`. The layout is solved on
-the first frame and then frozen, frames are 80 dpi with fast PNG compression, and BLAS runs one
-thread per redraw (the measurements behind these choices: ``benchmarks/RESULTS.md``).
+stay), a pure plotting function from :mod:`elbo_lib.plots` redraws them, the canvas renders them
+over the axes' backdrop (ticks and labels, rendered again only when they change) and Pillow
+encodes the pixels as PNG into an :class:`ipywidgets.Image`. The layout is solved on the first
+frame and then frozen, frames are 80 dpi with fast PNG compression, and BLAS runs one thread per
+redraw (the measurements behind these choices: ``benchmarks/RESULTS.md``).
 
 Everything is driven by plain ``value`` changes of standard ipywidgets sliders, so setting
 ``explorer.sliders["mu"].value = 1.0`` in the kernel redraws synchronously (a benchmark can
@@ -15,6 +16,7 @@ outputs gets the same frame as a static image from :meth:`SliderFigure.snapshot`
 """
 
 import io
+import itertools
 import math
 
 import ipywidgets
@@ -99,6 +101,7 @@ class SliderFigure(ipywidgets.VBox):
         )
         self.image = ipywidgets.Image(format="png")
         self._draw = draw
+        self._backdrop_state, self._backdrop = None, None  # what the backdrop shows, its pixels
         self.redraw()
         self.figure.set_layout_engine("none")  # keep the first frame's layout: faster frames
         for slider in self.sliders.values():
@@ -121,11 +124,36 @@ class SliderFigure(ipywidgets.VBox):
             _remove_artists(ax)
         with threadpool_limits(1, user_api="blas"):  # BLAS threads only spin on these sizes
             self._draw(*self.axes, **self.values)
-        self.figure.canvas.draw()
+        self._render()
         buffer = io.BytesIO()
         pixels = PIL.Image.fromarray(np.asarray(self.figure.canvas.buffer_rgba()))
         pixels.save(buffer, "png", compress_level=1)
         self.image.value = buffer.getvalue()
+
+    def _render(self):
+        """Render the frame on the canvas. While the axes' backdrop (background, ticks, tick and
+        axis labels) stays as it was in the last frame, it is kept as pixels and only what
+        ``draw`` drew, the spines and the titles are rendered over it ("animated" artists, in
+        the order of ``Axes.draw``: blitting); a frame whose backdrop changed is rendered whole
+        (the first one also solves the layout)."""
+        backdrop = [_backdrop_state(ax) for ax in self.axes]
+        steady, self._backdrop_state = backdrop == self._backdrop_state, backdrop
+        layers = [_frame_artists(ax) for ax in self.axes]
+        for artist in itertools.chain(*layers):
+            artist.set_animated(steady)
+        canvas = self.figure.canvas
+        if not steady:
+            self._backdrop = None
+            canvas.draw()
+            return
+        if self._backdrop is None:
+            canvas.draw()  # the animated artists are left out
+            self._backdrop = canvas.copy_from_bbox(self.figure.bbox)
+        else:
+            canvas.restore_region(self._backdrop)
+        for ax, artists in zip(self.axes, layers, strict=True):
+            for artist in artists:
+                ax.draw_artist(artist)
 
     def snapshot(self):
         """The current frame as a static image, for readers of the stored outputs."""
@@ -137,6 +165,28 @@ def _check_range(low, high, value):
     if not low < high:
         raise ValueError(f"low must be below high, got {low!r} and {high!r}")
     number(value, "value", low=low, high=high, strict=False)
+
+
+def _frame_artists(ax):
+    """The artists of ``ax`` that every frame renders anew, sorted by zorder as ``Axes.draw``
+    sorts them: all but its background and its x and y axes (the spines where it has a frame)."""
+    kept = {ax.patch, ax.xaxis, ax.yaxis, *ax.child_axes}
+    if not (ax.axison and ax.get_frame_on()):
+        kept.update(ax.spines.values())
+    return sorted((a for a in ax.get_children() if a not in kept), key=lambda a: a.get_zorder())
+
+
+def _backdrop_state(ax):
+    """What the backdrop of ``ax`` shows: its place, limits, scales, ticks, tick labels (with
+    any offset) and axis labels. A frame whose state is unchanged reuses the backdrop."""
+    ax.apply_aspect()
+    state = [ax.get_position().bounds, ax.get_xlim(), ax.get_ylim(), ax.axison]
+    for axis in (ax.xaxis, ax.yaxis):
+        state += [axis.get_scale(), axis.label.get_text()]
+        for ticker in (axis.major, axis.minor):
+            ticks = [float(t) for t in ticker.locator()]
+            state += [ticks, ticker.formatter.format_ticks(ticks), ticker.formatter.get_offset()]
+    return state
 
 
 def _remove_artists(ax):
