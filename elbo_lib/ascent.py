@@ -4,7 +4,7 @@ that the ELBO and the KL figures draw."""
 import numpy as np
 
 from elbo_lib._arrays import integer, number, positive_number
-from elbo_lib.kl import kl_normal
+from elbo_lib.kl import _unit_kl
 
 
 def gradient_path(objective, mean, var, *, lr, steps):
@@ -39,7 +39,11 @@ def gradient_path(objective, mean, var, *, lr, steps):
 def kl_descent(mean, var, steps=40):
     r"""Gradient descent on :math:`\mathrm{KL}(\mathcal N(\mu, s^2)\,\|\,\mathcal N(0, 1))`
     from (μ, s²), step 0.15 in (μ, log s²): the path the KL term alone pulls q along."""
-    return gradient_path(lambda m, v: -kl_normal(m, v), mean, var, lr=0.15, steps=steps)
+    import torch
+
+    return gradient_path(
+        lambda m, v: -_unit_kl(torch, m, torch.log(v)), mean, var, lr=0.15, steps=steps
+    )
 
 
 def elbo_ascent(model, x, steps=60):
@@ -47,7 +51,10 @@ def elbo_ascent(model, x, steps=60):
     (μ, log s²), with the step :math:`1/L`, :math:`L = 1 + w^2/\sigma^2` the ELBO's curvature in
     μ: one exact (Newton) step in μ, and below the curvature :math:`\tfrac L2 s^2 \le \tfrac L2`
     in log s² on the way down from s² = 1, so it never overshoots. Returns the (μ, s²) path."""
+    import torch
+
+    x = number(x, "x")
     curvature = 1 + model.w**2 / model.sigma2
     return gradient_path(
-        lambda mean, var: model.elbo(x, mean, var), 0.0, 1.0, lr=1 / curvature, steps=steps
+        lambda mean, var: model._elbo(torch, x, mean, var), 0.0, 1.0, lr=1 / curvature, steps=steps
     )

@@ -20,7 +20,7 @@ from elbo_lib._arrays import (
     positive_number,
 )
 from elbo_lib.densities import LOG_2PI, log_normal
-from elbo_lib.kl import kl_mvn, kl_normal
+from elbo_lib.kl import _unit_kl, kl_mvn, kl_normal
 
 
 class LinearGaussian:
@@ -60,8 +60,9 @@ class LinearGaussian:
     def expected_log_likelihood(self, x, mu, s2):
         r""":math:`\mathbb E_{q}[\log p(x \mid z)] = -\tfrac12\log(2\pi\sigma^2)
         - \frac{(x - w\mu)^2 + w^2 s^2}{2\sigma^2}` for :math:`q = \mathcal N(\mu, s^2)`."""
-        xp = namespace(x, mu, s2)
-        x, mu, s2 = finite(xp, x, "x"), finite(xp, mu, "mu"), positive(xp, s2, "s2")
+        return self._expected_log_likelihood(*_checked(x, mu, s2)[1:])
+
+    def _expected_log_likelihood(self, x, mu, s2):
         return -0.5 * (LOG_2PI + math.log(self.sigma2)) - (
             (x - self.w * mu) ** 2 + self.w**2 * s2
         ) / (2 * self.sigma2)
@@ -69,7 +70,12 @@ class LinearGaussian:
     def elbo(self, x, mu, s2):
         r"""Closed-form ELBO for :math:`q(z) = \mathcal N(\mu, s^2)`:
         :math:`\mathbb E_q[\log p(x \mid z)] - \mathrm{KL}(q \,\|\, \mathcal N(0, 1))`."""
-        return self.expected_log_likelihood(x, mu, s2) - kl_normal(mu, s2)
+        return self._elbo(*_checked(x, mu, s2))
+
+    def _elbo(self, xp, x, mu, s2):
+        """:meth:`elbo` of checked arrays in namespace ``xp`` (gradient ascent calls it on every
+        step)."""
+        return self._expected_log_likelihood(x, mu, s2) - _unit_kl(xp, mu, xp.log(s2))
 
     def kl_to_posterior(self, x, mu, s2):
         r""":math:`\mathrm{KL}(q \,\|\, p(z \mid x)) = \log p(x) - \mathrm{ELBO}`, computed directly
@@ -88,6 +94,12 @@ class LinearGaussian:
         z = rng.standard_normal(n)
         x = self.w * z + np.sqrt(self.sigma2) * rng.standard_normal(n)
         return x, z
+
+
+def _checked(x, mu, s2):
+    """(namespace, x, mu, s2): x and mu finite, s2 positive, else a ValueError naming it."""
+    xp = namespace(x, mu, s2)
+    return xp, finite(xp, x, "x"), finite(xp, mu, "mu"), positive(xp, s2, "s2")
 
 
 def fit_ppca(X, z_dim):
