@@ -169,11 +169,12 @@ def _check_range(low, high, value):
 
 def _frame_artists(ax):
     """The artists of ``ax`` that every frame renders anew, sorted by zorder as ``Axes.draw``
-    sorts them: all but its background and its x and y axes (the spines where it has a frame)."""
-    kept = {ax.patch, ax.xaxis, ax.yaxis, *ax.child_axes}
+    sorts them: all but its background and its x and y axes (the spines where it has a frame;
+    inset axes whole)."""
+    backdrop = {ax.patch, ax.xaxis, ax.yaxis}
     if not (ax.axison and ax.get_frame_on()):
-        kept.update(ax.spines.values())
-    return sorted((a for a in ax.get_children() if a not in kept), key=lambda a: a.get_zorder())
+        backdrop.update(ax.spines.values())
+    return sorted((a for a in ax.get_children() if a not in backdrop), key=lambda a: a.get_zorder())
 
 
 def _backdrop_state(ax):
