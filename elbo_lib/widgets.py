@@ -145,6 +145,8 @@ class SliderFigure(ipywidgets.VBox):
         if not steady:
             self._backdrop = None
             canvas.draw()
+            # as drawn: the first frame's layout moves the axes
+            self._backdrop_state = [_backdrop_state(ax) for ax in self.axes]
             return
         if self._backdrop is None:
             canvas.draw()  # the animated artists are left out
