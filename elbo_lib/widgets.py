@@ -136,8 +136,7 @@ class SliderFigure(ipywidgets.VBox):
         ``draw`` drew, the spines and the titles are rendered over it ("animated" artists, in
         the order of ``Axes.draw``: blitting); a frame whose backdrop changed is rendered whole
         (the first one also solves the layout)."""
-        backdrop = [_backdrop_state(ax) for ax in self.axes]
-        steady, self._backdrop_state = backdrop == self._backdrop_state, backdrop
+        steady = [_backdrop_state(ax) for ax in self.axes] == self._backdrop_state
         layers = [_frame_artists(ax) for ax in self.axes]
         for artist in itertools.chain(*layers):
             artist.set_animated(steady)
@@ -145,7 +144,7 @@ class SliderFigure(ipywidgets.VBox):
         if not steady:
             self._backdrop = None
             canvas.draw()
-            # as drawn: the first frame's layout moves the axes
+            # read once drawn: the first frame's layout moves the axes
             self._backdrop_state = [_backdrop_state(ax) for ax in self.axes]
             return
         if self._backdrop is None:
