@@ -63,6 +63,7 @@ class LinearGaussian:
         return self._expected_log_likelihood(*_checked(x, mu, s2)[1:])
 
     def _expected_log_likelihood(self, x, mu, s2):
+        """:meth:`expected_log_likelihood` of checked arrays."""
         return -0.5 * (LOG_2PI + math.log(self.sigma2)) - (
             (x - self.w * mu) ** 2 + self.w**2 * s2
         ) / (2 * self.sigma2)
