@@ -45,11 +45,16 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 INTERACTIVE = r"\w*SliderModel|ButtonModel"
 # Settings that keep JupyterLab quiet and the notebook files untouched: no news or update
-# checks, no autosave, and every cell kept in the page (no virtual scrolling).
+# checks, no autosave, every cell kept in the page (no virtual scrolling), and the notebook's own
+# kernel started without asking (a kernel that starts slowly on a busy machine could otherwise
+# leave a "Select Kernel" dialog over the page, and no cell runs).
 LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
     "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
-    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+    "@jupyterlab/notebook-extension/tracker": {
+        "windowingMode": "none",
+        "autoStartDefaultKernel": True,
+    },
 }
 RUN_TIMEOUT = 300  # s for "Run All Cells" (09 and 10 train models)
 REDRAW_TIMEOUT = 90  # s for one slider move or one retrain, on a shared machine
@@ -177,6 +182,14 @@ def wait_for(page, condition, timeout, what):
         page.wait_for_timeout(200)
 
 
+def answer_kernel_dialog(page):
+    """Accept a "Select Kernel" dialog (the notebook's own kernel) if one is open: every cell waits
+    for it."""
+    dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
+    if dialog.count():
+        dialog.locator(".jp-mod-accept").click()
+
+
 def run_all_cells(page, cells, name, shots, attempts=3):
     """Run → Run All Cells, then wait until the page is idle with its widgets drawn. On a cold or
     busy JupyterLab a click can land before the menu takes it: when nothing has started within
@@ -188,6 +201,7 @@ def run_all_cells(page, cells, name, shots, attempts=3):
         page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
         deadline = time.monotonic() + START_TIMEOUT
         while not (page.evaluate(STARTED) or cells.count()) and time.monotonic() < deadline:
+            answer_kernel_dialog(page)
             page.wait_for_timeout(200)
         if page.evaluate(STARTED) or cells.count():
             break
@@ -195,7 +209,7 @@ def run_all_cells(page, cells, name, shots, attempts=3):
     try:
         wait_for(
             page,
-            lambda: page.evaluate(IDLE) and cells.count() > 0,
+            lambda: answer_kernel_dialog(page) or (page.evaluate(IDLE) and cells.count() > 0),
             RUN_TIMEOUT,
             what,
         )
@@ -276,7 +290,12 @@ def test_widgets_redraw_in_the_browser(lab, browser, name):
     try:
         page.goto(f"{lab}/lab/workspaces/{Path(name).stem}/tree/notebooks/{name}?reset")
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator", timeout=60_000)
-        wait_for(page, lambda: page.evaluate(IDLE), 60, f"{name}: the kernel to start")
+        wait_for(
+            page,
+            lambda: answer_kernel_dialog(page) or page.evaluate(IDLE),
+            60,
+            f"{name}: the kernel to start",
+        )
         assert_no_errors(page, name)  # the stored outputs, as a student first sees them
         cells = page.locator(".jp-CodeCell").filter(
             has=page.locator(".widget-slider, .jupyter-button")
