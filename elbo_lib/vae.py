@@ -301,11 +301,7 @@ def _check_last_step(model, batch, beta, free_bits, step, seed):
     parameters), so that a model that diverged on its last step is never returned."""
     finite_parameters = all(bool(torch.isfinite(p).all()) for p in model.parameters())
     with seeded(seed), torch.no_grad():
-        try:
-            reconstruction, kl = model._elbo_terms(batch)
-            loss = negative_elbo(reconstruction, kl, beta, free_bits).item()
-        except ValueError:
-            loss = math.nan
+        loss = _negative_elbo(*model._elbo_terms(batch), beta, free_bits).item()
     if not (finite_parameters and math.isfinite(loss)):
         raise ValueError(f"training diverged at step {step}: after it the loss is {loss}")
 
