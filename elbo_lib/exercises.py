@@ -1,4 +1,4 @@
-r"""Checks for the exercises of notebook 13.
+r"""Checks for the exercises of notebook 17.
 
 ``check_<exercise>(your_function)`` calls your function on inputs it has not seen, edge cases
 included, and compares the result with an independent answer (``elbo_lib``'s own, a numerical

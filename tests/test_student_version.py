@@ -1,5 +1,5 @@
 """The student version: solutions become nbgrader's stubs, the committed
-notebooks/13_exercises.ipynb is exactly what tools/student_version.py makes of the solution
+notebooks/17_exercises.ipynb is exactly what tools/student_version.py makes of the solution
 version in instructors/, and it ships with its outputs, every check reporting "not done yet"."""
 
 import importlib.util
@@ -11,8 +11,8 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOLUTION = ROOT / "instructors" / "13_exercises_solutions.ipynb"
-STUDENT = ROOT / "notebooks" / "13_exercises.ipynb"
+SOLUTION = ROOT / "instructors" / "17_exercises_solutions.ipynb"
+STUDENT = ROOT / "notebooks" / "17_exercises.ipynb"
 EXERCISES = 19
 sys.path.insert(0, str(ROOT / "tools"))  # student_version imports its neighbour colab
 spec = importlib.util.spec_from_file_location(
@@ -92,7 +92,7 @@ def test_the_committed_student_version_is_what_the_solution_version_generates():
     committed = nbformat.read(STUDENT, as_version=4)
     assert regions == EXERCISES
     assert [_same(c) for c in committed.cells] == [_same(c) for c in generated.cells], (
-        "notebooks/13_exercises.ipynb is stale: run `make student`"
+        "notebooks/17_exercises.ipynb is stale: run `make student`"
     )
 
 
@@ -103,7 +103,7 @@ def test_the_student_version_has_stubs_no_solutions_and_working_links():
     assert sum(c.source.count("raise NotImplementedError()") for c in code) == EXERCISES
     markdown = "".join(c.source for c in notebook.cells if c.cell_type == "markdown")
     links = re.findall(r"\]\((?!https?:)([^)]+\.ipynb)\)", markdown)
-    assert "../instructors/13_exercises_solutions.ipynb" in links
+    assert "../instructors/17_exercises_solutions.ipynb" in links
     missing = [link for link in links if not (STUDENT.parent / link).exists()]
     assert len(links) >= 13 and not missing, missing
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from student_version import student_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
-SOLUTION = ROOT / "instructors" / "13_exercises_solutions.ipynb"
+SOLUTION = ROOT / "instructors" / "17_exercises_solutions.ipynb"
 STATUSES = ("pass", "fail", "error", "timeout", "invalid")
 
 

@@ -7,7 +7,7 @@ becomes ``YOUR ANSWER HERE``. Links are rewritten to work from the output folder
 version is executed there, so that it ships with its outputs: every check "not done yet".
 
     python tools/student_version.py        # instructors/*_solutions.ipynb -> notebooks/
-    python tools/student_version.py instructors/13_exercises_solutions.ipynb --out /tmp/student
+    python tools/student_version.py instructors/17_exercises_solutions.ipynb --out /tmp/student
 """
 
 import argparse
@@ -53,7 +53,7 @@ def strip_solutions(source, cell_type="code"):
 
 
 def student_name(path):
-    """``13_exercises_solutions.ipynb`` -> ``13_exercises.ipynb``."""
+    """``17_exercises_solutions.ipynb`` -> ``17_exercises.ipynb``."""
     path = Path(path)
     return path.stem.removesuffix(SUFFIX) + path.suffix
 
