@@ -411,9 +411,9 @@ def estimate_histograms(ax, estimates, exact, bins):
 
 
 def estimator_spread(ax, n_samples, spreads, per_sample_variances):
-    r"""Measured standard deviation of an N-sample gradient estimate against N (log-log), for
-    each estimator in ``spreads`` (label → one value per N), beside the law
-    :math:`\sqrt{v_1 / N}` from its exact single-sample variance :math:`v_1`
+    r"""Measured standard deviation of an S-sample gradient estimate against S (log-log), for
+    each estimator in ``spreads`` (label → one value per S), beside the law
+    :math:`\sqrt{v_1 / S}` from its exact single-sample variance :math:`v_1`
     (``per_sample_variances``, label → number)."""
     shape = positive(np, as_numpy(n_samples, "n_samples"), "n_samples").shape
     if len(shape) != 1 or shape[0] == 0:
@@ -434,7 +434,7 @@ def estimator_spread(ax, n_samples, spreads, per_sample_variances):
             color=colour,
             lw=1,
             ls="--",
-            label=f"√({variance:g}/N), exact",
+            label=f"√({variance:g}/S), exact",
         )
     ax.set_xticks(n_samples, labels=[f"{n:g}" for n in n_samples])
     ax.xaxis.set_minor_formatter(ticker.NullFormatter())
@@ -442,9 +442,9 @@ def estimator_spread(ax, n_samples, spreads, per_sample_variances):
     ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
     ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set(
-        xlabel="number of samples N per estimate",
+        xlabel="number of samples S per estimate",
         ylabel="std of the ∂μ estimate",
-        title="Both estimators' errors shrink like 1/√N",
+        title="Both estimators' errors shrink like 1/√S",
     )
     ax.legend(fontsize=8)
 

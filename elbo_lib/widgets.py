@@ -327,11 +327,11 @@ SAMPLE_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
 
 def gradient_estimators_explorer(mu=1.0, var=1.0, repeats=400, seed=0):
-    r"""A slider for the number of samples N per estimate: histograms of ``repeats`` estimates
-    of :math:`\partial/\partial\mu\ \mathbb E_q[z^2] = 2\mu`, :math:`q = \mathcal N(\mu, \sigma^2)`,
+    r"""A slider for the number of samples S per estimate: histograms of ``repeats`` estimates
+    of :math:`\partial/\partial\mu\ \mathbb E_q[z^2] = 2\mu`, :math:`q = \mathcal N(\mu, s^2)`,
     by the score function (without and with the baseline :math:`b = \mathbb E_q[z^2]
-    = \mu^2 + \sigma^2`) and by the pathwise estimator. The single-sample estimates are drawn
-    once (``repeats`` rows of the largest N); an N-sample estimate averages the first N of a
+    = \mu^2 + s^2`) and by the pathwise estimator. The single-sample estimates are drawn
+    once (``repeats`` rows of the largest S); an S-sample estimate averages the first S of a
     row."""
     # imported here: the other explorers run without torch, which is slow to load
     from elbo_lib.estimators import pathwise_gradients, score_function_gradients
@@ -360,11 +360,11 @@ def gradient_estimators_explorer(mu=1.0, var=1.0, repeats=400, seed=0):
         estimates = {label: rows[:, :n_samples].mean(axis=1) for label, rows in single.items()}
         plots.estimate_histograms(ax, estimates, exact, bins)
         ax.set_title(
-            f"{repeats} estimates of ∂E[z²]/∂μ, each from N = {n_samples} samples of"
+            f"{repeats} estimates of ∂E[z²]/∂μ, each from S = {n_samples} samples of"
             rf" $q = \mathcal{{N}}({mu:g}, {var:g})$"
         )
 
-    slider = choice_slider("samples per estimate, N", SAMPLE_SIZES, 10)
+    slider = choice_slider("samples per estimate, S", SAMPLE_SIZES, 10)
     return SliderFigure(draw, {"n_samples": slider}, figsize=(9, 4))
 
 
