@@ -269,11 +269,11 @@ def elbo_landscape_explorer():
 
 
 def mode_seeking_explorer():
-    r"""Sliders for the separation d and the weight π of a two-mode mixture; the reverse-KL
+    r"""Sliders for the separation Δ and the weight π of a two-mode mixture; the reverse-KL
     fit (what the ELBO does) and the forward-KL fit are redrawn."""
     grid = np.linspace(-9, 9, 181)
     sliders = {
-        "separation": float_slider("separation of the modes, d", 0, 10, 6.0, 0.1, continuous=False),
+        "separation": float_slider("separation of the modes, Δ", 0, 10, 6.0, 0.1, continuous=False),
         "weight": float_slider("weight of the left mode, π", 0.05, 0.95, 0.4, continuous=False),
     }
 
