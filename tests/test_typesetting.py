@@ -1,4 +1,5 @@
-"""Every formula in the notebooks' Markdown typesets in MathJax, as on the site and in JupyterLab.
+"""Every formula in the notebooks' Markdown (and in the notation table notebooks/NOTATION.md)
+typesets in MathJax, as on the site and in JupyterLab.
 
 MathJax's TeX input (npm's mathjax package, which `make test` installs) typesets each formula
 without the extensions that hide errors (``noerrors`` shows the source instead of the error,
@@ -16,9 +17,11 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
-    (ROOT / "instructors").glob("*.ipynb")
-)
+NOTEBOOKS = [
+    *sorted((ROOT / "notebooks").glob("*.ipynb")),
+    *sorted((ROOT / "instructors").glob("*.ipynb")),
+    ROOT / "notebooks" / "NOTATION.md",
+]
 MATHJAX = ROOT / "build" / "npm" / "node_modules" / "mathjax"
 CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
 # $$display$$, $inline$ (not across a blank line) and \begin{env}…\end{env} outside dollars.
@@ -31,9 +34,14 @@ MATH = re.compile(
 
 
 def formulas(path):
-    """[(cell index, TeX, display?)] of every formula in the notebook's Markdown cells."""
+    """[(cell index, TeX, display?)] of every formula in the notebook's Markdown cells (a
+    Markdown file is one cell)."""
+    if path.suffix == ".md":
+        cells = [nbformat.v4.new_markdown_cell(path.read_text())]
+    else:
+        cells = nbformat.read(path, as_version=4).cells
     found = []
-    for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+    for i, cell in enumerate(cells):
         if cell.cell_type == "markdown":
             for match in MATH.finditer(CODE.sub("", cell.source)):
                 tex = match["display"] or match["inline"] or match["environment"]
