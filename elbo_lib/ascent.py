@@ -1,4 +1,4 @@
-r"""Gradient ascent in the parameters of a Gaussian :math:`q = \mathcal N(m, v)`: the paths
+r"""Gradient ascent in the parameters of a Gaussian :math:`q = \mathcal N(\mu, s^2)`: the paths
 that the ELBO and the KL figures draw."""
 
 import numpy as np
@@ -8,11 +8,12 @@ from elbo_lib.kl import _unit_kl
 
 
 def gradient_path(objective, mean, var, *, lr, steps):
-    r"""Plain gradient ascent on ``objective(m, v)`` (e.g. an ELBO as a function of
-    :math:`q = \mathcal N(m, v)`, written with torch) in the coordinates :math:`(m, \log v)`,
-    which keep v positive: :math:`\theta \leftarrow \theta + \mathrm{lr}\,\nabla_\theta
-    \mathrm{objective}`. Gradients come from torch autograd. Returns the visited (m, v) as a
-    numpy array of shape (steps + 1, 2), starting with (mean, var).
+    r"""Plain gradient ascent on ``objective(mean, var)`` (e.g. an ELBO as a function of
+    :math:`q = \mathcal N(\mu, s^2)`, written with torch) in the coordinates
+    :math:`(\mu, \log s^2)`, which keep s² positive: :math:`\theta \leftarrow \theta
+    + \mathrm{lr}\,\nabla_\theta \mathrm{objective}`. Gradients come from torch autograd.
+    Returns the visited (μ, s²) as a numpy array of shape (steps + 1, 2), starting with
+    (mean, var).
     """
     import torch
 

@@ -1,5 +1,5 @@
 r"""Bounds on :math:`\log p(x)` built from log importance weights
-:math:`\log w_k = \log p(x, z_k) - \log q(z_k \mid x)`, :math:`z_k \sim q(z \mid x)`.
+:math:`\log r_k = \log p(x, z_k) - \log q(z_k \mid x)`, :math:`z_k \sim q(z \mid x)`.
 
 Functions accept numpy arrays or torch tensors and reduce over ``axis`` (the samples).
 """
@@ -16,18 +16,18 @@ def log_mean_exp(a, axis=-1):
 
 
 def iwae_bound(log_w, axis=-1):
-    r"""The importance-weighted bound :math:`\mathcal L_K = \log \frac1K \sum_{k=1}^K w_k
+    r"""The importance-weighted bound :math:`\mathcal L_K = \log \frac1K \sum_{k=1}^K r_k
     \le \log p(x)`. With K = 1 it is the (single-sample) ELBO; it rises with K towards
     :math:`\log p(x)` (Burda et al. 2016)."""
     return _log_mean_exp(*_log_weights(log_w, axis, "log_w"), axis)
 
 
 def jensen_gap(log_w, axis=-1):
-    r""":math:`\log \frac1K\sum_k w_k - \frac1K\sum_k \log w_k \ge 0`, the gap between
-    :math:`\log \mathbb E[w]` and :math:`\mathbb E[\log w]`. For weights from q(z|x) it estimates
+    r""":math:`\log \frac1K\sum_k r_k - \frac1K\sum_k \log r_k \ge 0`, the gap between
+    :math:`\log \mathbb E[r]` and :math:`\mathbb E[\log r]`. For weights from q(z|x) it estimates
     :math:`\mathrm{KL}(q(z|x)\,\|\,p(z|x)) = \log p(x) - \mathrm{ELBO}`.
 
-    Computed from :math:`b_k = \log w_k - \max_j \log w_j`, in which the gap is the same and
+    Computed from :math:`\log r_k - \max_j \log r_j`, in which the gap is the same and
     nothing overflows; rounding cannot take it below 0 (constant weights give exactly 0).
     """
     xp, log_w = _log_weights(log_w, axis, "log_w")

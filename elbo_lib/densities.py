@@ -19,9 +19,9 @@ LOG_2PI = math.log(2 * math.pi)
 
 
 def log_normal(x, mu=0.0, var=None, *, logvar=None):
-    r""":math:`\log \mathcal N(x;\, \mu, \sigma^2) = -\tfrac12\big[\log 2\pi + \log\sigma^2
-    + (x - \mu)^2/\sigma^2\big]`, elementwise. Give ``var`` or ``logvar`` (neither: the standard
-    normal, :math:`\sigma^2 = 1`)."""
+    r""":math:`\log \mathcal N(x;\, \mu, v) = -\tfrac12\big[\log 2\pi + \log v
+    + (x - \mu)^2/v\big]`, elementwise, v = ``var``. Give ``var`` or ``logvar`` (neither: the
+    standard normal, v = 1)."""
     if var is None and logvar is None:
         var = 1.0
     xp = namespace(x, mu, var, logvar)

@@ -16,14 +16,14 @@ _CHUNK = 2**21  # lattice points × grid points scored at once: a few 16 MB temp
 
 
 def fit_gaussian(log_p, grid, objective="reverse"):
-    r"""The Gaussian :math:`q = \mathcal N(m, s^2)` closest to p, a density given by unnormalised
+    r"""The Gaussian :math:`q = \mathcal N(\mu, s^2)` closest to p, a density given by unnormalised
     log values ``log_p`` on the increasing 1-D ``grid``. Returns (mean, std).
 
     * ``"forward"`` minimises :math:`\mathrm{KL}(p\,\|\,q)`, whose optimum matches the mean and
       variance of p.
     * ``"reverse"`` minimises :math:`\mathrm{KL}(q\,\|\,p) = \int q \log q - \int q \log p`
       (up to p's constant) over the grid. The global minimum is found by scanning a lattice of
-      (m, log s) and polishing the best point, so a fit to well-separated modes sits on one mode
+      (μ, log s) and polishing the best point, so a fit to well-separated modes sits on one mode
       rather than a local optimum between them. s is kept between one grid step and half the
       grid's span.
     """
@@ -40,7 +40,7 @@ def fit_gaussian(log_p, grid, objective="reverse"):
 
 
 def reverse_kl(mean, std, log_p, grid):
-    r""":math:`\mathrm{KL}(q\,\|\,p)` on the grid for :math:`q = \mathcal N(m, s^2)`, with p
+    r""":math:`\mathrm{KL}(q\,\|\,p)` on the grid for :math:`q = \mathcal N(\mu, s^2)`, with p
     normalised on the grid; ``mean`` and ``std`` broadcast, so a lattice is scored at once."""
     grid, log_p = _check_density(log_p, grid)
     mean, std = as_numpy(mean, "mean"), as_numpy(std, "std")
@@ -123,8 +123,9 @@ def _check_density(log_p, grid):
 
 
 def mixture_log_density(grid, separation, weight=0.5):
-    r""":math:`\log\big(\pi\,\mathcal N(z; -d/2, 1) + (1-\pi)\,\mathcal N(z; d/2, 1)\big)` at
-    each z of ``grid``: two unit-variance modes a separation d apart, the left one of weight π."""
+    r""":math:`\log\big(\pi\,\mathcal N(z; -\Delta/2, 1) + (1-\pi)\,\mathcal N(z; \Delta/2, 1)\big)`
+    at each z of ``grid``: two unit-variance modes a separation Δ apart, the left one of weight
+    π."""
     grid = as_numpy(grid, "grid")
     separation = non_negative_number(separation, "separation")
     if not number(weight, "weight") < 1 or weight <= 0:
@@ -136,13 +137,13 @@ def mixture_log_density(grid, separation, weight=0.5):
 
 
 def factorised_fit(mean, cov, objective="reverse"):
-    r"""The factorised (mean-field) Gaussian :math:`q = \prod_i \mathcal N(m_i, v_i)` closest to
-    :math:`p = \mathcal N(\mu, \Sigma)`. Returns (m, v) with :math:`m = \mu` and
+    r"""The factorised (mean-field) Gaussian :math:`q = \prod_i \mathcal N(\mu_i, s_i^2)` closest
+    to :math:`p = \mathcal N(m, \Sigma)`, m = ``mean``. Returns (μ, s²) with :math:`\mu = m` and
 
-    * ``"reverse"``, :math:`\min \mathrm{KL}(q\,\|\,p)`: :math:`v_i = 1/\Lambda_{ii}`, with the
+    * ``"reverse"``, :math:`\min \mathrm{KL}(q\,\|\,p)`: :math:`s_i^2 = 1/\Lambda_{ii}`, with the
       precision :math:`\Lambda = \Sigma^{-1}`: the spread *given the other coordinates*, which
       under-estimates the marginal spread;
-    * ``"forward"``, :math:`\min \mathrm{KL}(p\,\|\,q)`: :math:`v_i = \Sigma_{ii}`, the marginal
+    * ``"forward"``, :math:`\min \mathrm{KL}(p\,\|\,q)`: :math:`s_i^2 = \Sigma_{ii}`, the marginal
       variances (moment matching).
     """
     mean, cov = as_numpy(mean, "mean"), as_numpy(cov, "cov")

@@ -1,14 +1,16 @@
 r"""Monte Carlo estimators of :math:`\nabla_\phi\, \mathbb E_{q_\phi}[f(z)]` for a Gaussian
-:math:`q_\phi = \mathcal N(\mu, \sigma^2)`, :math:`\phi = (\mu, \log\sigma^2)`.
+:math:`q_\phi = \mathcal N(\mu, s^2)`, :math:`\phi = (\mu, \log s^2)`.
 
 * score function (REINFORCE, likelihood ratio):
   :math:`\nabla_\phi \mathbb E_q[f] = \mathbb E_q\big[(f(z) - b)\, \nabla_\phi \log q_\phi(z)\big]`
-  for any constant baseline b;
-* pathwise (reparameterised): :math:`z = \mu + \sigma\varepsilon` with
+  for any constant baseline b, one per component of φ if wished; the variance-optimal one is
+  :math:`b_k^* = \mathbb E_q[f\,(\partial_k \log q)^2] / \mathbb E_q[(\partial_k \log q)^2]`
+  (:func:`optimal_baseline`);
+* pathwise (reparameterised): :math:`z = \mu + s\varepsilon` with
   :math:`\varepsilon \sim \mathcal N(0, 1)`, so :math:`\nabla_\phi \mathbb E_q[f]
   = \mathbb E_\varepsilon\big[f'(z)\, \partial z/\partial\phi\big]`.
 
-Both return one row of :math:`(\partial/\partial\mu,\ \partial/\partial\log\sigma^2)` per sample:
+Both return one row of :math:`(\partial/\partial\mu,\ \partial/\partial\log s^2)` per sample:
 their mean is the estimate, their spread the estimator's variance.
 """
 
@@ -26,17 +28,18 @@ from elbo_lib.vae import reparameterize
 
 def score_function_gradients(f, mu, var, n_samples, *, baseline=0.0, seed=0):
     r"""Single-sample score-function estimates, shape (n_samples, 2), for
-    :math:`z \sim \mathcal N(\mu, \sigma^2)`:
+    :math:`z \sim \mathcal N(\mu, s^2)`:
 
-    .. math:: \big(f(z) - b\big)\, \nabla_{(\mu, \log\sigma^2)} \log \mathcal N(z;\, \mu, \sigma^2)
-              = \big(f(z) - b\big) \Big(\frac{z - \mu}{\sigma^2},\
-              \tfrac12\Big[\frac{(z - \mu)^2}{\sigma^2} - 1\Big]\Big)
+    .. math:: \big(f(z) - b\big)\, \nabla_{(\mu, \log s^2)} \log \mathcal N(z;\, \mu, s^2)
+              = \big(f(z) - b\big) \Big(\frac{z - \mu}{s^2},\
+              \tfrac12\Big[\frac{(z - \mu)^2}{s^2} - 1\Big]\Big)
 
     f maps a 1-D torch tensor of samples to a tensor of the same shape and need not be
-    differentiable; the score comes from autograd through :func:`log_normal`.
+    differentiable; the score comes from autograd through :func:`log_normal`. ``baseline`` is
+    one number b, or a pair :math:`(b_\mu, b_{\log s^2})`, one per component.
     """
     mu, var, n_samples, seed = _parameters(f, mu, var, n_samples, seed)
-    baseline = _finite_number(baseline, "baseline")
+    baseline = _baseline(baseline)
     with seeded(seed), torch_threads():
         eps = torch.randn(n_samples, dtype=torch.float64)
         mus, logvars = _per_sample(mu, var, n_samples)
@@ -45,16 +48,16 @@ def score_function_gradients(f, mu, var, n_samples, *, baseline=0.0, seed=0):
             fz = _evaluate(f, z)
         log_q = log_normal(z, mus, logvar=logvars)
         grads = torch.autograd.grad(log_q.sum(), (mus, logvars))
-        return _rows((fz - baseline) * grads[0], (fz - baseline) * grads[1])
+        return _rows((fz - baseline[0]) * grads[0], (fz - baseline[1]) * grads[1])
 
 
 def pathwise_gradients(f, mu, var, n_samples, *, seed=0):
     r"""Single-sample pathwise estimates, shape (n_samples, 2): with
-    :math:`z = \mu + e^{\frac12\log\sigma^2}\varepsilon`,
+    :math:`z = \mu + e^{\frac12\log s^2}\varepsilon`,
 
     .. math:: \Big(f'(z)\,\frac{\partial z}{\partial\mu},\
-              f'(z)\,\frac{\partial z}{\partial\log\sigma^2}\Big)
-              = \big(f'(z),\ f'(z)\,\tfrac12\sigma\varepsilon\big)
+              f'(z)\,\frac{\partial z}{\partial\log s^2}\Big)
+              = \big(f'(z),\ f'(z)\,\tfrac12 s\varepsilon\big)
 
     by autograd through f, which must be differentiable in z and elementwise (sample i of its
     output depends on sample i of its input only)."""
@@ -66,6 +69,24 @@ def pathwise_gradients(f, mu, var, n_samples, *, seed=0):
         if not fz.requires_grad:
             raise ValueError("f must be differentiable in z: its output carries no gradient")
         return _rows(*torch.autograd.grad(fz.sum(), (mus, logvars)))
+
+
+def optimal_baseline(f, mu, var, n_samples, *, seed=0):
+    r"""Monte Carlo estimate, from ``n_samples`` draws of :math:`z \sim \mathcal N(\mu, s^2)`, of
+    the variance-optimal baseline of the score-function estimator, one per component k of
+    :math:`\phi = (\mu, \log s^2)`:
+
+    .. math:: b_k^* = \frac{\mathbb E_q\big[f(z)\,(\partial_k \log q_\phi(z))^2\big]}
+              {\mathbb E_q\big[(\partial_k \log q_\phi(z))^2\big]}
+
+    the zero of the derivative in b of the estimator's variance
+    :math:`\mathbb E_q[(f - b)^2 (\partial_k \log q)^2] - (\partial_k \mathbb E_q[f])^2`.
+    Returns the pair :math:`(b^*_\mu, b^*_{\log s^2})` for ``score_function_gradients``'s
+    ``baseline``; draw it with a seed of its own (a b computed from the estimate's own samples
+    biases the estimate)."""
+    scores = score_function_gradients(torch.ones_like, mu, var, n_samples, seed=seed)
+    weighted = score_function_gradients(f, mu, var, n_samples, seed=seed)  # f(z) times the score
+    return (weighted * scores).sum(axis=0) / (scores**2).sum(axis=0)
 
 
 def _parameters(f, mu, var, n_samples, seed):
@@ -96,8 +117,19 @@ def _finite_number(value, name):
     return float(value)
 
 
+def _baseline(baseline):
+    """The baseline as a pair (b_μ, b_log s²): one number is used for both components."""
+    if np.ndim(baseline) == 0:
+        return (_finite_number(baseline, "baseline"),) * 2
+    if np.shape(baseline) != (2,):
+        raise ValueError(
+            f"baseline must be a number or a pair (b_mu, b_logvar), got shape {np.shape(baseline)}"
+        )
+    return tuple(_finite_number(b, "baseline") for b in baseline)
+
+
 def _per_sample(mu, var, n_samples):
-    """(μ, log σ²) repeated once per sample, each copy a leaf: autograd then returns every
+    """(μ, log s²) repeated once per sample, each copy a leaf: autograd then returns every
     sample's own gradient."""
     mus = torch.full((n_samples,), mu, dtype=torch.float64, requires_grad=True)
     logvars = torch.full((n_samples,), math.log(var), dtype=torch.float64, requires_grad=True)

@@ -19,14 +19,14 @@ from elbo_lib._arrays import (
 
 def kl_normal(mu_q, var_q=None, mu_p=0.0, var_p=None, *, logvar_q=None, logvar_p=None):
     r"""Elementwise
-    :math:`\mathrm{KL}(\mathcal N(\mu_q, \sigma_q^2)\,\|\,\mathcal N(\mu_p, \sigma_p^2))`:
+    :math:`\mathrm{KL}(\mathcal N(\mu_q, s_q^2)\,\|\,\mathcal N(\mu_p, s_p^2))`:
 
-    .. math:: \tfrac12\Big[\log\frac{\sigma_p^2}{\sigma_q^2}
-              + \frac{\sigma_q^2 + (\mu_q-\mu_p)^2}{\sigma_p^2} - 1\Big]
+    .. math:: \tfrac12\Big[\log\frac{s_p^2}{s_q^2}
+              + \frac{s_q^2 + (\mu_q-\mu_p)^2}{s_p^2} - 1\Big]
 
     Arguments broadcast against each other. Give ``logvar_q``/``logvar_p`` instead of
     ``var_q``/``var_p`` to work in log-variances; neither ``var_p`` nor ``logvar_p`` means
-    :math:`\sigma_p^2 = 1`, the standard-normal prior.
+    :math:`s_p^2 = 1`, the standard-normal prior.
     """
     if var_p is None and logvar_p is None:
         var_p = 1.0
@@ -46,8 +46,8 @@ def kl_normal(mu_q, var_q=None, mu_p=0.0, var_p=None, *, logvar_q=None, logvar_p
 
 
 def kl_to_standard_normal(mu, var=None, *, logvar=None):
-    r""":math:`\mathrm{KL}(\mathcal N(\mu, \mathrm{diag}\,\sigma^2)\,\|\,\mathcal N(0, I))
-    = \tfrac12 \sum_j (\mu_j^2 + \sigma_j^2 - \log\sigma_j^2 - 1)`, summed over the last axis.
+    r""":math:`\mathrm{KL}(\mathcal N(\mu, \mathrm{diag}\,s^2)\,\|\,\mathcal N(0, I))
+    = \tfrac12 \sum_j (\mu_j^2 + s_j^2 - \log s_j^2 - 1)`, summed over the last axis.
 
     Give ``logvar`` instead of ``var`` to work in log-variances (as a VAE encoder does).
     """
@@ -63,7 +63,7 @@ def kl_to_standard_normal(mu, var=None, *, logvar=None):
 
 
 def _unit_kl(xp, mu, logvar):
-    r""":math:`\tfrac12(\sigma^2 - 1 - \log\sigma^2 + \mu^2)`, :math:`\sigma^2 = e^{\log\sigma^2}`:
+    r""":math:`\tfrac12(s^2 - 1 - \log s^2 + \mu^2)`, :math:`s^2 = e^{\log s^2}`:
     the KL of each latent unit to :math:`\mathcal N(0, 1)`, elementwise, in namespace ``xp``.
     Unchecked: for arrays already checked, or for a model's own outputs in a training step, whose
     loss is checked."""

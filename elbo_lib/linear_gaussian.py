@@ -106,9 +106,9 @@ def _checked(x, mu, s2):
 def fit_ppca(X, z_dim):
     r"""Maximum-likelihood probabilistic PCA (Tipping & Bishop 1999) in closed form.
 
-    With the sample covariance :math:`S = U \Lambda U^\top` (eigenvalues descending) and
-    k = ``z_dim``: :math:`\sigma^2 = \frac{1}{D-k}\sum_{j>k}\lambda_j` and
-    :math:`W = U_k (\Lambda_k - \sigma^2 I)^{1/2}`. Returns (W, mean, sigma2), W of shape (D, k).
+    With the sample covariance :math:`U \Lambda U^\top` of P-dimensional data (eigenvalues
+    descending) and d = ``z_dim``: :math:`\sigma^2 = \frac{1}{P-d}\sum_{j>d}\lambda_j` and
+    :math:`W = U_d (\Lambda_d - \sigma^2 I)^{1/2}`. Returns (W, mean, sigma2), W of shape (P, d).
     """
     X = _data_matrix(X)
     n, d = X.shape
@@ -127,7 +127,8 @@ def fit_ppca(X, z_dim):
 
 
 def ppca_log_likelihood(X, W, mean, sigma2):
-    r""":math:`\log p(x) = \log \mathcal N(x;\, \mu,\, W W^\top + \sigma^2 I)` for each row of X."""
+    r""":math:`\log p(x) = \log \mathcal N(x;\, m,\, W W^\top + \sigma^2 I)` for each row of X,
+    m = ``mean``."""
     X, W, mean = _ppca_arguments(X, W, mean, sigma2)
     d = X.shape[1]
     chol = np.linalg.cholesky(W @ W.T + sigma2 * np.eye(d))
@@ -145,8 +146,8 @@ def _data_matrix(X):
 
 def ppca_posterior(X, W, mean, sigma2):
     r"""The exact posterior of probabilistic PCA for each row x of X:
-    :math:`p(z \mid x) = \mathcal N\big(M^{-1} W^\top (x - \mu),\ \sigma^2 M^{-1}\big)`,
-    :math:`M = W^\top W + \sigma^2 I`. Returns (means (n, q), cov (q, q)); the covariance is
+    :math:`p(z \mid x) = \mathcal N\big(M^{-1} W^\top (x - m),\ \sigma^2 M^{-1}\big)`,
+    :math:`M = W^\top W + \sigma^2 I`. Returns (means (n, d), cov (d, d)); the covariance is
     the same for every x."""
     X, W, mean = _ppca_arguments(X, W, mean, sigma2)
     M = W.T @ W + sigma2 * np.eye(W.shape[1])
@@ -154,14 +155,15 @@ def ppca_posterior(X, W, mean, sigma2):
 
 
 def ppca_elbo(X, W, mean, sigma2, q_means, q_cov):
-    r"""The ELBO of probabilistic PCA for :math:`q(z \mid x) = \mathcal N(m_x, S)`, per row:
+    r"""The ELBO of probabilistic PCA for :math:`q(z \mid x) = \mathcal N(\mu_x, V)`, per row:
 
-    .. math:: -\tfrac D2\log(2\pi\sigma^2) - \frac{\lVert x - \mu - W m_x\rVert^2
-              + \mathrm{tr}(W^\top W S)}{2\sigma^2} - \mathrm{KL}(\mathcal N(m_x, S)\,\|\,
+    .. math:: -\tfrac P2\log(2\pi\sigma^2) - \frac{\lVert x - m - W \mu_x\rVert^2
+              + \mathrm{tr}(W^\top W V)}{2\sigma^2} - \mathrm{KL}(\mathcal N(\mu_x, V)\,\|\,
               \mathcal N(0, I))
 
-    ``q_means`` has shape (n, q), ``q_cov`` (q, q). It equals ``ppca_log_likelihood`` when q is
-    the exact posterior (:func:`ppca_posterior`) and is smaller for any other q.
+    ``q_means`` (the :math:`\mu_x`) has shape (n, d), ``q_cov`` (V) (d, d). It equals
+    ``ppca_log_likelihood`` when q is the exact posterior (:func:`ppca_posterior`) and is smaller
+    for any other q.
     """
     X, W, mean = _ppca_arguments(X, W, mean, sigma2)
     q_means, q_cov = as_numpy(q_means, "q_means"), as_numpy(q_cov, "q_cov")

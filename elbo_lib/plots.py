@@ -63,7 +63,7 @@ def _normal_pdf(z, mu, s2):
 
 
 def log_weights(ax, model, x, qs, z=None):
-    r"""The log-weights :math:`\log w(z) = \log p(x, z) - \log q(z)` of each q in ``qs``
+    r"""The log-weights :math:`\log r(z) = \log p(x, z) - \log q(z)` of each q in ``qs``
     (label → (μ, s²)) against z, with :math:`\log p(x)`: the ELBO is their q-average, and
     they are constant, equal to :math:`\log p(x)`, exactly when q is the posterior."""
     check_finite(x=x)
@@ -74,7 +74,7 @@ def log_weights(ax, model, x, qs, z=None):
     top = max(float(np.max(line.get_ydata())) for line in ax.lines)
     ax.set(
         xlabel="z",
-        ylabel="log w(z) (nats)",
+        ylabel="log r(z) (nats)",
         title=f"Log-weights at x = {x:g}",
         ylim=(model.log_evidence(x) - 10, top + 1),
     )
@@ -135,8 +135,8 @@ def elbo_and_kl_against_mean(ax, model, x, s2, mus):
 
 
 def mc_convergence(ax, n_samples, estimates, std_errors, exact):
-    r"""Monte Carlo error :math:`|\hat{\mathrm{KL}}_K - \mathrm{KL}|` against the sample size K
-    (log-log), with the two-standard-error band, which shrinks like :math:`1/\sqrt K`."""
+    r"""Monte Carlo error :math:`|\hat{\mathrm{KL}}_S - \mathrm{KL}|` against the number of samples
+    S (log-log), with the two-standard-error band, which shrinks like :math:`1/\sqrt S`."""
     check_finite(n_samples=n_samples, estimates=estimates, std_errors=std_errors, exact=exact)
     n_samples = np.asarray(n_samples)
     ax.loglog(
@@ -151,10 +151,10 @@ def mc_convergence(ax, n_samples, estimates, std_errors, exact):
         2 * np.asarray(std_errors),
         color="0.4",
         ls="--",
-        label="2 standard errors ∝ 1/√K",
+        label="2 standard errors ∝ 1/√S",
     )
     ax.set(
-        xlabel="number of samples K",
+        xlabel="number of samples S",
         ylabel="absolute error (nats)",
         title="Monte Carlo KL converges to the closed form",
     )
@@ -345,7 +345,7 @@ def fits_against_separation(ax, separations, fits):
     ax.plot(separations, separations / 2, color="k", ls=":", lw=1, label="mode positions")
     ax.plot(separations, -separations / 2, color="k", ls=":", lw=1)
     ax.set(
-        xlabel="separation d of the modes",
+        xlabel="separation Δ of the modes",
         ylabel="z",
         title="Reverse KL snaps to a mode; forward KL spans both",
     )
@@ -411,9 +411,9 @@ def estimate_histograms(ax, estimates, exact, bins):
 
 
 def estimator_spread(ax, n_samples, spreads, per_sample_variances):
-    r"""Measured standard deviation of an N-sample gradient estimate against N (log-log), for
-    each estimator in ``spreads`` (label → one value per N), beside the law
-    :math:`\sqrt{v_1 / N}` from its exact single-sample variance :math:`v_1`
+    r"""Measured standard deviation of an S-sample gradient estimate against S (log-log), for
+    each estimator in ``spreads`` (label → one value per S), beside the law
+    :math:`\sqrt{v_1 / S}` from its exact single-sample variance :math:`v_1`
     (``per_sample_variances``, label → number)."""
     shape = positive(np, as_numpy(n_samples, "n_samples"), "n_samples").shape
     if len(shape) != 1 or shape[0] == 0:
@@ -434,7 +434,7 @@ def estimator_spread(ax, n_samples, spreads, per_sample_variances):
             color=colour,
             lw=1,
             ls="--",
-            label=f"√({variance:g}/N), exact",
+            label=f"√({variance:g}/S), exact",
         )
     ax.set_xticks(n_samples, labels=[f"{n:g}" for n in n_samples])
     ax.xaxis.set_minor_formatter(ticker.NullFormatter())
@@ -442,26 +442,26 @@ def estimator_spread(ax, n_samples, spreads, per_sample_variances):
     ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
     ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set(
-        xlabel="number of samples N per estimate",
+        xlabel="number of samples S per estimate",
         ylabel="std of the ∂μ estimate",
-        title="Both estimators' errors shrink like 1/√N",
+        title="Both estimators' errors shrink like 1/√S",
     )
     ax.legend(fontsize=8)
 
 
 def mode_costs(ax, means, kl, costs):
-    r""":math:`\mathrm{KL}(q\,\|\,p)` of :math:`q = \mathcal N(m, 1)` against its mean m (``kl`` at
-    ``means``), with each mode's cost of ignoring the rest, :math:`-\log w` (``costs``: label →
-    nats), as a dashed level."""
+    r""":math:`\mathrm{KL}(q\,\|\,p)` of :math:`q = \mathcal N(\mu, 1)` against its mean μ (``kl``
+    at ``means``), with the cost of sitting on each mode, :math:`-\log \pi_c` for a mode of weight
+    :math:`\pi_c` (``costs``: label → nats), as a dashed level."""
     if as_numpy(means, "means").ndim != 1 or as_numpy(kl, "kl").shape != np.shape(means):
         raise ValueError("means and kl must be 1-D arrays of the same length")
     for cost in _labelled(costs, "costs").values():
         positive_number(cost, "costs")
-    ax.plot(means, kl, color=Q, lw=2, label="KL(q‖p), q = N(m, 1)")
+    ax.plot(means, kl, color=Q, lw=2, label="KL(q‖p), q = N(μ, 1)")
     for (label, cost), colour in zip(costs.items(), ("C1", "C2", "C4"), strict=False):
         ax.axhline(cost, color=colour, ls="--", lw=1.2, label=f"{label} = {cost:.2f} nats")
     ax.set(
-        xlabel="mean m of q",
+        xlabel="mean μ of q",
         ylabel="KL(q‖p) in nats",
         ylim=(0, 3 * max(costs.values())),
         title="the cost of sitting on one mode",

@@ -269,11 +269,11 @@ def elbo_landscape_explorer():
 
 
 def mode_seeking_explorer():
-    r"""Sliders for the separation d and the weight π of a two-mode mixture; the reverse-KL
+    r"""Sliders for the separation Δ and the weight π of a two-mode mixture; the reverse-KL
     fit (what the ELBO does) and the forward-KL fit are redrawn."""
     grid = np.linspace(-9, 9, 181)
     sliders = {
-        "separation": float_slider("separation of the modes, d", 0, 10, 6.0, 0.1, continuous=False),
+        "separation": float_slider("separation of the modes, Δ", 0, 10, 6.0, 0.1, continuous=False),
         "weight": float_slider("weight of the left mode, π", 0.05, 0.95, 0.4, continuous=False),
     }
 
@@ -327,11 +327,11 @@ SAMPLE_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
 
 def gradient_estimators_explorer(mu=1.0, var=1.0, repeats=400, seed=0):
-    r"""A slider for the number of samples N per estimate: histograms of ``repeats`` estimates
-    of :math:`\partial/\partial\mu\ \mathbb E_q[z^2] = 2\mu`, :math:`q = \mathcal N(\mu, \sigma^2)`,
+    r"""A slider for the number of samples S per estimate: histograms of ``repeats`` estimates
+    of :math:`\partial/\partial\mu\ \mathbb E_q[z^2] = 2\mu`, :math:`q = \mathcal N(\mu, s^2)`,
     by the score function (without and with the baseline :math:`b = \mathbb E_q[z^2]
-    = \mu^2 + \sigma^2`) and by the pathwise estimator. The single-sample estimates are drawn
-    once (``repeats`` rows of the largest N); an N-sample estimate averages the first N of a
+    = \mu^2 + s^2`) and by the pathwise estimator. The single-sample estimates are drawn
+    once (``repeats`` rows of the largest S); an S-sample estimate averages the first S of a
     row."""
     # imported here: the other explorers run without torch, which is slow to load
     from elbo_lib.estimators import pathwise_gradients, score_function_gradients
@@ -360,11 +360,11 @@ def gradient_estimators_explorer(mu=1.0, var=1.0, repeats=400, seed=0):
         estimates = {label: rows[:, :n_samples].mean(axis=1) for label, rows in single.items()}
         plots.estimate_histograms(ax, estimates, exact, bins)
         ax.set_title(
-            f"{repeats} estimates of ∂E[z²]/∂μ, each from N = {n_samples} samples of"
+            f"{repeats} estimates of ∂E[z²]/∂μ, each from S = {n_samples} samples of"
             rf" $q = \mathcal{{N}}({mu:g}, {var:g})$"
         )
 
-    slider = choice_slider("samples per estimate, N", SAMPLE_SIZES, 10)
+    slider = choice_slider("samples per estimate, S", SAMPLE_SIZES, 10)
     return SliderFigure(draw, {"n_samples": slider}, figsize=(9, 4))
 
 

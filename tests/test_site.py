@@ -46,6 +46,19 @@ def test_page_has_the_stored_figures_and_links_on(site, path):
     assert not re.search(r'href="(?!https?:)[^"]*\.ipynb', page), "a link still points to a .ipynb"
 
 
+def test_the_notation_page_is_linked_from_the_index_and_from_the_notebooks(site):
+    page = (site / "NOTATION.html").read_text()
+    assert page.count("<table>") == 3 and r"<td>$\sigma^2$</td>" in page
+    assert '<script src="tex-svg-full.js">' in page and (site / "tex-svg-full.js").exists()
+    assert 'href="NOTATION.html"' in (site / "index.html").read_text()
+    linking = [path for path in NOTEBOOKS if "](NOTATION.md)" in path.read_text()]
+    assert len(linking) >= 6, "the notebooks' first cells link the notation table"
+    for path in NOTEBOOKS:
+        page = (site / f"{path.stem}.html").read_text()
+        assert ('href="NOTATION.html"' in page) == (path in linking)
+        assert "NOTATION.md" not in page
+
+
 def cited_ids(text):
     """The arXiv ids and DOIs in ``text``, as "arXiv:…" and "DOI …"."""
     arxiv = {f"arXiv:{i}" for i in re.findall(r"arXiv:\s*(\d{4}\.\d{4,5})", text)}

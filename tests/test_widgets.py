@@ -147,7 +147,7 @@ def test_gradient_estimators_explorer_redraws_for_every_sample_size():
         assert explorer.image.value != before
         assert png_size(explorer.image.value) == (width, height)
         assert finite_drawing(explorer.figure)
-        assert f"N = {n_samples} samples" in explorer.axes[0].get_title()
+        assert f"S = {n_samples} samples" in explorer.axes[0].get_title()
     assert explorer.snapshot().data == explorer.image.value
 
 

@@ -5,7 +5,8 @@
 One HTML page per notebook (nbconvert's JupyterLab template, figures embedded), in reading order
 (by file name), each with links to the contents and to the previous and next notebook; links
 between notebooks point to their pages. ``index.html`` lists the notebooks by title and links to
-``references.html``, the README's References section (the one copy of the combined list).
+``references.html``, the README's References section (the one copy of the combined list), and to
+``NOTATION.html``, the notation table ``notebooks/NOTATION.md`` that every notebook links to.
 The math is typeset by MathJax served with the pages (npm's mathjax package, which
 `make site` installs), so the site reads offline.
 """
@@ -22,6 +23,7 @@ from nbconvert.filters import markdown2html
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_LINK = re.compile(r"\]\((?!https?:)([^)#]+)\.ipynb(#[^)]*)?\)")
+NOTATION_LINK = re.compile(r"\]\(NOTATION\.md(#[^)]*)?\)")
 ARXIV = re.compile(r"arXiv:(\d{4}\.\d{4,5})")
 DOI = re.compile(r"DOI (10\.\d{4,9}/\S+[^\s.,;])")
 MATHJAX = ROOT / "build" / "npm" / "node_modules" / "mathjax" / "es5" / "tex-svg-full.js"
@@ -81,6 +83,19 @@ def references_page(markdown):
 """
 
 
+def notation_page(markdown, mathjax):
+    """An HTML page of the notation table ``markdown``, its formulas typeset by the script
+    ``mathjax``."""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>ELBO Lab: notation</title>{STYLE}
+{MATHJAX_CONFIG}<script src="{mathjax}"></script></head>
+<body style="max-width: 900px; margin: 2em auto; font: 16px/1.5 sans-serif">
+<nav class="site-nav"><a href="index.html">Contents</a></nav>
+{markdown2html(markdown)}
+</body></html>
+"""
+
+
 def build_site(notebooks_dir, out_dir):
     """Write one page per notebook of ``notebooks_dir`` and ``index.html`` into ``out_dir``;
     return the paths of the pages in reading order."""
@@ -102,6 +117,7 @@ def build_site(notebooks_dir, out_dir):
         for cell in notebook.cells:
             if cell.cell_type == "markdown":
                 cell.source = NOTEBOOK_LINK.sub(r"](\1.html\2)", cell.source)
+                cell.source = NOTATION_LINK.sub(r"](NOTATION.html\1)", cell.source)
         body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": name}})
         links = nav(pages, i)
         body = body.replace(script, MATHJAX_CONFIG + script, 1)
@@ -122,10 +138,15 @@ outputs. Read them in order; to run them, use Binder or <code>make lab</code>.</
 <ol>
 {items}
 </ol>
+<p><a href="NOTATION.html">Notation</a>: one symbol, one meaning.</p>
 <p><a href="references.html">References</a>: the papers and books behind the notebooks.</p>
 </body></html>
 """,
         encoding="utf-8",
+    )
+    notation = Path(notebooks_dir) / "NOTATION.md"
+    (out_dir / "NOTATION.html").write_text(
+        notation_page(notation.read_text(), MATHJAX.name), encoding="utf-8"
     )
     readme = Path(notebooks_dir).parent / "README.md"
     (out_dir / "references.html").write_text(references_page(references(readme)), encoding="utf-8")
