@@ -212,9 +212,12 @@ def elbo_surgery(model, x, n_samples=10, seed=0):
     }
 
 
-def log_aggregate_posterior(z, mu, logvar):
+def log_aggregate_posterior(z, mu, logvar, log_weights=None):
     r"""The aggregate posterior :math:`\log q(z_i) = \log \frac1N \sum_m q(z_i \mid x_m)` for each
     row :math:`z_i`, from the encoder's (mu, logvar) of the N images (each of shape (N, d)).
+    With ``log_weights`` (N,), the log-density of any mixture of N diagonal Gaussians,
+    :math:`\log \sum_m e^{\text{log\_weights}_m}\, \mathcal N(z_i;\, \mu_m, \mathrm{diag}\,
+    e^{\text{logvar}_m})` (the weights should sum to 1; :mod:`elbo_lib.priors` uses it).
 
     The Gaussian exponents for every (i, m) are matrix products over the latent axis, in blocks:
     :math:`\sum_j p_{mj}(z_{ij} - \mu_{mj})^2 = z_i^2 \cdot p_m - 2 z_i \cdot (\mu_m p_m)
@@ -232,9 +235,15 @@ def log_aggregate_posterior(z, mu, logvar):
     if z.ndim != 2 or z.shape[1] != mu.shape[1]:
         raise ValueError(f"z must be (M, {mu.shape[1]}), got {tuple(z.shape)}")
     n, d = mu.shape
+    if log_weights is None:
+        log_weights = torch.full((n,), -math.log(n), dtype=mu.dtype)
+    else:
+        log_weights = finite(xp, log_weights, "log_weights")
+        if log_weights.shape != (n,):
+            raise ValueError(f"log_weights must be ({n},), got {tuple(log_weights.shape)}")
     precision = (-logvar).exp()
     square_mu = (mu**2 * precision).sum(-1)
-    constant = -0.5 * (d * LOG_2PI + logvar.sum(-1) + square_mu)
+    constant = log_weights - 0.5 * (d * LOG_2PI + logvar.sum(-1) + square_mu)
     blocks = []
     for zi in z.split(max(1, 2**22 // n)):
         square_z = zi**2 @ precision.T
@@ -243,9 +252,9 @@ def log_aggregate_posterior(z, mu, logvar):
         for pairs in loose.split(2**16):  # exact from the differences, 2**16 pairs at a time
             i, m = pairs.T
             quadratic = over_variance(xp, zi[i] - mu[m], None, logvar[m]).sum(-1)
-            exponent[i, m] = -0.5 * (d * LOG_2PI + logvar[m].sum(-1) + quadratic)
+            exponent[i, m] = log_weights[m] - 0.5 * (d * LOG_2PI + logvar[m].sum(-1) + quadratic)
         blocks.append(torch.logsumexp(exponent, dim=1))
-    return torch.cat(blocks) - math.log(n)
+    return torch.cat(blocks)
 
 
 def _elbo_of_q(model, x, mu, logvar, eps):

@@ -14,13 +14,12 @@ With a learned prior the KL to it has no closed form: training uses the one-samp
 so the loss is still an unbiased estimate of the negative ELBO.
 """
 
-import math
-
 import torch
 from torch import nn
 
 from elbo_lib._arrays import positive_int
 from elbo_lib.densities import log_normal
+from elbo_lib.diagnostics import log_aggregate_posterior
 from elbo_lib.vae import VAE
 
 
@@ -67,8 +66,7 @@ class MixturePriorVAE(LearnedPriorVAE):
     def log_prior(self, z):
         r""":math:`\log \sum_c \pi_c\, \mathcal N(z; m_c, \mathrm{diag}\, v_c)`, computed as a
         log-sum-exp over the components: shape ``z.shape[:-1]``."""
-        log_components = log_normal(z[..., None, :], self.means, logvar=self.logvars).sum(-1)
-        return torch.logsumexp(self.logits.log_softmax(0) + log_components, dim=-1)
+        return _log_mixture(z, self.means, self.logvars, self.logits.log_softmax(0))
 
     def sample_prior(self, n):
         """n draws from the mixture: a component c ~ π, then z ~ N(m_c, diag v_c)."""
@@ -98,11 +96,19 @@ class VampPriorVAE(LearnedPriorVAE):
     def log_prior(self, z):
         r""":math:`\log \frac1C \sum_c q_\phi(z \mid u_c)`, a log-sum-exp over the pseudo-inputs:
         shape ``z.shape[:-1]``."""
-        mu, logvar = self.encode(self.pseudo_inputs)
-        log_components = log_normal(z[..., None, :], mu, logvar=logvar).sum(-1)
-        return torch.logsumexp(log_components, dim=-1) - math.log(self.components)
+        return _log_mixture(z, *self.encode(self.pseudo_inputs))
 
     def sample_prior(self, n):
         """n draws: a pseudo-input c uniformly, then z ~ q(z | u_c)."""
         c = torch.randint(self.components, (positive_int(n, "n"),))
         return self.sample_posterior(*self.encode(self.pseudo_inputs[c]))
+
+
+def _log_mixture(z, mu, logvar, log_weights=None):
+    """The mixture's log-density at z of any leading shape, by
+    :func:`~elbo_lib.diagnostics.log_aggregate_posterior` (matrix products: memory of one number
+    per draw and component)."""
+    mu, logvar = mu.to(z.dtype), logvar.to(z.dtype)  # float64 draws score in float64
+    log_weights = None if log_weights is None else log_weights.to(z.dtype)
+    flat = log_aggregate_posterior(z.reshape(-1, z.shape[-1]), mu, logvar, log_weights)
+    return flat.reshape(z.shape[:-1])

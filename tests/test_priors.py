@@ -22,6 +22,7 @@ from elbo_lib.diagnostics import (
     elbo_surgery,
     evaluate_elbo,
     importance_log_likelihood,
+    log_aggregate_posterior,
     posterior_on_grid,
 )
 from elbo_lib.kl import kl_to_standard_normal
@@ -201,3 +202,10 @@ def test_posterior_on_grid_uses_the_learned_prior():
 def test_bad_component_counts_are_refused_by_name(cls, components):
     with pytest.raises(ValueError, match="components"):
         cls(components=components, **SMALL)
+
+
+def test_weighted_mixture_density_refuses_weights_of_the_wrong_shape():
+    with pytest.raises(ValueError, match="log_weights"):
+        log_aggregate_posterior(
+            torch.zeros(3, 2), torch.zeros(4, 2), torch.zeros(4, 2), torch.zeros(3)
+        )
