@@ -24,7 +24,7 @@ from elbo_lib._torch import seeded, torch_threads
 from elbo_lib.adam import Adam
 from elbo_lib.bounds import iwae_bound
 from elbo_lib.densities import LOG_2PI, log_normal
-from elbo_lib.kl import kl_normal, kl_to_standard_normal
+from elbo_lib.kl import kl_normal
 from elbo_lib.linear_gaussian import ppca_log_likelihood
 from elbo_lib.vae import VAE, reparameterize
 
@@ -40,7 +40,8 @@ _EXPANDED_LIMIT = 1e7  # terms of an expanded quadratic below this lose less tha
 @torch.no_grad()
 def evaluate_elbo(model, x, n_samples=10, seed=0):
     r"""The ELBO of each image with its reconstruction term averaged over ``n_samples`` draws
-    from q(z | x) and the exact KL. Returns a dict of tensors (n,): ``"elbo"``,
+    from q(z | x) and the KL to the model's prior (exact for N(0, I); averaged over the same
+    draws for a learned prior, :mod:`elbo_lib.priors`). Returns a dict of tensors (n,): ``"elbo"``,
     ``"reconstruction"`` (:math:`\mathbb E_q[\log p(x \mid z)]`) and ``"kl"``."""
     x = model.check_data(x)
     positive_int(n_samples, "n_samples")
@@ -48,7 +49,7 @@ def evaluate_elbo(model, x, n_samples=10, seed=0):
         mu, logvar = model.encode(x)
         eps = torch.randn((n_samples, *mu.shape))
         reconstruction = _reconstruction(model, x, mu, logvar, eps)
-    kl = kl_to_standard_normal(mu, logvar=logvar)
+        kl = model.prior_kl(mu, logvar, reparameterize(mu, logvar, eps))
     return {"elbo": reconstruction - kl, "reconstruction": reconstruction, "kl": kl}
 
 
@@ -178,7 +179,9 @@ def elbo_surgery(model, x, n_samples=10, seed=0):
               = I_q(X; Z) + \mathrm{KL}(q(z)\,\|\,p(z)),
               \qquad q(z) = \frac1N\sum_n q(z \mid x_n),
 
-    with n uniform over the N images of x. The average KL is exact; the mutual information
+    with n uniform over the N images of x. The average KL is exact for the prior N(0, I) (for a
+    learned prior, :mod:`elbo_lib.priors`, a Monte Carlo average over the same draws); the mutual
+    information
     :math:`\mathbb E[\log q(z \mid x_n) - \log q(z)]` and the marginal KL
     :math:`\mathbb E[\log q(z) - \log p(z)]` are Monte Carlo averages over ``n_samples`` draws
     of z per image, with q(z) summed exactly over all N images. Each term of the mutual
@@ -196,10 +199,10 @@ def elbo_surgery(model, x, n_samples=10, seed=0):
         eps = torch.randn((n_samples, n, d), dtype=torch.float64)
     z = reparameterize(mu, logvar, eps).reshape(-1, d)
     log_q_own = log_normal(z.reshape(n_samples, n, d), mu, logvar=logvar).sum(-1).reshape(-1)
-    log_prior = log_normal(z).sum(-1)
+    log_prior = model.log_prior(z)
     with torch_threads():
         log_q_aggregate = log_aggregate_posterior(z, mu, logvar)
-    kl = kl_to_standard_normal(mu, logvar=logvar)
+    kl = model.prior_kl(mu, logvar, z.reshape(n_samples, n, d))
     error = (log_q_own - log_prior).reshape(n_samples, n) - kl  # each draw's error, mean 0
     return {
         "average_kl": float(kl.mean()),
@@ -209,9 +212,12 @@ def elbo_surgery(model, x, n_samples=10, seed=0):
     }
 
 
-def log_aggregate_posterior(z, mu, logvar):
+def log_aggregate_posterior(z, mu, logvar, log_weights=None):
     r"""The aggregate posterior :math:`\log q(z_i) = \log \frac1N \sum_m q(z_i \mid x_m)` for each
     row :math:`z_i`, from the encoder's (mu, logvar) of the N images (each of shape (N, d)).
+    With ``log_weights`` (N,), the log-density of any mixture of N diagonal Gaussians,
+    :math:`\log \sum_m e^{\text{log\_weights}_m}\, \mathcal N(z_i;\, \mu_m, \mathrm{diag}\,
+    e^{\text{logvar}_m})` (the weights should sum to 1; :mod:`elbo_lib.priors` uses it).
 
     The Gaussian exponents for every (i, m) are matrix products over the latent axis, in blocks:
     :math:`\sum_j p_{mj}(z_{ij} - \mu_{mj})^2 = z_i^2 \cdot p_m - 2 z_i \cdot (\mu_m p_m)
@@ -229,9 +235,15 @@ def log_aggregate_posterior(z, mu, logvar):
     if z.ndim != 2 or z.shape[1] != mu.shape[1]:
         raise ValueError(f"z must be (M, {mu.shape[1]}), got {tuple(z.shape)}")
     n, d = mu.shape
+    if log_weights is None:
+        log_weights = torch.full((n,), -math.log(n), dtype=mu.dtype)
+    else:
+        log_weights = finite(xp, log_weights, "log_weights")
+        if log_weights.shape != (n,):
+            raise ValueError(f"log_weights must be ({n},), got {tuple(log_weights.shape)}")
     precision = (-logvar).exp()
     square_mu = (mu**2 * precision).sum(-1)
-    constant = -0.5 * (d * LOG_2PI + logvar.sum(-1) + square_mu)
+    constant = log_weights - 0.5 * (d * LOG_2PI + logvar.sum(-1) + square_mu)
     blocks = []
     for zi in z.split(max(1, 2**22 // n)):
         square_z = zi**2 @ precision.T
@@ -240,13 +252,14 @@ def log_aggregate_posterior(z, mu, logvar):
         for pairs in loose.split(2**16):  # exact from the differences, 2**16 pairs at a time
             i, m = pairs.T
             quadratic = over_variance(xp, zi[i] - mu[m], None, logvar[m]).sum(-1)
-            exponent[i, m] = -0.5 * (d * LOG_2PI + logvar[m].sum(-1) + quadratic)
+            exponent[i, m] = log_weights[m] - 0.5 * (d * LOG_2PI + logvar[m].sum(-1) + quadratic)
         blocks.append(torch.logsumexp(exponent, dim=1))
-    return torch.cat(blocks) - math.log(n)
+    return torch.cat(blocks)
 
 
 def _elbo_of_q(model, x, mu, logvar, eps):
-    return _reconstruction(model, x, mu, logvar, eps) - kl_to_standard_normal(mu, logvar=logvar)
+    kl = model.prior_kl(mu, logvar, reparameterize(mu, logvar, eps))
+    return _reconstruction(model, x, mu, logvar, eps) - kl
 
 
 def _reconstruction(model, x, mu, logvar, eps):
@@ -289,7 +302,7 @@ def posterior_on_grid(model, x, extent=4.0, n=101):
     log_area = 2 * math.log(2 * extent / (n - 1))
     with torch_threads():
         blocks = [
-            model.log_likelihood(x, z[:, None, :]) + log_normal(z).sum(-1)[:, None]
+            model.log_likelihood(x, z[:, None, :]) + model.log_prior(z)[:, None]
             for z in grid.split(max(1, _BUDGET // len(x)))
         ]
     log_joint = torch.cat(blocks).T  # (n_images, n²)

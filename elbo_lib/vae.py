@@ -29,7 +29,7 @@ from elbo_lib._torch import seeded, torch_threads
 from elbo_lib.adam import Adam
 from elbo_lib.data import check_images
 from elbo_lib.densities import LOG_2PI, log_normal
-from elbo_lib.kl import _unit_kl
+from elbo_lib.kl import _unit_kl, kl_to_standard_normal
 from elbo_lib.schedules import constant
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -104,6 +104,21 @@ class VAE(nn.Module):
         """σ² of the Gaussian decoder's pixel noise."""
         return self.log_sigma2.exp()
 
+    def log_prior(self, z):
+        r""":math:`\log p(z)` summed over the latent units, of shape ``z.shape[:-1]``; here the
+        standard normal :math:`\mathcal N(0, I)` (:mod:`elbo_lib.priors` learns others)."""
+        return log_normal(z).sum(-1)
+
+    def sample_prior(self, n):
+        """n draws z ~ p(z), shape (n, z_dim), from torch's global random state."""
+        return torch.randn(n, self.z_dim)
+
+    def prior_kl(self, mu, logvar, z):
+        r""":math:`\mathrm{KL}(q(z \mid x)\,\|\,p(z))` of each image, shape (n,), for q's
+        parameters (mu, logvar) (n, z_dim) and draws z (S, n, z_dim) from it: here in closed form
+        (z unused); a learned prior averages :math:`\log q(z \mid x) - \log p(z)` over the draws."""
+        return kl_to_standard_normal(mu, logvar=logvar)
+
     def sample_posterior(self, mu, logvar):
         r"""One reparameterised draw :math:`z = \mu + \sigma \odot \varepsilon`,
         :math:`\varepsilon \sim \mathcal N(0, I)`, from q(z | x) with parameters (mu, logvar)."""
@@ -135,13 +150,13 @@ class VAE(nn.Module):
         eps = torch.randn((k, *mu.shape), dtype=mu.dtype)
         z = reparameterize(mu, logvar, eps)
         log_q = log_normal(z, mu, logvar=logvar).sum(-1)
-        return (self.log_likelihood(x, z) + log_normal(z).sum(-1) - log_q).T
+        return (self.log_likelihood(x, z) + self.log_prior(z) - log_q).T
 
     @torch.no_grad()
     def sample(self, n):
         """n draws of the decoder's output (probabilities or means) at z ~ p(z): (n, x_dim)."""
         positive_int(n, "n")
-        out = self.decode(torch.randn(n, self.z_dim))
+        out = self.decode(self.sample_prior(n))
         return out.sigmoid() if self.likelihood == "bernoulli" else out
 
     def check_data(self, x, name="x"):

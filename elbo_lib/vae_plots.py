@@ -192,6 +192,23 @@ def surgery_bar(ax, surgery, n):
     ax.legend(fontsize=8, loc="upper right")
 
 
+def surgery_by_model(ax, surgeries, n):
+    r"""One stacked bar per model: :math:`I_q(X; Z)` + KL(q̄(z) ‖ p(z)) from
+    :func:`elbo_lib.diagnostics.elbo_surgery`, keyed by the model's name, with log N."""
+    positive_int(n, "n")
+    if not surgeries:
+        raise ValueError("surgeries must name at least one model")
+    names = list(surgeries)
+    mi = [surgeries[name]["mutual_information"] for name in names]
+    marginal = [surgeries[name]["marginal_kl"] for name in names]
+    check_finite(mutual_information=mi, marginal_kl=marginal)
+    ax.bar(names, mi, color="C0", width=0.5, label="I(X; Z)")
+    ax.bar(names, marginal, bottom=mi, color="C1", width=0.5, label="KL(q̄(z) ‖ p(z))")
+    ax.axhline(math.log(n), color="k", ls="--", lw=1, label=f"log N = {math.log(n):.2f}")
+    ax.set(ylabel="nats per image", title="Average KL = I(X; Z) + marginal KL, by prior")
+    ax.legend(fontsize=8, loc="lower right")
+
+
 def surgery_against_beta(ax, betas, results, n):
     """The three terms of :func:`elbo_lib.diagnostics.elbo_surgery` against β (log scale),
     with log N."""
