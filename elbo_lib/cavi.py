@@ -154,70 +154,99 @@ def marginal_density(posterior, mu):
     :func:`exact_posterior`."""
     weights, means, variances = _posterior(posterior)
     mu = as_numpy(mu, "mu").ravel()
-    keep = weights > 1e-12 * weights.max()  # the rest adds less than 1e-12 of the density
-    w, m, v = weights[keep], means[keep], variances[keep]
-    log_n = -0.5 * (_LOG_2PI + np.log(v[:, :, None]) + (mu - m[:, :, None]) ** 2 / v[:, :, None])
-    return np.einsum("a,acj->cj", w / w.sum(), np.exp(log_n))
+    density = np.empty((means.shape[1], len(mu)))
+    for c in range(means.shape[1]):
+        # assignments that give component c the same points give it the same Gaussian: one term
+        pairs, group = np.unique(
+            np.stack([means[:, c], variances[:, c]], 1), axis=0, return_inverse=True
+        )
+        w = np.bincount(group.ravel(), weights=weights, minlength=len(pairs))
+        m, v = pairs[:, :1], pairs[:, 1:]
+        density[c] = w @ (np.exp(-0.5 * (mu - m) ** 2 / v) / np.sqrt(2 * np.pi * v))
+    return density
 
 
-def plot_fit(ax, x, fit, posterior=None):
+def plot_fit(ax, x, fit, marginals=None, *, top=None):
     r"""The points ``x`` (a rug, coloured by their most probable component under ``fit``'s
-    :math:`\varphi`), each factor :math:`q(\mu_c) = \mathcal N(m_c, s_c^2)` of ``fit`` (from
-    :func:`cavi_gmm`) and, given an :func:`exact_posterior`, the exact marginals of the ordered
-    components (dashed, matched to the factors sorted by :math:`m_c`)."""
+    :math:`\varphi`) and each factor :math:`q(\mu_c) = \mathcal N(m_c, s_c^2)` of ``fit`` (from
+    :func:`cavi_gmm`); given ``marginals = (mu, density)``, the exact marginal densities (C,
+    len(mu)) of the ordered components at the points ``mu`` (:func:`marginal_density`), dashed,
+    each in the colour of the factor of the same rank in :math:`m_c`. ``top``: the upper limit
+    of the density axis (by default what is drawn sets it)."""
     x = _points(x)
     if not isinstance(fit, dict) or not {"m", "s2", "phi"} <= fit.keys():
         raise ValueError("fit must be a dict from cavi_gmm, with m, s2 and phi")
     m, s2, phi = (as_numpy(fit[key], "fit") for key in ("m", "s2", "phi"))
     if m.ndim != 1 or s2.shape != m.shape or phi.shape != (len(x), len(m)) or np.any(s2 <= 0):
         raise ValueError(f"fit must be a fit of cavi_gmm to these {len(x)} points")
-    span = max(float(np.ptp(x)), 1.0)
-    grid = np.linspace(x.min() - 0.3 * span, x.max() + 0.3 * span, 400)
+    if marginals is None:
+        grid = _grid(x)
+    else:
+        if not (isinstance(marginals, tuple | list) and len(marginals) == 2):
+            raise ValueError("marginals must be a pair (mu, density) from marginal_density")
+        grid, exact = as_numpy(marginals[0], "marginals"), as_numpy(marginals[1], "marginals")
+        if grid.ndim != 1 or exact.shape != (len(m), len(grid)):
+            raise ValueError("marginals must be (mu, density) with density of shape (C, len(mu))")
     colours = [f"C{c % 10}" for c in range(len(m))]
     for c in range(len(m)):
         density = np.exp(-0.5 * (grid - m[c]) ** 2 / s2[c]) / np.sqrt(2 * np.pi * s2[c])
-        ax.plot(grid, density, color=colours[c], lw=2, label=f"q(μ_{c + 1})" if c < 4 else None)
-    if posterior is not None:
-        exact = marginal_density(posterior, grid)
+        ax.plot(grid, density, color=colours[c], lw=2, label=f"$q(\\mu_{{{c + 1}}})$")
+    if marginals is not None:
         for rank, c in enumerate(np.argsort(m, kind="stable")):
-            label = "exact p(μ | x), ordered" if rank == 0 else None
+            label = "exact, ordered" if rank == 0 else None
             ax.plot(grid, exact[rank], color=colours[c], ls="--", lw=1.2, label=label)
-    top = ax.get_ylim()[1]
+    top = ax.get_ylim()[1] if top is None else positive_number(top, "top")
     ax.scatter(x, np.full_like(x, -0.04 * top), c=[colours[c] for c in phi.argmax(1)], marker="|")
     ax.set(xlabel="μ, and the points x", ylabel="density", ylim=(-0.08 * top, top))
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
-def plot_elbo(ax, elbo, log_px=None, current=None):
-    r"""The ELBO (nats) against the iteration, with :math:`\log p(x)` as a line if given and
-    the iteration ``current`` marked."""
+def plot_gap(ax, elbo, log_px, current=None, *, floor=None):
+    r"""The gap :math:`\log p(x) - \mathrm{ELBO}` (nats, log scale) against the iteration, for
+    the ELBO after each iteration ``elbo`` (:func:`cavi_gmm`), with the iteration ``current``
+    marked and, if given, a line at ``floor`` (e.g. :math:`\log C!`, the part of the gap that
+    label switching costs a unimodal q). A gap under 1e-9 nats (C = 1, where q is exact) is
+    drawn at 1e-9."""
     elbo = as_numpy(elbo, "elbo")
     if elbo.ndim != 1 or elbo.size == 0:
         raise ValueError(f"elbo must be a 1-D array of at least one value, got shape {elbo.shape}")
-    steps = np.arange(len(elbo))
-    ax.plot(steps, elbo, color="C0", marker=".", label="ELBO")
-    if log_px is not None:
-        log_px = float(as_numpy(log_px, "log_px"))
-        ax.axhline(log_px, color="k", ls="--", lw=1, label=f"log p(x) = {log_px:.2f}")
+    log_px = float(as_numpy(log_px, "log_px"))
+    gap = log_px - elbo
+    if np.any(gap < -1e-9 * (1 + abs(log_px))):
+        raise ValueError(f"log_px must lie above every ELBO, got {log_px} below {elbo.max()}")
+    gap = np.maximum(gap, 1e-9)
+    ax.plot(np.arange(len(elbo)), gap, color="C0", marker=".", label="log p(x) − ELBO")
+    if floor is not None:
+        floor = positive_number(floor, "floor")
+        ax.axhline(floor, color="k", ls="--", lw=1, label=f"log C! = {floor:.2f}")
     if current is not None:
-        t = integer(current, "current")
-        ax.plot([t], [elbo[min(t, len(elbo) - 1)]], "o", color="C3", ms=8, label=f"iteration {t}")
-    ax.set(xlabel="iteration", ylabel="ELBO (nats)")
-    ax.legend(fontsize=8, loc="lower right")
+        t = min(integer(current, "current"), len(elbo) - 1)
+        ax.plot([t], [gap[t]], "o", color="C3", ms=8, label=f"iteration {t}: {gap[t]:.2f} nats")
+    ax.set_yscale("log")
+    ax.set(xlabel="iteration", ylabel="log p(x) − ELBO (nats)")
+    ax.legend(fontsize=8, loc="upper right")
 
 
 def cavi_explorer(x, k, sigma2=1.0, *, iters=30, seeds=10):
     r"""Sliders for the iteration t and the seed of the start (a restart): the factors
-    :math:`q(\mu_c)` after t iterations of :func:`cavi_gmm` beside the exact marginals, and the
-    ELBO's climb towards log p(x)."""
+    :math:`q(\mu_c)` after t iterations of :func:`cavi_gmm` beside the exact marginals
+    (:func:`plot_fit`), and the gap :math:`\log p(x) - \mathrm{ELBO}` closing down to about
+    :math:`\log C!` (:func:`plot_gap`)."""
     import ipywidgets  # here, so that the formulas load without the widgets
 
     from elbo_lib.widgets import _LAYOUT, _STYLE, SliderFigure
 
     x = _points(x)
+    k = positive_int(k, "k")
     iters, seeds = positive_int(iters, "iters"), positive_int(seeds, "seeds")
     posterior = exact_posterior(x, k, sigma2)
-    runs = {}
+    grid = _grid(x)
+    marginals = (grid, marginal_density(posterior, grid))
+    runs = [cavi_gmm(x, k, sigma2, iters=iters, seed=seed) for seed in range(seeds)]
+    # fixed axes for every frame, so that only the curves are redrawn
+    top = 1.15 * max(marginals[1].max(), *((2 * np.pi * run["s2"].min()) ** -0.5 for run in runs))
+    gaps = np.concatenate([posterior["log_px"] - run["elbo"] for run in runs])
+    gap_limits = (0.7 * max(min(gaps.min(), math.lgamma(k + 1)), 1e-9), 1.5 * max(gaps.max(), 1e-9))
     sliders = {
         name: ipywidgets.IntSlider(
             value=value, min=0, max=high, description=label, style=_STYLE, layout=_LAYOUT
@@ -228,14 +257,15 @@ def cavi_explorer(x, k, sigma2=1.0, *, iters=30, seeds=10):
         )
     }
 
-    def draw(ax_fit, ax_elbo, t, seed):
-        if seed not in runs:
-            runs[seed] = cavi_gmm(x, k, sigma2, iters=iters, seed=seed)["elbo"]
-        plot_fit(ax_fit, x, cavi_gmm(x, k, sigma2, iters=t, seed=seed), posterior)
-        ax_fit.set_title(f"q after {t} iterations (seed {seed})")
-        plot_elbo(ax_elbo, runs[seed], posterior["log_px"], current=t)
+    def draw(ax_fit, ax_gap, t, seed):
+        plot_fit(ax_fit, x, cavi_gmm(x, k, sigma2, iters=t, seed=seed), marginals, top=top)
+        ax_fit.set_title(f"q after {t} iteration{'' if t == 1 else 's'} (seed {seed})")
+        floor = math.lgamma(k + 1) if k > 1 else None
+        plot_gap(ax_gap, runs[seed]["elbo"], posterior["log_px"], current=t, floor=floor)
+        ax_gap.set_ylim(gap_limits)
+        ax_gap.set_title("The gap to the exact log p(x)")
 
-    return SliderFigure(draw, sliders, ncols=2, figsize=(10, 3.6))
+    return SliderFigure(draw, sliders, ncols=2, width_ratios=(3, 2), figsize=(11, 3.8))
 
 
 def _elbo(x, m, s2, phi, sigma2):
@@ -250,6 +280,12 @@ def _elbo(x, m, s2, phi, sigma2):
         + np.sum(phi * likelihood)
         - np.sum(xlogy(phi, phi))
     )
+
+
+def _grid(x):
+    """400 points over the data and a margin of 15 % of its range on each side."""
+    span = max(float(np.ptp(x)), 1.0)
+    return np.linspace(x.min() - 0.15 * span, x.max() + 0.15 * span, 400)
 
 
 def _points(x):

@@ -15,8 +15,8 @@ from elbo_lib.cavi import (
     exact_posterior,
     gmm_elbo,
     marginal_density,
-    plot_elbo,
     plot_fit,
+    plot_gap,
 )
 
 X = np.array([-2.1, -1.7, 0.2, 2.4, 3.0])
@@ -233,10 +233,15 @@ def test_figures_and_explorer():
     x = three_clusters(2)
     fit, exact = cavi_gmm(x, 3, 10.0, iters=5), exact_posterior(x, 3, 10.0)
     ax_fit, ax_elbo = Figure().subplots(1, 2)
-    plot_fit(ax_fit, x, fit, exact)
-    plot_elbo(ax_elbo, fit["elbo"], exact["log_px"], current=2)
-    assert len(ax_fit.lines) == 6 and ax_elbo.get_ylabel() == "ELBO (nats)"
+    grid = np.linspace(-6, 6, 50)
+    plot_fit(ax_fit, x, fit, (grid, marginal_density(exact, grid)))
+    plot_gap(ax_elbo, fit["elbo"], exact["log_px"], current=2, floor=math.log(6))
+    assert len(ax_fit.lines) == 6 and ax_elbo.get_ylabel() == "log p(x) − ELBO (nats)"
+    gap = ax_elbo.lines[0].get_ydata()
+    assert gap == pytest.approx(exact["log_px"] - fit["elbo"]) and np.all(gap > math.log(6))
     explorer = cavi_explorer(x, 3, 10.0, iters=5, seeds=3)
     first = explorer.image.value
     explorer.sliders["t"].value = 1
     assert explorer.image.value != first
+    one = cavi_explorer(x, 1, 10.0, iters=2, seeds=1)  # q exact: a gap of 0 is drawn at 1e-9
+    assert one.image.value[:4] == b"\x89PNG"

@@ -2492,9 +2492,9 @@ for label, bad in BAD_POINTS.items():
         raises=r"\bx\b",
     )
     case(
-        "cavi.plot_elbo",
+        "cavi.plot_gap",
         f"elbo {label}",
-        lambda bad=bad: cavi.plot_elbo(Figure().subplots(), bad),
+        lambda bad=bad: cavi.plot_gap(Figure().subplots(), bad, 0.0),
         raises=r"\belbo\b",
     )
 for key in ("m", "s2", "phi"):
@@ -2507,10 +2507,29 @@ for key in ("m", "s2", "phi"):
         raises="fit",
     )
 case(
-    "cavi.plot_elbo",
+    "cavi.plot_gap",
     "current not an integer",
-    lambda: cavi.plot_elbo(Figure().subplots(), FIT["elbo"], current=1.5),
+    lambda: cavi.plot_gap(Figure().subplots(), FIT["elbo"], 0.0, current=1.5),
     raises="current",
+)
+case(
+    "cavi.plot_gap",
+    "log_px below the ELBO",
+    lambda: cavi.plot_gap(Figure().subplots(), FIT["elbo"], FIT["elbo"].max() - 1),
+    raises="log_px",
+)
+for label, bad in NOT_NUMBERS.items():
+    case(
+        "cavi.plot_gap",
+        f"log_px {label}",
+        lambda bad=bad: cavi.plot_gap(Figure().subplots(), FIT["elbo"], bad),
+        raises="log_px",
+    )
+case(
+    "cavi.plot_fit",
+    "marginals of the wrong shape",
+    lambda: cavi.plot_fit(Figure().subplots(), POINTS, FIT, (np.zeros(5), np.zeros((3, 5)))),
+    raises="marginals",
 )
 bad_arguments(
     "cavi.cavi_explorer",
