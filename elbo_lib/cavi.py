@@ -28,8 +28,8 @@ _LOG_2PI = math.log(2 * math.pi)
 
 
 def cavi_gmm(x, k, sigma2=1.0, *, iters=100, seed=0):
-    r"""CAVI on the points ``x`` (shape (N,)) with ``k``: the number of components C, and prior
-    variance ``sigma2`` (:math:`\sigma^2`) of the component means.
+    r"""CAVI on the points ``x`` (shape (N,)). ``k``: the number of components C; ``sigma2``:
+    the prior variance :math:`\sigma^2` of the component means.
 
     Start: :math:`m_c` at C points of ``x`` drawn without replacement (with replacement when
     N < C) by ``numpy.random.default_rng(seed)``, :math:`s_c^2 = 1`, :math:`\varphi_{ic} = 1/C`.
