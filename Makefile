@@ -44,7 +44,8 @@ student: $(READY)
 grade: $(READY)
 	$(VENV)/bin/python tools/grade.py $(SUBMISSIONS) --out grades.csv
 
-# Time the notebooks (on one CPU), sliders, VAE and import; writes benchmarks/RESULTS.md (minutes).
+# Time the notebooks (on one CPU, in units of a reference workload), sliders, VAE and import;
+# writes benchmarks/RESULTS.md (minutes).
 bench: $(READY)
 	$(ONE_CPU) $(VENV)/bin/python benchmarks/run.py
 

@@ -32,6 +32,7 @@ from elbo_lib import (
     ascent,
     beta_widget,
     bounds,
+    cavi,
     checks,
     collapse,
     data,
@@ -2372,6 +2373,178 @@ case(
         setattr(e.sliders[name], "value", end) or e.image.value[:4]
         for e in [widgets.latent_explorer(tiny(likelihood="gaussian"), np.zeros((3, 2)), [0, 1, 2])]
         for name in ("z1", "z2")
+        for end in widgets.value_range(e.sliders[name])
+    ],
+    check=lambda frames: all(f == b"\x89PNG" for f in frames),
+)
+
+
+# ---------------------------------------------------------------- coordinate-ascent VI
+
+POINTS = np.array([-2.0, -1.5, 0.3, 2.1, 2.6])
+BAD_POINTS = NOT_NUMBERS | {
+    "empty": [],
+    "2-D": POINTS[None],
+    "inf": [1.0, math.inf],
+    "a torch tensor with NaN": torch.tensor([0.0, math.nan]),
+}
+for target, function in (
+    ("cavi.cavi_gmm", lambda **kw: cavi.cavi_gmm(**kw, iters=2)),
+    ("cavi.exact_posterior", cavi.exact_posterior),
+):
+    bad_arguments(target, function, {"x": POINTS, "k": 2}, BAD_POINTS, ["x"])
+    bad_arguments(target, function, {"x": POINTS, "k": 2}, BAD_COUNT, ["k"])
+    bad_arguments(target, function, {"x": POINTS, "k": 2}, BAD_POSITIVE, ["sigma2"])
+bad_arguments(
+    "cavi.cavi_gmm",
+    cavi.cavi_gmm,
+    {"x": POINTS, "k": 2},
+    {k: v for k, v in BAD_COUNT.items() if k != "zero"},
+    ["iters"],
+)
+bad_arguments("cavi.cavi_gmm", cavi.cavi_gmm, {"x": POINTS, "k": 2}, BAD_SEED, ["seed"])
+case(
+    "cavi.cavi_gmm",
+    "points 1e100 apart and a prior variance of 1e200: finite, and never decreasing",
+    lambda: cavi.cavi_gmm([-1e100, 0.0, 1e100], 3, 1e200, iters=5)["elbo"],
+    check=lambda elbo: np.all(np.isfinite(elbo)) and np.all(np.diff(elbo) >= 0),
+)
+case(
+    "cavi.cavi_gmm",
+    "a prior variance of 1e-300: the means pinned at 0",
+    lambda: cavi.cavi_gmm([-2.0, 0.0, 3.0], 2, 1e-300, iters=5),
+    check=lambda fit: np.all(np.isfinite(fit["elbo"])) and np.all(np.abs(fit["m"]) < 1e-290),
+)
+case(
+    "cavi.cavi_gmm",
+    "a prior variance of 1e300",
+    lambda: cavi.cavi_gmm([-2.0, 0.0, 3.0], 2, 1e300, iters=5)["elbo"],
+    check=lambda elbo: np.all(np.isfinite(elbo)) and np.all(np.diff(elbo) >= 0),
+)
+case(
+    "cavi.cavi_gmm",
+    "more components than points: every point's ELBO still finite",
+    lambda: cavi.cavi_gmm([0.5], 4, iters=3)["elbo"],
+    check=lambda elbo: np.all(np.isfinite(elbo)),
+)
+case(
+    "cavi.exact_posterior",
+    "too many assignments to enumerate",
+    lambda: cavi.exact_posterior(np.zeros(30), 2),
+    raises=r"\bx\b",
+)
+case(
+    "cavi.exact_posterior",
+    "points 1e6 apart: log p(x) finite and the weights a distribution",
+    lambda: cavi.exact_posterior([-1e6, 0.0, 1e6], 3),
+    check=lambda out: np.isfinite(out["log_px"]) and math.isclose(out["weights"].sum(), 1.0),
+)
+FIT = cavi.cavi_gmm(POINTS, 2, iters=3)
+ELBO_ARGS = {"x": POINTS, "m": FIT["m"], "s2": FIT["s2"], "phi": FIT["phi"]}
+bad_arguments("cavi.gmm_elbo", cavi.gmm_elbo, ELBO_ARGS, NOT_NUMBERS, ["x", "m", "s2", "phi"])
+bad_arguments("cavi.gmm_elbo", cavi.gmm_elbo, ELBO_ARGS, BAD_POSITIVE, ["sigma2"])
+for label, bad in {
+    "s2 zero": {"s2": [0.0, 1.0]},
+    "s2 negative": {"s2": [-1.0, 1.0]},
+    "s2 of another length": {"s2": [1.0, 1.0, 1.0]},
+    "phi of the wrong shape": {"phi": FIT["phi"][:3]},
+    "phi's rows not on the simplex": {"phi": FIT["phi"] * 2},
+    "phi negative": {"phi": FIT["phi"] * [[-1.0, 3.0]]},
+    "m empty": {"m": [], "s2": [], "phi": np.zeros((5, 0))},
+}.items():
+    case(
+        "cavi.gmm_elbo",
+        label,
+        lambda bad=bad: cavi.gmm_elbo(**ELBO_ARGS | bad),
+        raises=r"\b(s2|phi|m)\b",
+    )
+case(
+    "cavi.gmm_elbo",
+    "a hard assignment (φ with zeros): 0 log 0 = 0",
+    lambda: cavi.gmm_elbo(**ELBO_ARGS | {"phi": np.eye(2)[[0, 0, 1, 1, 1]]}),
+    check=np.isfinite,
+)
+EXACT = cavi.exact_posterior(POINTS, 2)
+for label, bad in {
+    "None": None,
+    "a dict without weights": {"means": EXACT["means"]},
+    "variances negative": EXACT | {"variances": -EXACT["variances"]},
+    "weights of another length": EXACT | {"weights": EXACT["weights"][:3]},
+}.items():
+    case(
+        "cavi.marginal_density",
+        f"posterior {label}",
+        lambda bad=bad: cavi.marginal_density(bad, [0.0]),
+        raises="posterior",
+    )
+bad_arguments(
+    "cavi.marginal_density",
+    cavi.marginal_density,
+    {"posterior": EXACT, "mu": [0.0]},
+    NOT_NUMBERS | {"inf": [math.inf]},
+    ["mu"],
+)
+for label, bad in BAD_POINTS.items():
+    case(
+        "cavi.plot_fit",
+        f"x {label}",
+        lambda bad=bad: cavi.plot_fit(Figure().subplots(), bad, FIT),
+        raises=r"\bx\b",
+    )
+    case(
+        "cavi.plot_gap",
+        f"elbo {label}",
+        lambda bad=bad: cavi.plot_gap(Figure().subplots(), bad, 0.0),
+        raises=r"\belbo\b",
+    )
+for key in ("m", "s2", "phi"):
+    case(
+        "cavi.plot_fit",
+        f"fit without {key}",
+        lambda key=key: cavi.plot_fit(
+            Figure().subplots(), POINTS, {k: v for k, v in FIT.items() if k != key}
+        ),
+        raises="fit",
+    )
+case(
+    "cavi.plot_gap",
+    "current not an integer",
+    lambda: cavi.plot_gap(Figure().subplots(), FIT["elbo"], 0.0, current=1.5),
+    raises="current",
+)
+case(
+    "cavi.plot_gap",
+    "log_px below the ELBO",
+    lambda: cavi.plot_gap(Figure().subplots(), FIT["elbo"], FIT["elbo"].max() - 1),
+    raises="log_px",
+)
+for label, bad in NOT_NUMBERS.items():
+    case(
+        "cavi.plot_gap",
+        f"log_px {label}",
+        lambda bad=bad: cavi.plot_gap(Figure().subplots(), FIT["elbo"], bad),
+        raises="log_px",
+    )
+case(
+    "cavi.plot_fit",
+    "marginals of the wrong shape",
+    lambda: cavi.plot_fit(Figure().subplots(), POINTS, FIT, (np.zeros(5), np.zeros((3, 5)))),
+    raises="marginals",
+)
+bad_arguments(
+    "cavi.cavi_explorer",
+    lambda **kw: cavi.cavi_explorer(POINTS, 2, **kw),
+    {"iters": 3, "seeds": 2},
+    BAD_COUNT,
+    ["iters", "seeds"],
+)
+case(
+    "cavi.cavi_explorer",
+    "both sliders at their ends",
+    lambda: [
+        setattr(e.sliders[name], "value", end) or e.image.value[:4]
+        for e in [cavi.cavi_explorer(POINTS, 2, iters=3, seeds=2)]
+        for name in ("t", "seed")
         for end in widgets.value_range(e.sliders[name])
     ],
     check=lambda frames: all(f == b"\x89PNG" for f in frames),
