@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import torch
+from matplotlib import ticker
 
 from elbo_lib._arrays import integer, positive_int
 from elbo_lib._torch import seeded, torch_threads
@@ -110,8 +111,10 @@ def paired_difference(rows, key, k, baseline=1):
     runs with K = ``k`` minus those with K = ``baseline``, seed by seed, and its standard error
     over seeds (:math:`s/\sqrt{\text{seeds}}`; 0 for one seed). Returns (difference, se)."""
     by_seed = {}
-    for row in rows:
+    for row in _check_rows(rows):
         by_seed.setdefault(row["seed"], {})[row["k"]] = float(np.mean(row[key]))
+    if not all(k in runs and baseline in runs for runs in by_seed.values()):
+        raise ValueError(f"rows need a run with K = {k!r} and K = {baseline!r} for every seed")
     differences = np.array([runs[k] - runs[baseline] for runs in by_seed.values()])
     if len(differences) < 2:
         return float(differences.mean()), 0.0
@@ -121,7 +124,7 @@ def paired_difference(rows, key, k, baseline=1):
 def plot_bounds_against_k(ax, rows):
     """Test log p(x) and test ELBO (nats per image, averaged over the test images) of each run
     against the K it was trained with, one marker per seed and a line through the means."""
-    ks = sorted({row["k"] for row in rows})
+    ks = sorted({row["k"] for row in _check_rows(rows)})
     for key, label, color in (("log_likelihood", "log p(x)", "C0"), ("elbo", "ELBO", "C3")):
         means = []
         for k in ks:
@@ -139,14 +142,17 @@ def plot_bounds_against_k(ax, rows):
 def plot_unit_kl(ax, rows, seed=0):
     """Each latent unit's test KL (nats, largest first) in the runs of ``seed``, one line per K,
     beside the 0.1-nat line under which a unit carries almost no information."""
+    if not any(row["seed"] == seed for row in _check_rows(rows)):
+        raise ValueError(f"rows hold no run with seed {seed!r}")
     for row in rows:
         if row["seed"] == seed:
             units = np.sort(row["kl_per_dimension"])[::-1]
             ax.plot(np.arange(1, len(units) + 1), units, "o-", label=f"K = {row['k']}")
     ax.axhline(KL_UNIT, color="grey", linestyle="--", label=f"{KL_UNIT} nats")
     ax.set_yscale("log")
+    _plain_log_ticks(ax.yaxis)
     ax.set_xlabel("latent unit (largest KL first)")
-    ax.set_ylabel("KL(q(z_j | x) ‖ p(z_j)), nats")
+    ax.set_ylabel("test average KL(q(z_j | x) ‖ p(z_j)), nats")
     ax.set_title(f"Seed {seed}")
     ax.legend()
 
@@ -155,13 +161,30 @@ def plot_snr_against_k(ax, ks, snr, floor=None):
     """The encoder gradient's signal-to-noise ratio against K, one line per estimator: ``snr``
     maps an estimator's name to its SNRs, one per K of ``ks``; ``floor`` (:func:`snr_floor`), if
     given, as a dotted line."""
+    if not (isinstance(snr, dict) and snr and all(len(v) == len(ks) for v in snr.values())):
+        raise ValueError(f"snr must map each estimator to one SNR per K of ks, got {snr!r}")
     for (name, values), marker in zip(snr.items(), "os", strict=False):
         ax.plot(ks, values, marker=marker, label=name)
     if floor is not None:
         ax.axhline(floor, color="grey", linestyle=":", label="noise alone")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log_ticks(ax.yaxis)
     ax.set_xticks(ks, [str(k) for k in ks])
     ax.set_xlabel("K, importance samples")
     ax.set_ylabel("SNR of the encoder's gradient")
     ax.legend()
+
+
+def _check_rows(rows):
+    if not (isinstance(rows, list) and rows and all(isinstance(row, dict) for row in rows)):
+        raise ValueError(f"rows must be a non-empty list of iwae_run dicts, got {rows!r}")
+    return rows
+
+
+def _plain_log_ticks(axis):
+    """Ticks of a logarithmic axis at 1, 2, 3 and 5 times the powers of ten, written as numbers
+    (0.05, 0.1, 0.2, …), not as powers of ten."""
+    axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+    axis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    axis.set_minor_formatter(ticker.NullFormatter())
