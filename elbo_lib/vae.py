@@ -27,12 +27,16 @@ from elbo_lib._arrays import (
 )
 from elbo_lib._torch import seeded, torch_threads
 from elbo_lib.adam import Adam
+from elbo_lib.bounds import iwae_bound
 from elbo_lib.data import check_images
 from elbo_lib.densities import LOG_2PI, log_normal
 from elbo_lib.kl import _unit_kl, kl_to_standard_normal
 from elbo_lib.schedules import constant
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+ESTIMATORS = ("pathwise", "dreg")
+"""Gradient estimators of the IWAE bound for the encoder: the reparameterised gradient of the
+bound itself, and the doubly reparameterised one (Tucker et al. 2019)."""
 BATCH_SIZE = 128  # train_vae's default minibatch
 
 
@@ -179,6 +183,8 @@ def train_vae(
     free_bits=0.0,
     progress=False,
     callback=None,
+    k=1,
+    estimator="pathwise",
 ):
     r"""Train ``model`` with Adam (:mod:`elbo_lib.adam`) on minibatches of ``x``, minimising
 
@@ -186,23 +192,29 @@ def train_vae(
               \max\big(\lambda, \tfrac1B \textstyle\sum_b \mathrm{KL}_j(x_b)\big),
 
     with :math:`\lambda` = ``free_bits`` (0: the plain β-weighted KL; Kingma et al. 2016).
+    With ``k`` > 1 importance samples, or ``estimator="dreg"``, it minimises
+    :func:`negative_iwae` instead, :math:`-\frac1B\sum_b \log\frac1K\sum_k r_{bk}` (the ELBO
+    when K = 1), with the gradient of :func:`importance_weighted_loss`; β and free bits belong to
+    the ELBO and stay 1 and 0.
     ``beta`` is a number or a schedule, a callable of the step t = 0, 1, … (see
     :mod:`elbo_lib.schedules`). The same ``seed`` (and the same initial model) gives the same
     history exactly; the global random state is left untouched.
 
     Returns a dict of per-epoch lists: ``"elbo"``, ``"reconstruction"``, ``"kl"`` (averages over
-    the epoch's batches, nats per image, with the true KL) and ``"beta"`` (β at the epoch's last
-    step). ``callback(epoch, history)``, if given, is called after each epoch (0, 1, …) with
-    the history so far.
+    the epoch's batches, nats per image, with the true KL; the reconstruction averaged over the
+    K draws), ``"bound"`` (the bound trained on: :math:`\mathcal L_K`, or the ELBO) and
+    ``"beta"`` (β at the epoch's last step). ``callback(epoch, history)``, if given, is called
+    after each epoch (0, 1, …) with the history so far.
     """
     x = model.check_data(x)
     positive_int(epochs, "epochs")
     positive_int(batch_size, "batch_size")
     positive_number(lr, "lr")
     non_negative_number(free_bits, "free_bits")
+    importance_weighted = _importance_weighted(k, estimator, beta, free_bits)
     schedule = beta if callable(beta) else constant(beta)
     n = len(x)
-    history = {"elbo": [], "reconstruction": [], "kl": [], "beta": []}
+    history = {"elbo": [], "reconstruction": [], "kl": [], "bound": [], "beta": []}
     total = training_steps(n, epochs, batch_size)
     bar = tqdm(total=total, desc="training", unit="step", disable=not progress)
     with seeded(seed), torch_threads():
@@ -210,25 +222,31 @@ def train_vae(
         step = 0
         for epoch in range(epochs):
             shuffled = x[torch.randperm(n)]
-            totals = torch.zeros(2, dtype=torch.float64)
+            totals = torch.zeros(3, dtype=torch.float64)
             for start in range(0, n, batch_size):
                 batch = shuffled[start : start + batch_size]
                 beta_t = _check_beta(schedule(step), step)
-                reconstruction, kl = model._elbo_terms(batch)
-                loss = _negative_elbo(reconstruction, kl, beta_t, free_bits)
+                if importance_weighted:
+                    reconstruction, kl, loss = _importance_weighted_step(model, batch, k, estimator)
+                else:
+                    reconstruction, kl = model._elbo_terms(batch)
+                    loss = _negative_elbo(reconstruction, kl, beta_t, free_bits)
                 reconstruction, kl = reconstruction.mean(), kl.mean(0)
+                bound = -loss if importance_weighted else reconstruction - kl.sum()
                 if not math.isfinite(loss.item()):
                     raise ValueError(f"training diverged at step {step}: the loss is {loss.item()}")
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                totals += len(batch) * torch.stack([reconstruction.detach(), kl.detach().sum()])
+                terms = [reconstruction.detach(), kl.detach().sum(), bound.detach()]
+                totals += len(batch) * torch.stack(terms)
                 step += 1
                 bar.update()
-            reconstruction, kl = (totals / n).tolist()
+            reconstruction, kl, bound = (totals / n).tolist()
             history["reconstruction"].append(reconstruction)
             history["kl"].append(kl)
             history["elbo"].append(reconstruction - kl)
+            history["bound"].append(bound)
             history["beta"].append(beta_t)
             if callback is not None:
                 callback(epoch, history)
@@ -281,6 +299,95 @@ def _negative_elbo(reconstruction, kl, beta, free_bits):
     kl = kl.mean(0)
     kl_term = kl.clamp(min=free_bits).sum() if free_bits > 0 else kl.sum()
     return beta * kl_term - reconstruction.mean()
+
+
+def negative_iwae(log_w):
+    r"""The IWAE loss averaged over a batch of B images (Burda et al. 2016):
+
+    .. math:: -\frac1B\sum_b \mathcal L_K(x_b), \qquad
+              \mathcal L_K(x_b) = \log \frac1K \sum_{k=1}^K r_{bk}, \quad
+              \log r_{bk} = \log p(x_b, z_{bk}) - \log q(z_{bk} \mid x_b),
+
+    from the log importance weights ``log_w`` (B, K) (:meth:`VAE.log_importance_weights`),
+    through :func:`elbo_lib.bounds.iwae_bound`. With K = 1 it is the negative ELBO of the same
+    draw, :math:`-\frac1B\sum_b \log r_{b1}`."""
+    if not (isinstance(log_w, torch.Tensor) and log_w.ndim == 2):
+        raise ValueError(f"log_w must be a torch tensor of shape (B, K), got {log_w!r}")
+    return -iwae_bound(log_w).mean()
+
+
+def importance_weighted_loss(model, x, k, estimator="pathwise", seed=0):
+    r""":func:`negative_iwae` of a batch x with K = ``k`` draws
+    :math:`z_k = \mu + s \odot \varepsilon_k` per image (seeded): :func:`train_vae`'s loss with
+    ``k``, whose gradient is the estimator ``estimator`` (:data:`ESTIMATORS`) of
+    :math:`-\nabla \frac1B\sum_b\mathcal L_K(x_b)`:
+
+    - ``"pathwise"``: the reparameterised gradient of the bound,
+      :math:`\sum_k \tilde r_k \nabla \log r_k` with :math:`\tilde r_k = r_k / \sum_j r_j`;
+    - ``"dreg"``: for the encoder the doubly reparameterised gradient (Tucker et al. 2019),
+      :math:`\sum_k \tilde r_k^2\, \frac{\partial \log r_k}{\partial z_k}
+      \frac{\partial z_k}{\partial \phi}` with q's parameters held fixed inside
+      :math:`\log q(z_k \mid x)`; for the decoder the same as ``"pathwise"``.
+
+    Both are unbiased for the same gradient."""
+    x = model.check_data(x)
+    positive_int(k, "k")
+    _check_estimator(estimator)
+    with seeded(seed):
+        loss = _importance_weighted_step(model, x, k, estimator)[2]
+    if not bool(torch.isfinite(loss)):
+        raise ValueError("the loss is not finite: the model gave NaN or inf")
+    return loss
+
+
+def _log_weights(z, log_likelihood, mu, logvar, estimator="pathwise"):
+    r""":math:`\log r_k = \log p(x \mid z_k) + \log p(z_k) - \log q(z_k \mid x)` from draws
+    ``z`` (..., K, n, d) of q = N(``mu``, diag exp(``logvar``)) and ``log_likelihood``
+    (..., K, n): a tensor (..., K, n). With ``estimator="dreg"``, q's parameters are held fixed
+    inside log q and the gradient that reaches each :math:`z_k` is multiplied by its normalised
+    weight :math:`\tilde r_k`, so that the gradient of :math:`\log\frac1K\sum_k r_k` (and of
+    nothing else) is the doubly reparameterised one (Tucker et al. 2019)."""
+    _check_estimator(estimator)
+    if estimator == "dreg":
+        mu, logvar = mu.detach(), logvar.detach()
+    log_w = log_likelihood + log_normal(z).sum(-1) - log_normal(z, mu, logvar=logvar).sum(-1)
+    if estimator == "dreg" and z.requires_grad:
+        weights = torch.softmax(log_w.detach(), dim=-2).unsqueeze(-1)
+        z.register_hook(lambda grad: grad * weights)
+    return log_w
+
+
+def _importance_weighted_step(model, x, k, estimator):
+    """(reconstruction (B,) averaged over the K draws, KL of each unit (B, z_dim), loss) of a
+    checked batch x: the training step's terms with K importance samples. A model that gives
+    NaN or inf gives a NaN loss, which the training step reports."""
+    mu, logvar = model.encode(x)
+    z = _reparameterize(torch, mu, logvar, torch.randn((k, *mu.shape), dtype=mu.dtype))
+    log_likelihood = model._log_likelihood(x, z)  # (k, B)
+    kl = _unit_kl(torch, mu, logvar)
+    if not bool(torch.isfinite(log_likelihood).all() & torch.isfinite(kl).all()):
+        return log_likelihood.mean(0), kl, torch.tensor(math.nan)
+    log_w = _log_weights(z, log_likelihood, mu, logvar, estimator)
+    return log_likelihood.mean(0), kl, negative_iwae(log_w.T)
+
+
+def _importance_weighted(k, estimator, beta, free_bits):
+    """Whether train_vae trains on the IWAE bound; a ValueError for β or free bits with it."""
+    positive_int(k, "k")
+    _check_estimator(estimator)
+    if k == 1 and estimator == "pathwise":
+        return False
+    if callable(beta) or beta != 1 or free_bits != 0:
+        raise ValueError(
+            "beta and free_bits belong to the ELBO: with k > 1 or estimator='dreg' leave them "
+            f"at 1 and 0 (got beta={beta!r}, free_bits={free_bits!r})"
+        )
+    return True
+
+
+def _check_estimator(estimator):
+    if not (isinstance(estimator, str) and estimator in ESTIMATORS):
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
 
 
 def bernoulli_log_likelihood(x, logits):

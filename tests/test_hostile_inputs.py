@@ -40,6 +40,7 @@ from elbo_lib import (
     diagnostics,
     divergences,
     estimators,
+    iwae,
     kl,
     linear_gaussian,
     made,
@@ -1195,6 +1196,218 @@ for function in (collapse.plot_kl_over_training, collapse.plot_kl_per_unit):
         lambda f=function: f(ax(), []),
         raises="rows",
     )
+
+# ---------------------------------------------------------------- the IWAE bound (notebook 13)
+
+LOG_W = torch.tensor([[-3.0, -5.0], [-1.0, -1.0]])
+case(
+    "vae.negative_iwae",
+    "the closed form",
+    lambda: vae.negative_iwae(LOG_W),
+    check=close(-0.5 * (math.log((math.exp(-3) + math.exp(-5)) / 2) - 1.0), rel=1e-6),
+)
+case(
+    "vae.negative_iwae",
+    "log-weights of -1000 and +800",
+    lambda: vae.negative_iwae(torch.tensor([[-1000.0, -1000.0], [800.0, 800.0]])),
+    check=close(100.0),
+)
+for label, bad in (
+    ("numpy", LOG_W.numpy()),
+    ("one axis", LOG_W[0]),
+    ("None", None),
+    ("NaN", torch.full((2, 2), math.nan)),
+    ("+inf", torch.full((2, 2), math.inf)),
+):
+    case("vae.negative_iwae", f"log_w {label}", lambda bad=bad: vae.negative_iwae(bad), "log_w")
+bad_arguments(
+    "vae.importance_weighted_loss",
+    lambda **kw: vae.importance_weighted_loss(tiny(), **kw),
+    {"x": X, "k": 2},
+    BAD_IMAGES,
+    ["x"],
+)
+bad_arguments(
+    "vae.importance_weighted_loss",
+    lambda **kw: vae.importance_weighted_loss(tiny(), X, **kw),
+    {"k": 2},
+    BAD_COUNT,
+    ["k"],
+)
+bad_arguments(
+    "vae.importance_weighted_loss",
+    lambda **kw: vae.importance_weighted_loss(tiny(), X, 2, **kw),
+    {},
+    BAD_SEED,
+    ["seed"],
+)
+case(
+    "vae.importance_weighted_loss",
+    "estimator 'reinforce'",
+    lambda: vae.importance_weighted_loss(tiny(), X, 2, "reinforce"),
+    raises="estimator",
+)
+case(
+    "vae.importance_weighted_loss",
+    "a decoder that gives NaN",
+    lambda: vae.importance_weighted_loss(poisoned(tiny()), X, 2),
+    raises="not finite",
+)
+case(
+    "vae.importance_weighted_loss",
+    "float64 data: the float32 model's loss",
+    lambda: vae.importance_weighted_loss(tiny(), X.double(), 3, "dreg"),
+    check=close(vae.importance_weighted_loss(tiny(), X, 3, "dreg").item(), rel=1e-6),
+)
+bad_arguments(
+    "vae.train_vae",
+    lambda **kw: vae.train_vae(tiny(), X, **kw),
+    TRAIN,
+    BAD_COUNT,
+    ["k"],
+)
+for label, bad in (("None", None), ("unknown", "reinforce"), ("a list", ["dreg"])):
+    case(
+        "vae.train_vae",
+        f"estimator {label}",
+        lambda bad=bad: vae.train_vae(tiny(), X, **TRAIN, estimator=bad),
+        raises="estimator",
+    )
+case(
+    "vae.train_vae",
+    "k = 3 with a β schedule",
+    lambda: vae.train_vae(tiny(), X, **TRAIN, k=3, beta=lambda t: 0.5),
+    raises="beta and free_bits",
+)
+case(
+    "vae.train_vae",
+    "k = 3, lr so large the second step meets NaN",
+    lambda: vae.train_vae(tiny(), X, epochs=2, batch_size=16, lr=1e30, k=3),
+    raises="diverged at step",
+)
+
+
+def poisoned(model):
+    with torch.no_grad():
+        model.decoder[-1].bias.fill_(math.nan)
+    return model
+
+
+for name in ("encoder_gradients", "encoder_gradient_snr"):
+    function = getattr(iwae, name)
+    bad_arguments(
+        f"iwae.{name}",
+        lambda f=function, **kw: f(tiny(), **kw),
+        {"x": X[:2], "k": 2, "draws": 3},
+        BAD_IMAGES,
+        ["x"],
+    )
+    bad_arguments(
+        f"iwae.{name}",
+        lambda f=function, **kw: f(tiny(), X[:2], **kw),
+        {"k": 2, "draws": 3},
+        BAD_COUNT,
+        ["k", "draws"],
+    )
+    case(
+        f"iwae.{name}",
+        "estimator None",
+        lambda f=function: f(tiny(), X[:2], 2, None),
+        raises="estimator",
+    )
+case(
+    "iwae.encoder_gradients",
+    "one gradient per draw, image and parameter of q",
+    lambda: iwae.encoder_gradients(tiny(), X[:3], 4, "dreg", draws=5).shape,
+    check=lambda shape: shape == (5, 3, 4),
+)
+case(
+    "iwae.encoder_gradient_snr",
+    "one draw has no spread",
+    lambda: iwae.encoder_gradient_snr(tiny(), X[:2], 2, draws=1),
+    raises="draws",
+)
+bad_arguments("iwae.snr_floor", iwae.snr_floor, {}, BAD_COUNT, ["draws"])
+case("iwae.snr_floor", "100 draws", lambda: iwae.snr_floor(100), check=close(0.0797884560802865))
+bad_arguments(
+    "iwae.iwae_run",
+    lambda **kw: iwae.iwae_run(X, X, **({"k": 2, "seed": 0, "epochs": 1, "lr": 0.01} | kw)),
+    {"k_eval": 2, "z_dim": 2},
+    BAD_COUNT,
+    ["k_eval", "k", "epochs", "z_dim"],
+)
+bad_arguments(
+    "iwae.iwae_run",
+    lambda **kw: iwae.iwae_run(X, X, k=2, epochs=1, lr=0.01, k_eval=2, z_dim=2, **kw),
+    {},
+    BAD_SEED,
+    ["seed"],
+)
+case(
+    "iwae.iwae_run",
+    "an empty x_test",
+    lambda: iwae.iwae_run(X, X[:0], k=2, seed=0, epochs=1, lr=0.01, k_eval=2, z_dim=2),
+    raises=r"\bx",
+)
+IWAE_ROWS = [
+    {
+        "k": k,
+        "seed": seed,
+        "log_likelihood": np.full(3, -20.0 + k + seed),
+        "elbo": np.zeros(3),
+        "kl_per_dimension": np.array([0.5, 0.05]),
+    }
+    for seed in (0, 1)
+    for k in (1, 5)
+]
+case(
+    "iwae.paired_difference",
+    "a gain of 4 nats in both seeds",
+    lambda: iwae.paired_difference(IWAE_ROWS, "log_likelihood", 5),
+    check=close([4.0, 0.0]),
+)
+for label, bad in (("None", None), ("empty", []), ("a dict", {"k": 1})):
+    case(
+        "iwae.paired_difference",
+        f"rows {label}",
+        lambda bad=bad: iwae.paired_difference(bad, "elbo", 5),
+        raises="rows",
+    )
+case(
+    "iwae.paired_difference",
+    "no run with K = 50",
+    lambda: iwae.paired_difference(IWAE_ROWS, "elbo", 50),
+    raises="K = 50",
+)
+for function in (iwae.plot_bounds_against_k, iwae.plot_unit_kl):
+    case(
+        f"iwae.{function.__name__}",
+        "no rows",
+        lambda f=function: f(ax(), []),
+        raises="rows",
+    )
+    case(
+        f"iwae.{function.__name__}",
+        "four runs",
+        lambda f=function: f(ax(), IWAE_ROWS),
+    )
+case(
+    "iwae.plot_unit_kl",
+    "no run of the seed",
+    lambda: iwae.plot_unit_kl(ax(), IWAE_ROWS, seed=7),
+    raises="seed 7",
+)
+case(
+    "iwae.plot_snr_against_k",
+    "one SNR short",
+    lambda: iwae.plot_snr_against_k(ax(), [1, 4], {"dreg": [0.3]}),
+    raises="snr",
+)
+case(
+    "iwae.plot_snr_against_k",
+    "two estimators and a floor",
+    lambda: iwae.plot_snr_against_k(ax(), [1, 4], {"a": [0.3, 0.2], "b": [0.3, 0.4]}, 0.04),
+)
 
 # ---------------------------------------------------------------- plots and widgets
 
