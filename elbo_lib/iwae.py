@@ -50,9 +50,8 @@ def encoder_gradients(model, x, k, estimator="pathwise", draws=100, seed=0):
             logvar = logvar0.expand(size, *logvar0.shape).clone().requires_grad_()
             eps = torch.randn((size, k, *mu0.shape), dtype=mu0.dtype)
             z = _reparameterize(torch, mu.unsqueeze(1), logvar.unsqueeze(1), eps)
-            log_w = _log_weights(
-                z, model._log_likelihood(x, z), mu.unsqueeze(1), logvar.unsqueeze(1), estimator
-            )
+            log_joint = model._log_likelihood(x, z) + model.log_prior(z)
+            log_w = _log_weights(z, log_joint, mu.unsqueeze(1), logvar.unsqueeze(1), estimator)
             bound = iwae_bound(log_w, axis=1)  # (size, n)
             gradients.append(torch.cat(torch.autograd.grad(bound.sum(), [mu, logvar]), -1))
     return torch.cat(gradients)

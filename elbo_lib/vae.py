@@ -30,7 +30,7 @@ from elbo_lib.adam import Adam
 from elbo_lib.bounds import iwae_bound
 from elbo_lib.data import check_images
 from elbo_lib.densities import LOG_2PI, log_normal
-from elbo_lib.kl import _unit_kl, kl_to_standard_normal
+from elbo_lib.kl import _unit_kl
 from elbo_lib.schedules import constant
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -120,8 +120,9 @@ class VAE(nn.Module):
     def prior_kl(self, mu, logvar, z):
         r""":math:`\mathrm{KL}(q(z \mid x)\,\|\,p(z))` of each image, shape (n,), for q's
         parameters (mu, logvar) (n, z_dim) and draws z (S, n, z_dim) from it: here in closed form
-        (z unused); a learned prior averages :math:`\log q(z \mid x) - \log p(z)` over the draws."""
-        return kl_to_standard_normal(mu, logvar=logvar)
+        (z unused); a learned prior averages :math:`\log q(z \mid x) - \log p(z)` over the draws.
+        The model's own (mu, logvar) go in unchecked, as in the training step."""
+        return _unit_kl(torch, mu, logvar).sum(-1)
 
     def sample_posterior(self, mu, logvar):
         r"""One reparameterised draw :math:`z = \mu + \sigma \odot \varepsilon`,
@@ -340,17 +341,18 @@ def importance_weighted_loss(model, x, k, estimator="pathwise", seed=0):
     return loss
 
 
-def _log_weights(z, log_likelihood, mu, logvar, estimator="pathwise"):
-    r""":math:`\log r_k = \log p(x \mid z_k) + \log p(z_k) - \log q(z_k \mid x)` from draws
-    ``z`` (..., K, n, d) of q = N(``mu``, diag exp(``logvar``)) and ``log_likelihood``
-    (..., K, n): a tensor (..., K, n). With ``estimator="dreg"``, q's parameters are held fixed
-    inside log q and the gradient that reaches each :math:`z_k` is multiplied by its normalised
-    weight :math:`\tilde r_k`, so that the gradient of :math:`\log\frac1K\sum_k r_k` (and of
-    nothing else) is the doubly reparameterised one (Tucker et al. 2019)."""
+def _log_weights(z, log_joint, mu, logvar, estimator="pathwise"):
+    r""":math:`\log r_k = \log p(x, z_k) - \log q(z_k \mid x)` from draws ``z`` (..., K, n, d)
+    of q = N(``mu``, diag exp(``logvar``)) and ``log_joint`` (..., K, n),
+    :math:`\log p(x \mid z_k) + \log p(z_k)`: a tensor (..., K, n). With
+    ``estimator="dreg"``, q's parameters are held fixed inside log q and the gradient that
+    reaches each :math:`z_k` is multiplied by its normalised weight :math:`\tilde r_k`, so that
+    the gradient of :math:`\log\frac1K\sum_k r_k` (and of nothing else) is the doubly
+    reparameterised one (Tucker et al. 2019)."""
     _check_estimator(estimator)
     if estimator == "dreg":
         mu, logvar = mu.detach(), logvar.detach()
-    log_w = log_likelihood + log_normal(z).sum(-1) - log_normal(z, mu, logvar=logvar).sum(-1)
+    log_w = log_joint - log_normal(z, mu, logvar=logvar).sum(-1)
     if estimator == "dreg" and z.requires_grad:
         weights = torch.softmax(log_w.detach(), dim=-2).unsqueeze(-1)
         z.register_hook(lambda grad: grad * weights)
@@ -364,10 +366,10 @@ def _importance_weighted_step(model, x, k, estimator):
     mu, logvar = model.encode(x)
     z = _reparameterize(torch, mu, logvar, torch.randn((k, *mu.shape), dtype=mu.dtype))
     log_likelihood = model._log_likelihood(x, z)  # (k, B)
-    kl = _unit_kl(torch, mu, logvar)
+    kl = model.prior_kl(mu, logvar, z)[:, None]  # (B, 1), for the history
     if not bool(torch.isfinite(log_likelihood).all() & torch.isfinite(kl).all()):
         return log_likelihood.mean(0), kl, torch.tensor(math.nan)
-    log_w = _log_weights(z, log_likelihood, mu, logvar, estimator)
+    log_w = _log_weights(z, log_likelihood + model.log_prior(z), mu, logvar, estimator)
     return log_likelihood.mean(0), kl, negative_iwae(log_w.T)
 
 

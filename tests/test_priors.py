@@ -27,7 +27,7 @@ from elbo_lib.diagnostics import (
 )
 from elbo_lib.kl import kl_to_standard_normal
 from elbo_lib.priors import MixturePriorVAE, VampPriorVAE
-from elbo_lib.vae import VAE, train_vae
+from elbo_lib.vae import VAE, importance_weighted_loss, train_vae
 
 SMALL = dict(z_dim=2, hidden=(16,))
 
@@ -209,3 +209,19 @@ def test_weighted_mixture_density_refuses_weights_of_the_wrong_shape():
         log_aggregate_posterior(
             torch.zeros(3, 2), torch.zeros(4, 2), torch.zeros(4, 2), torch.zeros(3)
         )
+
+
+def test_the_importance_weighted_loss_uses_the_learned_prior():
+    """train_vae(k=K)'s loss on a mixture-prior model: minus the mean over images of
+    log (1/K) Σ_k p(x | z_k) p(z_k) / q(z_k | x), with p(z) the mixture, for the same draws."""
+    model = mixture()
+    x = (torch.rand(3, 64) > 0.5).float()
+    with torch.no_grad():
+        loss = importance_weighted_loss(model, x, k=4, seed=7)
+        torch.manual_seed(7)
+        mu, logvar = model.encode(x)
+        z = mu + (0.5 * logvar).exp() * torch.randn(4, 3, 2)
+        q = Normal(mu, (0.5 * logvar).exp()).log_prob(z).sum(-1)
+        log_w = model.log_likelihood(x, z) + torch_mixture(model).log_prob(z) - q
+        expected = -(torch.logsumexp(log_w, 0) - math.log(4)).mean()
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-5)
