@@ -20,9 +20,7 @@ from elbo_lib.data import load_digits
 def main(config="full"):
     x_train, x_test, _, _ = load_digits()
     start = time.perf_counter()
-    rows = collapse_study(
-        x_train, x_test, config, progress=lambda *run: print("run", *run, flush=True)
-    )
+    rows = collapse_study(x_train, x_test, config, progress=True)
     print(f"config {config}: {CONFIGS[config]}, {time.perf_counter() - start:.0f} s")
     print(format_table(summarize(rows)))
     with open(f"collapse_{config}.json", "w") as f:
