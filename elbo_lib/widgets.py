@@ -328,9 +328,9 @@ SAMPLE_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
 def gradient_estimators_explorer(mu=1.0, var=1.0, repeats=400, seed=0):
     r"""A slider for the number of samples N per estimate: histograms of ``repeats`` estimates
-    of :math:`\partial/\partial\mu\ \mathbb E_q[z^2] = 2\mu`, :math:`q = \mathcal N(\mu, \sigma^2)`,
+    of :math:`\partial/\partial\mu\ \mathbb E_q[z^2] = 2\mu`, :math:`q = \mathcal N(\mu, s^2)`,
     by the score function (without and with the baseline :math:`b = \mathbb E_q[z^2]
-    = \mu^2 + \sigma^2`) and by the pathwise estimator. The single-sample estimates are drawn
+    = \mu^2 + s^2`) and by the pathwise estimator. The single-sample estimates are drawn
     once (``repeats`` rows of the largest N); an N-sample estimate averages the first N of a
     row."""
     # imported here: the other explorers run without torch, which is slow to load
