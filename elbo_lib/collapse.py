@@ -61,10 +61,14 @@ CONFIGS = {
     "fast": CollapseConfig(made_hidden=(256,), epochs=30, lr=1e-2, k=100),
     "reported": CollapseConfig(made_hidden=(256,), epochs=100, lr=3e-3, k=1000),
     "full": CollapseConfig(made_hidden=(512, 512), epochs=100, lr=3e-3, k=1000),
+    "fast-long": CollapseConfig(made_hidden=(256,), epochs=100, lr=1e-2, k=1000),
+    "slow-short": CollapseConfig(made_hidden=(256,), epochs=30, lr=3e-3, k=1000),
 }
 """Training configurations of the MADE decoder: ``"fast"`` runs in the notebook in seconds;
 ``"reported"`` is a commonly reported setting (hidden 256, Adam 3e-3, 100 epochs); ``"full"``
-has two hidden layers of 512. The longer two run in ``benchmarks/collapse_study.py``."""
+has two hidden layers of 512; ``"fast-long"`` and ``"slow-short"`` cross the learning rates and
+lengths of ``"fast"`` and ``"reported"``, to tell the two apart. All but ``"fast"`` run in
+``benchmarks/collapse_study.py``."""
 
 METRICS = ("kl", "active_units", "kl_units", "mutual_information", "neg_elbo", "nll")
 
