@@ -73,7 +73,7 @@ def iwae_against_k(ax, ks, log_likelihoods, amortized_elbo, refined_elbo):
         refined_elbo=refined_elbo,
     )
     ax.plot(ks, log_likelihoods, "o-", color=LOG_PX, label=r"IWAE bound $\mathcal{L}_K$")
-    ax.axhline(refined_elbo, color=REFINED, ls="--", label="refined ELBO (best Gaussian q)")
+    ax.axhline(refined_elbo, color=REFINED, ls="--", label="refined ELBO (per-image Gaussian q*)")
     ax.axhline(amortized_elbo, color=AMORTIZED, ls=":", label="amortized ELBO (encoder's q)")
     ax.set_xscale("log")
     ax.set(xlabel="number of importance samples K", ylabel="nats per image")
