@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/collapse_study.py full      # MADE 2 × 512, 100 epochs (minutes)
     .venv/bin/python benchmarks/collapse_study.py reported  # MADE 1 × 256, 100 epochs
+    .venv/bin/python benchmarks/collapse_study.py fast-long   # 1 × 256, lr 0.01, 100 epochs
+    .venv/bin/python benchmarks/collapse_study.py slow-short  # 1 × 256, lr 0.003, 30 epochs
 
 Prints the table of :func:`elbo_lib.collapse.format_table` and writes every run to
 ``collapse_<config>.json`` in the working directory.
@@ -20,9 +22,7 @@ from elbo_lib.data import load_digits
 def main(config="full"):
     x_train, x_test, _, _ = load_digits()
     start = time.perf_counter()
-    rows = collapse_study(
-        x_train, x_test, config, progress=lambda *run: print("run", *run, flush=True)
-    )
+    rows = collapse_study(x_train, x_test, config, progress=True)
     print(f"config {config}: {CONFIGS[config]}, {time.perf_counter() - start:.0f} s")
     print(format_table(summarize(rows)))
     with open(f"collapse_{config}.json", "w") as f:

@@ -10,6 +10,7 @@ import dataclasses
 import time
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from elbo_lib import schedules
 from elbo_lib._arrays import integer, non_negative_number, positive_int, positive_number
@@ -60,10 +61,14 @@ CONFIGS = {
     "fast": CollapseConfig(made_hidden=(256,), epochs=30, lr=1e-2, k=100),
     "reported": CollapseConfig(made_hidden=(256,), epochs=100, lr=3e-3, k=1000),
     "full": CollapseConfig(made_hidden=(512, 512), epochs=100, lr=3e-3, k=1000),
+    "fast-long": CollapseConfig(made_hidden=(256,), epochs=100, lr=1e-2, k=1000),
+    "slow-short": CollapseConfig(made_hidden=(256,), epochs=30, lr=3e-3, k=1000),
 }
 """Training configurations of the MADE decoder: ``"fast"`` runs in the notebook in seconds;
 ``"reported"`` is a commonly reported setting (hidden 256, Adam 3e-3, 100 epochs); ``"full"``
-has two hidden layers of 512. The longer two run in ``benchmarks/collapse_study.py``."""
+has two hidden layers of 512; ``"fast-long"`` and ``"slow-short"`` cross the learning rates and
+lengths of ``"fast"`` and ``"reported"``, to tell the two apart. All but ``"fast"`` run in
+``benchmarks/collapse_study.py``."""
 
 METRICS = ("kl", "active_units", "kl_units", "mutual_information", "neg_elbo", "nll")
 
@@ -138,21 +143,21 @@ def collapse_run(
     }
 
 
-def collapse_study(x_train, x_test, config="fast", *, large_beta=4.0, progress=None):
+def collapse_study(x_train, x_test, config="fast", *, large_beta=4.0, progress=False):
     """Every run of notebook 12 for a configuration of :data:`CONFIGS`: the MADE decoder under
     each remedy of :data:`REMEDIES`, and the MLP decoder at β = 1 and at
-    ``large_beta`` (constant), each for every seed. ``progress`` (a callable of decoder, remedy,
-    β and seed) is told before each run. Returns the list of :func:`collapse_run` dicts."""
+    ``large_beta`` (constant), each for every seed. ``progress`` shows a progress bar of the
+    runs, naming the current one. Returns the list of :func:`collapse_run` dicts."""
     if config not in CONFIGS:
         raise ValueError(f"config must be one of {tuple(CONFIGS)}, got {config!r}")
     settings = CONFIGS[config]
     plan = [("MADE", remedy, 1.0) for remedy in REMEDIES]
     plan += [("MLP", "constant", 1.0), ("MLP", "constant", large_beta)]
     rows = []
+    bar = tqdm(total=len(plan) * len(settings.seeds), desc="runs", unit="run", disable=not progress)
     for decoder, remedy, beta in plan:
         for seed in settings.seeds:
-            if progress is not None:
-                progress(decoder, remedy, beta, seed)
+            bar.set_postfix_str(f"{decoder}, {remedy}, β = {beta:g}, seed {seed}")
             rows.append(
                 collapse_run(
                     decoder,
@@ -167,6 +172,8 @@ def collapse_study(x_train, x_test, config="fast", *, large_beta=4.0, progress=N
                     made_hidden=settings.made_hidden,
                 )
             )
+            bar.update()
+    bar.close()
     return rows
 
 

@@ -11,6 +11,7 @@ import math
 import array_api_compat
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from elbo_lib._arrays import (
     as_numpy,
@@ -34,6 +35,8 @@ r"""A latent unit j is active when :math:`\mathrm{Var}_x \mathbb E_q[z_j \mid x]
 KL_UNIT = 0.1
 r"""nats: a unit whose KL is below this carries less information than this, as
 :math:`I(X; Z_j) \le \mathbb E_x \mathrm{KL}(q(z_j \mid x)\,\|\,p(z_j))`."""
+STARTS = ("encoder", "prior")
+"""Where :func:`amortization_gap` starts its ascents: the encoder's q, and the prior N(0, I)."""
 _EXPANDED_LIMIT = 1e7  # terms of an expanded quadratic below this lose less than 1e-7 nats
 
 
@@ -72,40 +75,69 @@ def importance_log_likelihood(model, x, k=1000, seed=0):
     return torch.cat(estimates)
 
 
-def amortization_gap(model, x, steps=300, lr=0.01, n_samples=16, n_eval=1000, seed=0):
+def amortization_gap(
+    model,
+    x,
+    steps=300,
+    lr=0.01,
+    n_samples=16,
+    n_eval=1000,
+    seed=0,
+    starts=STARTS,
+    progress=False,
+):
     r"""How much ELBO the encoder leaves on the table (Cremer et al. 2018).
 
-    Starting from the encoder's :math:`(\mu, \log\sigma^2)` for each image, run ``steps`` of Adam
-    on that image's own :math:`(\mu, \log\sigma^2)` to maximise its ELBO (reparameterised,
-    ``n_samples`` draws per step), the decoder fixed. Both ELBOs are then evaluated with the same
-    ``n_eval`` draws of ε, and the refined one is the better of the start and the end point
-    (the defaults have converged on the digits: ``benchmarks/RESULTS.md``).
+    From each start in ``starts`` (:data:`STARTS`: the encoder's :math:`(\mu, \log s^2)` and the
+    prior's :math:`(0, 0)`), run ``steps`` of Adam on each image's own :math:`(\mu, \log s^2)`
+    to maximise its ELBO (reparameterised, ``n_samples`` draws per step), the decoder fixed.
+    Gradient ascent ends in a local optimum near its start, so the refined ELBO is the best of
+    the encoder's q and every end point, all evaluated with the same ``n_eval`` draws of ε (the
+    defaults have converged on the digits from the encoder's start: ``benchmarks/RESULTS.md``).
+    ``progress`` shows a progress bar of the steps.
 
-    Returns a dict of tensors (n,): ``"amortized_elbo"``, ``"refined_elbo"`` and
-    ``"gap"`` = refined − amortized ≥ 0.
+    Returns a dict of tensors: ``"amortized_elbo"``, ``"refined_elbo"`` and ``"gap"`` =
+    refined − amortized ≥ 0, each (n,), and ``"end_elbo"`` (len(starts), n), the ELBO where
+    each start's ascent ends.
     """
     x = model.check_data(x)
     positive_int(steps, "steps")
     positive_int(n_samples, "n_samples")
     positive_int(n_eval, "n_eval")
     positive_number(lr, "lr")
+    starts = tuple(starts) if isinstance(starts, list | tuple) else (starts,)
+    if not starts or not set(starts) <= set(STARTS):
+        raise ValueError(f"starts must be a non-empty tuple of {STARTS}, got {starts!r}")
     with seeded(seed), torch_threads():
         with torch.no_grad():
             mu0, logvar0 = model.encode(x)
             eval_eps = torch.randn((n_eval, *mu0.shape))
             amortized = _elbo_of_q(model, x, mu0, logvar0, eval_eps)
-        mu, logvar = mu0.clone().requires_grad_(), logvar0.clone().requires_grad_()
+        origin = {
+            "encoder": (mu0, logvar0),
+            "prior": (torch.zeros_like(mu0), torch.zeros_like(logvar0)),
+        }
+        mu = torch.cat([origin[start][0] for start in starts]).requires_grad_()
+        logvar = torch.cat([origin[start][1] for start in starts]).requires_grad_()
+        xs = x.repeat(len(starts), 1)  # each start refines its own copy of every image
         optimizer = Adam([mu, logvar], lr=lr)
-        for _ in range(steps):
+        for _ in tqdm(range(steps), desc="refining q", unit="step", disable=not progress):
             eps = torch.randn((n_samples, *mu.shape))
             # images are independent: the sum's gradient for one image is that image's gradient
             with torch.enable_grad():
-                loss = -_elbo_of_q(model, x, mu, logvar, eps).sum()
+                loss = -_elbo_of_q(model, xs, mu, logvar, eps).sum()
                 mu.grad, logvar.grad = torch.autograd.grad(loss, [mu, logvar])
             optimizer.step()
         with torch.no_grad():
-            refined = torch.maximum(amortized, _elbo_of_q(model, x, mu, logvar, eval_eps))
-    return {"amortized_elbo": amortized, "refined_elbo": refined, "gap": refined - amortized}
+            end = _elbo_of_q(model, xs, mu, logvar, eval_eps.repeat(1, len(starts), 1))
+            end = end.reshape(len(starts), len(x))
+            refined = torch.maximum(amortized, end.max(0).values)
+    return {
+        "amortized_elbo": amortized,
+        "refined_elbo": refined,
+        "gap": refined - amortized,
+        "end_elbo": end,
+    }
 
 
 def inference_gaps(model, x, k=1000, seed=0, **refinement):
@@ -118,7 +150,8 @@ def inference_gaps(model, x, k=1000, seed=0, **refinement):
     with :math:`q^*` the refined per-image Gaussian (:func:`amortization_gap`, keyword arguments
     ``refinement``) and log p(x) from :func:`importance_log_likelihood` with K = ``k``.
     Returns a dict of tensors (n,): ``"log_likelihood"``, ``"amortized_elbo"``,
-    ``"refined_elbo"``, ``"approximation_gap"``, ``"amortization_gap"``.
+    ``"refined_elbo"``, ``"approximation_gap"``, ``"amortization_gap"``; and ``"end_elbo"``
+    (starts, n) of :func:`amortization_gap`.
     """
     gaps = amortization_gap(model, x, seed=seed, **refinement)
     log_px = importance_log_likelihood(model, x, k=k, seed=seed)
@@ -128,6 +161,7 @@ def inference_gaps(model, x, k=1000, seed=0, **refinement):
         "refined_elbo": gaps["refined_elbo"],
         "approximation_gap": log_px - gaps["refined_elbo"],
         "amortization_gap": gaps["gap"],
+        "end_elbo": gaps["end_elbo"],
     }
 
 
@@ -176,16 +210,15 @@ def elbo_surgery(model, x, n_samples=10, seed=0):
     r"""The average KL split into two (Hoffman & Johnson 2016):
 
     .. math:: \frac1N\sum_n \mathrm{KL}(q(z \mid x_n)\,\|\,p(z))
-              = I_q(X; Z) + \mathrm{KL}(q(z)\,\|\,p(z)),
-              \qquad q(z) = \frac1N\sum_n q(z \mid x_n),
+              = I_q(X; Z) + \mathrm{KL}(\bar q(z)\,\|\,p(z)),
+              \qquad \bar q(z) = \frac1N\sum_n q(z \mid x_n),
 
     with n uniform over the N images of x. The average KL is exact for the prior N(0, I) (for a
     learned prior, :mod:`elbo_lib.priors`, a Monte Carlo average over the same draws); the mutual
-    information
-    :math:`\mathbb E[\log q(z \mid x_n) - \log q(z)]` and the marginal KL
-    :math:`\mathbb E[\log q(z) - \log p(z)]` are Monte Carlo averages over ``n_samples`` draws
-    of z per image, with q(z) summed exactly over all N images. Each term of the mutual
-    information is at most log N, so the estimate is too.
+    information :math:`\mathbb E[\log q(z \mid x_n) - \log \bar q(z)]` and the marginal KL
+    :math:`\mathbb E[\log \bar q(z) - \log p(z)]` are Monte Carlo averages over ``n_samples``
+    draws of z per image, with :math:`\bar q(z)` summed exactly over all N images. Each term of
+    the mutual information is at most log N, so the estimate is too.
 
     Returns a dict of floats (nats): ``"average_kl"``, ``"mutual_information"``,
     ``"marginal_kl"``, and ``"standard_error"``, the Monte Carlo standard error of their sum
@@ -213,15 +246,15 @@ def elbo_surgery(model, x, n_samples=10, seed=0):
 
 
 def log_aggregate_posterior(z, mu, logvar, log_weights=None):
-    r"""The aggregate posterior :math:`\log q(z_i) = \log \frac1N \sum_m q(z_i \mid x_m)` for each
-    row :math:`z_i`, from the encoder's (mu, logvar) of the N images (each of shape (N, d)).
+    r"""The aggregate posterior :math:`\log \bar q(z_i) = \log \frac1N \sum_m q(z_i \mid x_m)` for
+    each row :math:`z_i`, from the encoder's (mu, logvar) of the N images (each of shape (N, d)).
     With ``log_weights`` (N,), the log-density of any mixture of N diagonal Gaussians,
     :math:`\log \sum_m e^{\text{log\_weights}_m}\, \mathcal N(z_i;\, \mu_m, \mathrm{diag}\,
     e^{\text{logvar}_m})` (the weights should sum to 1; :mod:`elbo_lib.priors` uses it).
 
     The Gaussian exponents for every (i, m) are matrix products over the latent axis, in blocks:
     :math:`\sum_j p_{mj}(z_{ij} - \mu_{mj})^2 = z_i^2 \cdot p_m - 2 z_i \cdot (\mu_m p_m)
-    + \mu_m^2 \cdot p_m` with the precisions :math:`p = e^{-\log\sigma^2}`. That expansion loses
+    + \mu_m^2 \cdot p_m` with the precisions :math:`p = e^{-\log s^2}`. That expansion loses
     about :math:`10^{-15}` of the size of its terms; where they exceed :data:`_EXPANDED_LIMIT`
     (tiny variances away from 0) the exponent is computed from the differences instead, so each
     is exact to about :math:`10^{-7}` nats."""
@@ -327,7 +360,7 @@ def grid_posterior_moments(grid):
 def grid_kl_to_posterior(grid, mu, logvar):
     r""":math:`\mathrm{KL}(q\,\|\,p(z \mid x)) = \sum_{a,b} q(z_{ab}) \big[\log q(z_{ab})
     - \log p(z_{ab} \mid x)\big]\,\Delta z_1 \Delta z_2` for each image, with
-    :math:`q = \mathcal N(\mu, \mathrm{diag}\, e^{\log\sigma^2})` (``mu``, ``logvar`` of shape
+    :math:`q = \mathcal N(\mu, \mathrm{diag}\, e^{\log s^2})` (``mu``, ``logvar`` of shape
     (n_images, 2)) and the posterior of :func:`posterior_on_grid`; q is normalised on the same
     grid. It equals :math:`\log p(x) - \mathrm{ELBO}(q)` (notebook 02). Returns a tensor
     (n_images,)."""

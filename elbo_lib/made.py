@@ -1,7 +1,7 @@
 r"""A VAE with an autoregressive decoder: a MADE (Germain et al. 2015) over the binary pixels,
 
-.. math:: p_\theta(x \mid z) = \prod_{i=1}^{D} \mathrm{Bernoulli}\big(x_i \mid
-          \sigma(\ell_i(x_{<i}, z))\big),
+.. math:: p_\theta(x \mid z) = \prod_{i=1}^{P} \mathrm{Bernoulli}\big(x_i \mid
+          \mathrm{sigmoid}(\ell_i(x_{<i}, z))\big),
 
 pixels in raster order. Masks on the weights make logit :math:`\ell_i` depend on the pixels
 before i only, so one pass computes every factor. z enters the first hidden layer alone. Such a
@@ -34,9 +34,9 @@ class MaskedLinear(nn.Linear):
 
 
 class MADE(nn.Module):
-    r"""Logits :math:`\ell_i(x_{<i}, z)` of D binary pixels given a context z.
+    r"""Logits :math:`\ell_i(x_{<i}, z)` of P binary pixels given a context z.
 
-    Each hidden unit k has a degree :math:`m_k \in \{0, …, D-1\}` (cycling over the units) and
+    Each hidden unit k has a degree :math:`m_k \in \{0, …, P-1\}` (cycling over the units) and
     sees pixels :math:`j < m_k` only; output i sees hidden units with :math:`m_k \le i`; a unit
     of a later hidden layer sees units of the previous one with no larger degree. Hence
     :math:`\partial \ell_i / \partial x_j = 0` for :math:`j \ge i`. Units of degree 0 see no

@@ -10,6 +10,7 @@ noisy code, β = 1 the VAE, β > 1 buys a cheaper code with worse reconstruction
 """
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from elbo_lib._arrays import as_numpy, check_finite, non_negative_number
 from elbo_lib._torch import seeded
@@ -54,19 +55,19 @@ def train_beta_vae(
     return model
 
 
-def beta_sweep(betas, x_train, x_test, *, threshold=ACTIVE_THRESHOLD, **training):
+def beta_sweep(betas, x_train, x_test, *, threshold=ACTIVE_THRESHOLD, progress=False, **training):
     r"""Train one β-VAE per β (keyword arguments as :func:`train_beta_vae`) and measure it on
-    ``x_test``. Returns a dict of numpy arrays, one row per β: ``"beta"``, ``"rate"``,
-    ``"distortion"``, ``"active_units"`` (count with :math:`\mathrm{Var}_x \mathbb E_q[z_j]`
-    above ``threshold``) and ``"kl_per_dimension"`` (len(betas), z_dim); and ``"models"``, the
-    list of trained models."""
+    ``x_test``; ``progress`` shows a progress bar of the β values. Returns a dict of numpy
+    arrays, one row per β: ``"beta"``, ``"rate"``, ``"distortion"``, ``"active_units"`` (count
+    with :math:`\mathrm{Var}_x \mathbb E_q[z_j]` above ``threshold``) and ``"kl_per_dimension"``
+    (len(betas), z_dim); and ``"models"``, the list of trained models."""
     betas = as_numpy(betas, "betas")
     if betas.ndim != 1 or betas.size == 0 or np.any(betas < 0):
         raise ValueError(f"betas must be a non-empty list of non-negative numbers, got {betas!r}")
     check_images(x_train, "x_train", unit_interval=True)
     check_images(x_test, "x_test", x_train.shape[1], unit_interval=True)
     rows = []
-    for beta in betas:
+    for beta in tqdm(betas, desc="β sweep", unit="model", disable=not progress):
         model = train_beta_vae(float(beta), x_train, **training)
         rate, distortion = rate_distortion(model, x_test)
         units = int(active_units(model, x_test, threshold=threshold).sum())

@@ -2,7 +2,7 @@ r"""A small variational autoencoder and its training loop.
 
 Prior :math:`p(z) = \mathcal N(0, I)`, decoder :math:`p_\theta(x \mid z)` (Bernoulli pixels, or
 Gaussian pixels with one learned noise variance), encoder
-:math:`q_\phi(z \mid x) = \mathcal N(\mu_\phi(x), \mathrm{diag}\,\sigma^2_\phi(x))`, and
+:math:`q_\phi(z \mid x) = \mathcal N(\mu_\phi(x), \mathrm{diag}\,s^2_\phi(x))`, and
 
 .. math:: \mathrm{ELBO}(x) = \mathbb E_{q}[\log p_\theta(x \mid z)]
           - \mathrm{KL}(q_\phi(z \mid x)\,\|\,p(z)) \le \log p_\theta(x).
@@ -73,7 +73,7 @@ class VAE(nn.Module):
         return _mlp(self.z_dim, self.hidden[::-1], self.x_dim)
 
     def encode(self, x):
-        r"""The parameters :math:`(\mu, \log\sigma^2)` of q(z | x), each of shape (n, z_dim)."""
+        r"""The parameters :math:`(\mu, \log s^2)` of q(z | x), each of shape (n, z_dim)."""
         mu, logvar = self.encoder(x).chunk(2, dim=-1)
         return mu, logvar
 
@@ -86,7 +86,7 @@ class VAE(nn.Module):
         carry leading sample axes, e.g. (k, n, z_dim) against x of shape (n, x_dim).
 
         Bernoulli: :math:`\sum_i x_i \ell_i - \log(1 + e^{\ell_i})` with logits :math:`\ell`;
-        Gaussian: :math:`-\tfrac12 \sum_i \big[\log 2\pi\sigma^2 + (x_i - m_i)^2/\sigma^2\big]`.
+        Gaussian: :math:`-\tfrac12 \sum_i \big[\log 2\pi\sigma^2 + (x_i - f_i(z))^2/\sigma^2\big]`.
         """
         if self.likelihood == "bernoulli":
             _check_pixels(x)
@@ -125,7 +125,7 @@ class VAE(nn.Module):
         return _unit_kl(torch, mu, logvar).sum(-1)
 
     def sample_posterior(self, mu, logvar):
-        r"""One reparameterised draw :math:`z = \mu + \sigma \odot \varepsilon`,
+        r"""One reparameterised draw :math:`z = \mu + s \odot \varepsilon`,
         :math:`\varepsilon \sim \mathcal N(0, I)`, from q(z | x) with parameters (mu, logvar)."""
         return reparameterize(mu, logvar, torch.randn_like(mu))
 
@@ -146,7 +146,7 @@ class VAE(nn.Module):
         return self._log_likelihood(x, z), _unit_kl(torch, mu, logvar)
 
     def log_importance_weights(self, x, k):
-        r""":math:`\log w_k = \log p(x \mid z_k) + \log p(z_k) - \log q(z_k \mid x)`,
+        r""":math:`\log r_k = \log p(x \mid z_k) + \log p(z_k) - \log q(z_k \mid x)`,
         :math:`z_k \sim q(z \mid x)`, of shape (n, k). Their mean over k estimates the ELBO,
         their log-mean-exp the IWAE bound (:func:`elbo_lib.bounds.iwae_bound`)."""
         x = self.check_data(x)
@@ -265,9 +265,9 @@ def training_steps(n, epochs, batch_size=BATCH_SIZE):
 
 
 def reparameterize(mu, logvar, eps):
-    r""":math:`z = \mu + \sigma \odot \varepsilon` with :math:`\sigma = e^{\frac12\log\sigma^2}`:
-    a draw from :math:`\mathcal N(\mu, \mathrm{diag}\,\sigma^2)` that is differentiable in
-    (μ, log σ²) for a fixed standard-normal ``eps`` (leading sample axes broadcast)."""
+    r""":math:`z = \mu + s \odot \varepsilon` with :math:`s = e^{\frac12\log s^2}`:
+    a draw from :math:`\mathcal N(\mu, \mathrm{diag}\,s^2)` that is differentiable in
+    (μ, log s²) for a fixed standard-normal ``eps`` (leading sample axes broadcast)."""
     xp = namespace(mu, logvar, eps)
     mu, logvar, eps = finite(xp, mu, "mu"), finite(xp, logvar, "logvar"), finite(xp, eps, "eps")
     return _reparameterize(xp, mu, logvar, eps)

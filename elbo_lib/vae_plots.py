@@ -73,7 +73,7 @@ def iwae_against_k(ax, ks, log_likelihoods, amortized_elbo, refined_elbo):
         refined_elbo=refined_elbo,
     )
     ax.plot(ks, log_likelihoods, "o-", color=LOG_PX, label=r"IWAE bound $\mathcal{L}_K$")
-    ax.axhline(refined_elbo, color=REFINED, ls="--", label="refined ELBO (best Gaussian q)")
+    ax.axhline(refined_elbo, color=REFINED, ls="--", label="refined ELBO (per-image Gaussian q*)")
     ax.axhline(amortized_elbo, color=AMORTIZED, ls=":", label="amortized ELBO (encoder's q)")
     ax.set_xscale("log")
     ax.set(xlabel="number of importance samples K", ylabel="nats per image")
@@ -150,7 +150,7 @@ def gap_explorer(images, gaps):
 
 def aggregate_posterior(ax, z, labels, title=None):
     r"""Samples of the aggregate posterior :math:`\bar q(z) = \frac1N\sum_n q(z \mid x_n)` in a 2-D
-    latent space, coloured by digit, over the prior's 1-, 2- and 3-σ circles."""
+    latent space, coloured by digit, over the prior's circles of radius 1, 2 and 3."""
     check_finite(z=z, labels=labels)
     latent_scatter(ax, np.asarray(z), np.asarray(labels))
     angle = np.linspace(0, 2 * np.pi, 200)
@@ -268,11 +268,11 @@ _Q_STYLES = ((AMORTIZED, "-"), (REFINED, "--"))  # q(z | x) and the refined q*
 def posterior_and_q(ax, z1, z2, log_posterior, mu, logvar, refined=None, title=None, legend=True):
     r"""The true posterior p(z | x) of a 2-D latent on a grid (``log_posterior`` of shape
     (len(z2), len(z1)), normalised, from :func:`elbo_lib.diagnostics.posterior_on_grid`) as the
-    shaded regions of highest density that hold 39 %, 86 % and 99 % of its mass, under the 1-, 2-
-    and 3-σ ellipses of :math:`q(z \mid x) = \mathcal N(\mu, \mathrm{diag}\,e^{\log\sigma^2})`,
-    which hold the same masses of q: where q is the posterior, the lines trace the shading's
-    edges. ``refined`` = (mu, logvar) adds a second Gaussian, dashed. The view is the square that
-    holds both; the key goes right of the axes, or with ``legend=False`` to
+    shaded regions of highest density that hold 39 %, 86 % and 99 % of its mass, under the
+    ellipses of :math:`q(z \mid x) = \mathcal N(\mu, \mathrm{diag}\,e^{\log s^2})` at 1, 2 and 3
+    standard deviations, which hold the same masses of q: where q is the posterior, the lines
+    trace the shading's edges. ``refined`` = (mu, logvar) adds a second Gaussian, dashed. The view
+    is the square that holds both; the key goes right of the axes, or with ``legend=False`` to
     :func:`posterior_legend`."""
     _check_posterior(z1, z2, log_posterior)
     mu, logvar = as_numpy(mu, "mu"), as_numpy(logvar, "logvar")

@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from elbo_lib.collapse import (
+    CONFIGS,
     REMEDIES,
+    CollapseConfig,
     collapse_run,
     collapse_study,
     format_table,
@@ -86,6 +88,15 @@ def test_summary_takes_mean_and_spread_over_seeds():
 def test_study_refuses_an_unknown_configuration(digits):
     with pytest.raises(ValueError, match="config"):
         collapse_study(*digits, config="huge")
+
+
+def test_study_shows_a_progress_bar_of_its_runs(digits, monkeypatch, capsys):
+    tiny = CollapseConfig(made_hidden=(8,), epochs=1, lr=1e-2, k=2, seeds=(0,))
+    monkeypatch.setitem(CONFIGS, "tiny", tiny)
+    x_train, x_test = digits
+    rows = collapse_study(x_train[:64], x_test[:16], "tiny", progress=True)
+    err = capsys.readouterr().err
+    assert len(rows) == 6 and "runs" in err and "6/6" in err and "MLP, constant, β = 4" in err
 
 
 def test_every_remedy_is_planned():

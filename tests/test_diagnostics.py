@@ -133,6 +133,28 @@ def test_shifted_encoder_loses_the_closed_form_kl_and_refinement_recovers_it():
     assert gaps["amortization_gap"].mean().item() == pytest.approx(lost, abs=0.02)
 
 
+def test_a_second_start_at_the_prior_wins_where_the_encoder_starts_too_far_away():
+    """The encoder's mean is 20 posterior units off: 300 Adam steps of 0.03 move it at most 9, so
+    its ascent ends far below log p(x), while the ascent from the prior N(0, I) reaches the exact
+    posterior (in the family here): the refined ELBO is the prior start's, log p(x)."""
+    model, x, v = exact_posterior_vae(shift=20.0)
+    exact = exact_log_likelihood(model, x)
+    alone = amortization_gap(model, x, lr=0.03, starts=("encoder",))
+    both = amortization_gap(model, x, lr=0.03)
+    assert alone["end_elbo"].shape == (1, len(x)) and both["end_elbo"].shape == (2, len(x))
+    assert torch.all(alone["refined_elbo"] < exact - 11**2 / (2 * v))  # still over 11 off
+    torch.testing.assert_close(both["refined_elbo"], exact, atol=0.1, rtol=0)
+    torch.testing.assert_close(both["refined_elbo"], both["end_elbo"][1])  # the prior's won
+    assert torch.all(both["end_elbo"][1] > both["end_elbo"][0] + 100)
+
+
+def test_refinement_shows_a_progress_bar_of_its_steps(capsys):
+    model, x, _ = exact_posterior_vae()
+    inference_gaps(model, x, k=4, steps=3, n_eval=4, progress=True)
+    err = capsys.readouterr().err
+    assert "refining q" in err and "3/3" in err
+
+
 def test_on_a_trained_model_log_p_x_bounds_the_elbos_and_the_gaps_are_non_negative(trained):
     model, _, x = trained
     gaps = inference_gaps(model, x, k=500)

@@ -996,6 +996,13 @@ case(
     ],
     check=lambda out: bool((out >= 0).all()),
 )
+for label, starts in (("no start", ()), ("an unknown start", ("posterior",))):
+    case(
+        "diagnostics.amortization_gap",
+        f"starts: {label}",
+        lambda starts=starts: diagnostics.amortization_gap(tiny(), X[:4], steps=1, starts=starts),
+        raises="starts",
+    )
 bad_arguments(
     "diagnostics.active_units",
     lambda **kw: diagnostics.active_units(tiny(), X[:4], **kw),

@@ -110,3 +110,9 @@ def test_units_plot_draws_one_line_per_unit():
     plot_units_against_beta(ax, [0.1, 1.0, 10.0], kl, [3, 2, 0])
     assert len(ax.lines) == 3 + 1  # three units and the 0.1-nat guide
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [2.0, 1.5, 0.001])
+
+
+def test_sweep_shows_a_progress_bar_of_its_models(digits, capsys):
+    beta_sweep([0.5, 2.0], *digits, z_dim=2, hidden=(8,), epochs=1, progress=True)
+    err = capsys.readouterr().err
+    assert "β sweep" in err and "2/2" in err
