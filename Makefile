@@ -19,7 +19,7 @@ PYTEST := $(VENV)/bin/python -m pytest -n auto --dist loadfile
 # One CPU, as on Binder (taskset is Linux's; elsewhere the benchmark runs unpinned).
 ONE_CPU := $(if $(shell command -v taskset),taskset -c 0)
 
-.PHONY: lab test test-generic-cpu site bench student grade
+.PHONY: lab test test-unit test-generic-cpu site bench student grade
 # JupyterLab at the project's root (the notebooks link to instructors/), with notebook 01 open.
 lab: $(READY)
 	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) --ServerApp.root_dir=. $(LAB_ARGS) \
@@ -29,6 +29,12 @@ test: $(READY) $(MATHJAX)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PYTEST)
+
+# The unit tests alone: no notebooks, no browser, nothing slow (.ci/run's check of Python 3.12 and
+# 3.13, each in a venv of its own: make VENV=… PYTHON=… test-unit).
+test-unit: $(READY)
+	$(PYTEST) tests -m "not slow" --ignore=tests/test_browser_widgets.py \
+		--ignore=tests/test_site_offline.py
 
 # nbval on the training notebooks with torch's generic kernels and MKL's SSE4.2 path: a stand-in
 # for a laptop or Binder node without AVX-512 (their stored outputs must not depend on it).
