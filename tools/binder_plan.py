@@ -62,22 +62,19 @@ def base_packages(lock_file):
     return packages
 
 
-def pip(python, *args, check=True):
-    """pip (this interpreter's) acting on the environment of ``python``."""
-    command = [sys.executable, "-m", "pip", "--python", python, *args]
-    return subprocess.run(command, capture_output=True, text=True, check=check)
+def pip(python, *args):
+    """The command that runs pip (this interpreter's) on the environment of ``python``."""
+    return [sys.executable, "-m", "pip", "--python", python, *args]
 
 
 def metadata(pins, python, folder):
-    """pip's report on ``pins`` (``name==version`` lines), each without its dependencies: their
-    metadata as pip reads it (from the index; nothing is installed)."""
+    """pip's report on ``pins`` (``name==version``), each without its dependencies: their metadata
+    as pip reads it from the index (nothing is installed)."""
     pins_file, report = folder / "pins.txt", folder / "base.json"
     pins_file.write_text("\n".join(pins) + "\n")
-    pip(
-        python,
-        *("install", "--dry-run", "--quiet", "--ignore-installed", "--no-deps"),
-        *("--report", report, "-r", pins_file),
-    )
+    install = ("install", "--dry-run", "--quiet", "--ignore-installed", "--no-deps")
+    command = pip(python, *install, "--report", report, "-r", pins_file)
+    subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(report.read_text())["install"]
 
 
@@ -127,10 +124,11 @@ def binder_environment(folder):
     lay_out(metadata([f"{n}=={v}" for n, v in base.items()], python, folder), site_packages)
     report = folder / "plan.json"
     requirements = binder_requirements(folder)
-    pip(python, "install", "--dry-run", "--quiet", "--report", report, "-r", requirements)
+    plan = pip(python, "install", "--dry-run", "--quiet", "--report", report, "-r", requirements)
+    subprocess.run(plan, capture_output=True, text=True, check=True)
     installs = json.loads(report.read_text())["install"]
     lay_out(installs, site_packages)
-    return base, installs, pip(python, "check", check=False)
+    return base, installs, subprocess.run(pip(python, "check"), capture_output=True, text=True)
 
 
 if __name__ == "__main__":
