@@ -108,7 +108,7 @@ def test_install_cell_says_in_one_line_what_to_do_when_pip_fails():
     url = f"git+https://github.com/{colab.REPOSITORY}@{colab.BRANCH}"
     assert result.stderr == (
         f"Could not install elbo_lib from {url}: connect this runtime to the internet and run "
-        "this cell again, or see the README's Troubleshooting for an offline copy.\n"
+        "this cell again, or open the notebooks on Binder or with `make lab` instead.\n"
     )
 
 

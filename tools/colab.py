@@ -31,7 +31,7 @@ if importlib.util.find_spec("elbo_lib") is None:
     if subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", url]).returncode:
         raise SystemExit(
             f"Could not install elbo_lib from {{url}}: connect this runtime to the internet and "
-            "run this cell again, or see the README's Troubleshooting for an offline copy."
+            "run this cell again, or open the notebooks on Binder or with `make lab` instead."
         )"""
 
 
