@@ -62,9 +62,14 @@ def base_packages(lock_file):
     return packages
 
 
-def pip(python, *args):
-    """The command that runs pip (this interpreter's) on the environment of ``python``."""
-    return [sys.executable, "-m", "pip", "--python", python, *args]
+def pip(python, *args, check=True):
+    """pip (this interpreter's) run on the environment of ``python``; when ``check``, a failure
+    raises with pip's error output."""
+    command = [sys.executable, "-m", "pip", "--python", python, *args]
+    run = subprocess.run(command, capture_output=True, text=True)
+    if check and run.returncode:
+        raise RuntimeError(f"pip {' '.join(map(str, args))} failed:\n{run.stderr}")
+    return run
 
 
 def metadata(pins, python, folder):
@@ -73,8 +78,7 @@ def metadata(pins, python, folder):
     pins_file, report = folder / "pins.txt", folder / "base.json"
     pins_file.write_text("\n".join(pins) + "\n")
     install = ("install", "--dry-run", "--quiet", "--ignore-installed", "--no-deps")
-    command = pip(python, *install, "--report", report, "-r", pins_file)
-    subprocess.run(command, capture_output=True, text=True, check=True)
+    pip(python, *install, "--report", report, "-r", pins_file)
     return json.loads(report.read_text())["install"]
 
 
@@ -92,9 +96,8 @@ def lay_out(items, site_packages):
         info = site_packages / f"{name}-{meta['version']}.dist-info"
         info.mkdir()
         lines = ["Metadata-Version: 2.1", f"Name: {meta['name']}", f"Version: {meta['version']}"]
-        lines += (
-            [f"Requires-Python: {meta['requires_python']}"] if "requires_python" in meta else []
-        )
+        if "requires_python" in meta:
+            lines.append(f"Requires-Python: {meta['requires_python']}")
         lines += [f"Provides-Extra: {extra}" for extra in meta.get("provides_extra", [])]
         lines += [f"Requires-Dist: {requirement}" for requirement in meta.get("requires_dist", [])]
         (info / "METADATA").write_text("\n".join(lines) + "\n")
@@ -124,11 +127,10 @@ def binder_environment(folder):
     lay_out(metadata([f"{n}=={v}" for n, v in base.items()], python, folder), site_packages)
     report = folder / "plan.json"
     requirements = binder_requirements(folder)
-    plan = pip(python, "install", "--dry-run", "--quiet", "--report", report, "-r", requirements)
-    subprocess.run(plan, capture_output=True, text=True, check=True)
+    pip(python, "install", "--dry-run", "--quiet", "--report", report, "-r", requirements)
     installs = json.loads(report.read_text())["install"]
     lay_out(installs, site_packages)
-    return base, installs, subprocess.run(pip(python, "check"), capture_output=True, text=True)
+    return base, installs, pip(python, "check", check=False)
 
 
 if __name__ == "__main__":
