@@ -1,6 +1,10 @@
 # ELBO Lab: `make lab` opens the notebooks, `make test` runs every check. Both set up .venv first
 # (only when requirements.txt or pyproject.toml changed since the last set-up).
-PYTHON ?= python3.11
+# The newest of Python 3.13, 3.12 and 3.11 that runs here with venv (a pyenv shim of a version that
+# is not selected does not run); `make PYTHON=/path/to/python3.x` takes another.
+# (Looked for once, and only when a venv is created.)
+PYTHON ?= $(eval PYTHON := $(firstword $(foreach v,3.13 3.12 3.11,\
+	$(shell python$(v) -c 'import ensurepip, venv' >/dev/null 2>&1 && command -v python$(v)))))$(PYTHON)
 VENV := .venv
 READY := $(VENV)/.ready
 # The math renderer of the static site, served with its pages (npm's mathjax package).
@@ -15,14 +19,22 @@ PYTEST := $(VENV)/bin/python -m pytest -n auto --dist loadfile
 # One CPU, as on Binder (taskset is Linux's; elsewhere the benchmark runs unpinned).
 ONE_CPU := $(if $(shell command -v taskset),taskset -c 0)
 
-.PHONY: lab test test-generic-cpu site bench student grade
+.PHONY: lab test test-unit test-generic-cpu site bench student grade
+# JupyterLab at the project's root (the notebooks link to instructors/), with notebook 01 open.
 lab: $(READY)
-	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) $(LAB_ARGS) notebooks/01_evidence_and_jensen.ipynb
+	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) --ServerApp.root_dir=. $(LAB_ARGS) \
+		notebooks/01_evidence_and_jensen.ipynb
 
 test: $(READY) $(MATHJAX)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PYTEST)
+
+# The unit tests alone: no notebooks, no browser, nothing slow (.ci/run's check of Python 3.12 and
+# 3.13, each in a venv of its own: make VENV=… PYTHON=… test-unit).
+test-unit: $(READY)
+	$(PYTEST) tests -m "not slow" --ignore=tests/test_browser_widgets.py \
+		--ignore=tests/test_site_offline.py
 
 # nbval on the training notebooks with torch's generic kernels and MKL's SSE4.2 path: a stand-in
 # for a laptop or Binder node without AVX-512 (their stored outputs must not depend on it).
@@ -49,9 +61,15 @@ grade: $(READY)
 bench: $(READY)
 	$(ONE_CPU) $(VENV)/bin/python benchmarks/run.py
 
+# torch's CPU build on Linux: tools/cpu_torch.py adds PyTorch's CPU wheel index when it answers
+# within 5 s (once); otherwise pip takes torch from where it is configured to look.
 $(READY): requirements.txt pyproject.toml
-	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet -r requirements.txt -e ".[test]"
+	@test -x $(VENV)/bin/python || { \
+		test -n "$(PYTHON)" || { echo "No Python 3.11, 3.12 or 3.13 with venv found"; exit 1; }; \
+		echo "$(PYTHON) -m venv $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@$(VENV)/bin/python -c 'import sys; print(f"Setting up $(VENV) with Python {sys.version.split()[0]}")'
+	$(VENV)/bin/python -m pip install --quiet $$($(VENV)/bin/python tools/cpu_torch.py) \
+		-r requirements.txt -e ".[test]"
 	touch $@
 
 $(MATHJAX):

@@ -1,11 +1,9 @@
-"""Installed size of the Binder environment: each requirements file given (default:
-binder/requirements.txt) is installed into a fresh virtual environment, with the project itself,
-and the environment's size is printed in MiB with its number of packages. The PyTorch CPU index
-line is left out: pip finds the same ``torch==…+cpu`` wheel where it is configured to look.
+"""Installed size of what Binder adds to repo2docker's base environment: the packages of Binder's
+plan (tools/binder_plan.py: binder/requirements.txt resolved among the base's packages) installed
+at their planned versions, without dependencies, into a fresh virtual environment; its size is
+printed in MiB with the number of packages (the empty venv's own size subtracted).
 
-    python benchmarks/binder_size.py [REQUIREMENTS ...]      (minutes per file)
-
-An older file, for a before/after: ``git show REV:binder/requirements.txt > old.txt``.
+    python benchmarks/binder_size.py      (minutes; needs PyPI)
 """
 
 import subprocess
@@ -14,25 +12,32 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import binder_plan  # noqa: E402
+import cpu_torch  # noqa: E402
 
 
-def installed(requirements):
-    """(MiB, number of packages) of a fresh venv holding ``requirements`` and the project."""
-    lines = Path(requirements).read_text().splitlines()
-    kept = [line for line in lines if not line.startswith(("--extra-index-url", "-e "))]
+def mib(path):
+    du = subprocess.run(["du", "-sm", path], capture_output=True, text=True, check=True)
+    return int(du.stdout.split()[0])
+
+
+def plan_size():
+    """(MiB, number of packages) that Binder's plan installs on top of its base."""
     with tempfile.TemporaryDirectory() as tmp:
-        venv, pins = Path(tmp) / "venv", Path(tmp) / "requirements.txt"
-        pins.write_text("\n".join(kept) + "\n")
+        _, installs, _ = binder_plan.binder_environment(Path(tmp) / "plan")
+        pins = [f"{item['metadata']['name']}=={item['metadata']['version']}" for item in installs]
+        pins = [pin for pin in pins if not pin.startswith("elbo_lib==")]
+        venv = Path(tmp) / "venv"
         subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-        pip = [venv / "bin" / "python", "-m", "pip"]
-        subprocess.run([*pip, "install", "--quiet", "-r", pins], check=True)
-        subprocess.run([*pip, "install", "--quiet", "--no-deps", ROOT], check=True)
-        du = subprocess.run(["du", "-sm", venv], capture_output=True, text=True, check=True)
-        listed = subprocess.run([*pip, "list", "--format=freeze"], capture_output=True, text=True)
-        return int(du.stdout.split()[0]), len(listed.stdout.splitlines())
+        empty = mib(venv)
+        pip = [venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-deps"]
+        subprocess.run([*pip, *cpu_torch.index_option(), *pins], check=True)
+        subprocess.run([*pip, ROOT], check=True)
+        return mib(venv) - empty, len(pins) + 1
 
 
 if __name__ == "__main__":
-    for path in sys.argv[1:] or [ROOT / "binder" / "requirements.txt"]:
-        mib, packages = installed(path)
-        print(f"{path}: {mib} MiB, {packages} packages")
+    size, packages = plan_size()
+    print(f"Binder's plan adds {packages} packages, {size} MiB, to repo2docker's base")

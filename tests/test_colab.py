@@ -22,26 +22,27 @@ colab = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(colab)
 
 # Run before the install cell: record every process it starts instead of starting it; with
-# "missing", pretend elbo_lib cannot be imported.
+# "missing", pretend elbo_lib cannot be imported; with "offline", also that pip fails.
 RECORDER = """\
 import importlib.util, subprocess, sys
 started = []
+code = 1 if sys.argv[1] == "offline" else 0
 class Recorder:
     def __init__(self, args, *rest, **kwargs):
         started.append(list(map(str, args)))
-        self.args, self.returncode = args, 0
+        self.args, self.returncode = args, code
     def communicate(self, *args, **kwargs):
         return b"", b""
     def wait(self, *args, **kwargs):
-        return 0
+        return code
     def poll(self):
-        return 0
+        return code
     def __enter__(self):
         return self
     def __exit__(self, *args):
         pass
 subprocess.Popen = Recorder
-if sys.argv[1] == "missing":
+if sys.argv[1] in ("missing", "offline"):
     find_spec = importlib.util.find_spec
     importlib.util.find_spec = lambda name, *a: None if name == "elbo_lib" else find_spec(name, *a)
 exec(sys.argv[2])
@@ -97,6 +98,18 @@ def test_install_cell_installs_from_the_repository_where_elbo_lib_is_missing():
     assert install_cell_runs("missing") == [
         [sys.executable, "-m", "pip", "install", "--quiet", url]
     ]
+
+
+def test_install_cell_says_in_one_line_what_to_do_when_pip_fails():
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-c", RECORDER, "offline", colab.INSTALL]
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert result.returncode == 1 and result.stdout == ""
+    url = f"git+https://github.com/{colab.REPOSITORY}@{colab.BRANCH}"
+    assert result.stderr == (
+        f"Could not install elbo_lib from {url}: connect this runtime to the internet and run "
+        "this cell again, or open the notebooks on Binder or with `make lab` instead.\n"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)

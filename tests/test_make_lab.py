@@ -1,7 +1,9 @@
 """The README's first command: ``make lab`` starts JupyterLab, also as root (a course's
-container), where JupyterLab stops unless it is given ``--allow-root``."""
+container), where JupyterLab stops unless it is given ``--allow-root``; at the project's root, so
+that the notebooks' links to ``instructors/`` work, with notebook 01 open."""
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -20,12 +22,17 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def test_make_lab_serves_the_notebooks(tmp_path):
+def test_make_lab_serves_the_project_with_notebook_01_open(tmp_path):
     """``make lab`` with this environment standing in for .venv (``-o`` skips the set-up), told
-    not to open a browser; the server must answer, whoever runs it."""
+    not to open a browser; the server must answer, whoever runs it, list the project's root, and
+    point the page a browser would open at notebook 01."""
     venv = Path(sys.executable).parents[1]
     port = free_port()
-    lab_args = f"--no-browser --ip=127.0.0.1 --port={port} --ServerApp.port_retries=0"
+    token = "elbo-lab-test"
+    lab_args = (
+        f"--no-browser --ip=127.0.0.1 --port={port} --ServerApp.port_retries=0 "
+        f"--IdentityProvider.token={token}"
+    )
     env = os.environ | {
         "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
         "JUPYTER_DATA_DIR": str(tmp_path / "data"),
@@ -48,6 +55,14 @@ def test_make_lab_serves_the_notebooks(tmp_path):
             except OSError:
                 assert time.monotonic() < deadline, "JupyterLab did not answer within 60 s"
                 time.sleep(0.3)
+        ask = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/contents", headers={"Authorization": f"token {token}"}
+        )
+        with urllib.request.urlopen(ask, timeout=10) as reply:
+            listed = {item["name"] for item in json.load(reply)["content"]}
+        assert {"notebooks", "instructors", "README.md"} <= listed
+        (opens,) = (tmp_path / "runtime").glob("jpserver-file-to-run-*-open.html")
+        assert "/lab/tree/notebooks/01_evidence_and_jensen.ipynb" in opens.read_text()
     finally:
         with contextlib.suppress(ProcessLookupError):  # make and JupyterLab already ended
             os.killpg(lab.pid, signal.SIGTERM)

@@ -2,7 +2,8 @@
 
 One wheel is built (``pip wheel --no-deps``) and installed, not editable, into a fresh virtual
 environment together with pyproject.toml's dependencies alone (constrained to requirements.txt's
-pins, so that torch stays the CPU build) and nbclient + ipykernel to execute notebooks. The theory
+pins; torch's CPU build from PyTorch's CPU index where it answers, as the README's set-up takes it)
+and nbclient + ipykernel to execute notebooks. The theory
 notebooks and one VAE notebook then run there from a copy outside the project, so nothing
 project-relative can help them. Slow: one install per run, about two minutes.
 """
@@ -16,6 +17,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import cpu_torch  # noqa: E402
+
 NOTEBOOKS = [
     *sorted((ROOT / "notebooks").glob("0[1-5]_*.ipynb")),
     *sorted((ROOT / "notebooks").glob("09_*.ipynb")),
@@ -62,7 +67,7 @@ def venv(tmp_path_factory):
     python = home / "venv" / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "JUPYTER"))}
     env |= {"JUPYTER_DATA_DIR": str(home / "jupyter"), "JUPYTER_CONFIG_DIR": str(home / "config")}
-    pip = [python, "-m", "pip", "install", "--quiet", "--no-compile"]
+    pip = [python, "-m", "pip", "install", "--quiet", "--no-compile", *cpu_torch.index_option()]
     packages = [wheel, "nbclient", "ipykernel", "--constraint", ROOT / "requirements.txt"]
     run(*pip, *packages, env=env, cwd=home, timeout=1800)
     return python, env

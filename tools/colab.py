@@ -4,8 +4,9 @@
     python tools/colab.py      (idempotent: run it again after adding or renaming a notebook)
 
 The repository lives in one place, :data:`REPOSITORY`. The install cell runs pip only when
-``elbo_lib`` cannot be imported, so locally and on Binder it does nothing; it is stored without
-outputs, so nbval has nothing to compare. The notebooks themselves are not executed.
+``elbo_lib`` cannot be imported, so locally and on Binder it does nothing, and stops with one line
+that says what to do when pip fails (no network); it is stored without outputs, so nbval has
+nothing to compare. The notebooks themselves are not executed.
 """
 
 import re
@@ -27,7 +28,11 @@ import sys
 
 if importlib.util.find_spec("elbo_lib") is None:
     url = "git+https://github.com/{REPOSITORY}@{BRANCH}"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", url], check=True)"""
+    if subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", url]).returncode:
+        raise SystemExit(
+            f"Could not install elbo_lib from {{url}}: connect this runtime to the internet and "
+            "run this cell again, or open the notebooks on Binder or with `make lab` instead."
+        )"""
 
 
 def badges(notebook):
