@@ -226,9 +226,29 @@ def test_plain_keeps_the_first_sentence_of_a_docstring():
     )
 
 
+def test_a_widget_is_its_controls_values_and_figure():
+    models = {
+        "box": {"model_name": "HBoxModel", "state": {"children": ["IPY_MODEL_a", "IPY_MODEL_b"]}},
+        "a": {
+            "model_name": "DropdownModel",
+            "state": {"description": "decoder", "_options_labels": ["MLP", "MADE"], "index": 1},
+        },
+        "b": {
+            "model_name": "ImageModel",
+            "state": {"format": "png"},
+            "buffers": [{"path": ["value"], "data": "iVBORw0K", "encoding": "base64"}],
+        },
+    }
+    assert build_site.widget_html("box", models, "Two panels.") == (
+        '<div class="site-widget"><div class="site-row"><span>decoder: MADE</span>'
+        '<img src="data:image/png;base64,iVBORw0K" alt="Two panels. Shown at decoder = MADE.">'
+        "</div></div>"
+    )
+
+
 def test_a_widget_without_a_static_view_is_refused():
-    models = {"a": {"model_name": "DatePickerModel", "state": {"value": None}}}
-    with pytest.raises(ValueError, match="no static view of a DatePickerModel"):
+    models = {"a": {"model_name": "OutputModel", "state": {"outputs": []}}}
+    with pytest.raises(ValueError, match="no static view of a OutputModel"):
         build_site.widget_html("a", models, "alt")
 
 
@@ -253,10 +273,9 @@ def test_every_link_of_the_site_works(site):
             checked += 1
             if url.scheme:
                 assert url.scheme == "https" and url.netloc, f"{page.name}: {link}"
-                repo_path = re.search(r"/(?:tree|blob/main)/(notebooks/[^?#]+\.ipynb)$", url.path)
                 if url.netloc in ("mybinder.org", "colab.research.google.com") and ".ipynb" in link:
-                    target = repo_path or re.search(r"tree/(notebooks/\S+\.ipynb)", url.query)
-                    assert target and (ROOT / target[1]).exists(), f"{page.name}: {link}"
+                    opened = re.search(r"/(?:tree|blob/main)/([^?#&]+\.ipynb)", unquote(link))
+                    assert opened and (ROOT / opened[1]).is_file(), f"{page.name}: {link}"
                 continue
             target = site / unquote(url.path) if url.path else page
             assert target.is_file(), f"{page.name} links {link}: no such file in the site"

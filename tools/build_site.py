@@ -259,10 +259,12 @@ def figure_descriptions(notebook, library=LIBRARY):
 
 
 def _readout(model):
-    """A slider's value as its readout shows it."""
+    """A control's value as its readout shows it."""
     state = model["state"]
     if "_options_labels" in state:
         return state["_options_labels"][state["index"]]
+    if isinstance(state["value"], bool):
+        return "on" if state["value"] else "off"
     try:
         return format(state["value"], state.get("readout_format", "").removesuffix("d") or "g")
     except (TypeError, ValueError):
@@ -272,7 +274,8 @@ def _readout(model):
 def widget_html(model_id, models, alt):
     """A widget as static HTML from its stored state ``models`` (model id → model): boxes as
     rows or columns, its figure (an Image widget's stored frame, with ``alt`` and the values of
-    the sliders it was drawn at), sliders and buttons inactive, texts and progress bars."""
+    the controls it was drawn at), sliders and buttons inactive, other controls, texts and
+    progress bars as text; a ValueError for a widget with no value to show (an Output)."""
     sliders = []
 
     def render(model_id):
@@ -312,6 +315,10 @@ def widget_html(model_id, models, alt):
             )
         if name == "ButtonModel":
             return f'<button type="button" disabled>{description}</button>'
+        if "value" in state or "_options_labels" in state:  # a dropdown, a checkbox, a text, ...
+            readout = html.escape(_readout(model))
+            sliders.append(f"{description} = {readout}")
+            return f"<span>{description}: {readout}</span>"
         raise ValueError(f"no static view of a {name} (widget {model_id})")
 
     body = render(model_id)
