@@ -406,6 +406,9 @@ def build_site(notebooks_dir, out_dir):
         (f"{path.stem}.html", title(notebook) or path.stem)
         for path, notebook in zip(paths, notebooks, strict=True)
     ]
+    pages[len(lectures) :] = [
+        (file, f"{name} (with solutions)") for file, name in pages[len(lectures) :]
+    ]
     # every Markdown link to a notebook of the site, or to the notation table, as written in
     # the folder of the notebook that links it
     links = {path.resolve(): page for path, (page, _) in zip(paths, pages, strict=True)}
