@@ -10,6 +10,9 @@ READY := $(VENV)/.ready
 # The math renderer of the static site, served with its pages (npm's mathjax package).
 MATHJAX_VERSION := 3.2.2
 MATHJAX := build/npm/node_modules/mathjax/es5/tex-svg-full.js
+# The accessibility audit of the site's pages (npm's axe-core), run by the tests.
+AXE_VERSION := 4.14.1
+AXE := build/npm/node_modules/axe-core/axe.min.js
 # JupyterLab refuses to run as root without --allow-root (a course's container runs as root).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 # The notebooks that train networks: their stored numbers are checked again on another CPU path.
@@ -25,7 +28,7 @@ lab: $(READY)
 	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) --ServerApp.root_dir=. $(LAB_ARGS) \
 		notebooks/01_evidence_and_jensen.ipynb
 
-test: $(READY) $(MATHJAX)
+test: $(READY) $(MATHJAX) $(AXE)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PYTEST)
@@ -72,5 +75,7 @@ $(READY): requirements.txt pyproject.toml
 		-r requirements.txt -e ".[test]"
 	touch $@
 
-$(MATHJAX):
-	npm install --prefix build/npm --no-save --no-audit --no-fund mathjax@$(MATHJAX_VERSION)
+# One install for both: npm removes from build/npm what a later install does not name.
+$(MATHJAX) $(AXE):
+	npm install --prefix build/npm --no-save --no-audit --no-fund \
+		mathjax@$(MATHJAX_VERSION) axe-core@$(AXE_VERSION)
