@@ -1,15 +1,15 @@
 r"""Normalizing flows for q(z | x): planar flows (Rezende & Mohamed 2015) on a Gaussian base.
 
-A flow pushes a draw :math:`z_0 \sim q_0` through invertible maps :math:`z_K = f_K \circ \dots
-\circ f_1(z_0)`; by the change of variables its density is
+A flow pushes a draw :math:`z_0 \sim q_0` through invertible maps :math:`z_L = T_L \circ \dots
+\circ T_1(z_0)`; by the change of variables its density is
 
-.. math:: \log q_K(z_K) = \log q_0(z_0) - \sum_{k=1}^K \log\Big|\det
-          \frac{\partial f_k}{\partial z_{k-1}}\Big|,
+.. math:: \log q_L(z_L) = \log q_0(z_0) - \sum_{\ell=1}^L \log\Big|\det
+          \frac{\partial T_\ell}{\partial z_{\ell-1}}\Big|,
 
-and the ELBO of the flow is :math:`\mathbb E_{q_0}\big[\log p(x, z_K) - \log q_0(z_0)
-+ \sum_k \log|\det \partial f_k / \partial z_{k-1}|\big]`. With the 2-D latent of notebook 14
-its density is also evaluated on a grid (by inverting the flow), to measure
-:math:`\mathrm{KL}(q_K \,\|\, p(z \mid x))` by quadrature.
+and the ELBO of the flow is :math:`\mathbb E_{q_0}\big[\log p(x, z_L) - \log q_0(z_0)
++ \sum_\ell \log|\det \partial T_\ell / \partial z_{\ell-1}|\big]`. With the 2-D latent of
+notebook 14 its density is also evaluated on a grid (by inverting the flow), to measure
+:math:`\mathrm{KL}(q_L \,\|\, p(z \mid x))` by quadrature.
 """
 
 import torch
@@ -28,12 +28,13 @@ _BISECTIONS = 30  # halvings of the interval that holds each layer's inverse: 2|
 
 
 class PlanarFlow(nn.Module):
-    r"""``length`` planar layers :math:`f_k(z) = z + \hat u_k\, h(w_k^\top z + b_k)`,
-    :math:`h = \tanh`, on points of dimension ``dim`` (Rezende & Mohamed 2015). By the matrix
+    r"""``length`` = L planar layers
+    :math:`T_\ell(z) = z + \hat u_\ell\, h(w_\ell^\top z + b_\ell)`, :math:`h = \tanh`, on points
+    of dimension ``dim`` (Rezende & Mohamed 2015). By the matrix
     determinant lemma, :math:`\det(I + a b^\top) = 1 + b^\top a`,
 
-    .. math:: \log\Big|\det \frac{\partial f_k}{\partial z}\Big|
-              = \log\big|1 + h'(w_k^\top z + b_k)\, w_k^\top \hat u_k\big|.
+    .. math:: \log\Big|\det \frac{\partial T_\ell}{\partial z}\Big|
+              = \log\big|1 + h'(w_\ell^\top z + b_\ell)\, w_\ell^\top \hat u_\ell\big|.
 
     A layer is invertible when :math:`w^\top \hat u \ge -1`, since :math:`0 < h' \le 1`; as in the
     paper's appendix, :math:`\hat u = u + \big(m(w^\top u) - w^\top u\big)\, w / \|w\|^2` with
@@ -56,8 +57,8 @@ class PlanarFlow(nn.Module):
         self.b = nn.Parameter(torch.zeros(shape))
 
     def forward(self, z):
-        r"""``(f(z), log_det)``: the flow's output, of the shape of z, and
-        :math:`\sum_k \log|\det \partial f_k / \partial z_{k-1}|` of shape ``z.shape[:-1]``
+        r"""``(T(z), log_det)``: the flow's output, of the shape of z, and
+        :math:`\sum_\ell \log|\det \partial T_\ell / \partial z_{\ell-1}|` of shape ``z.shape[:-1]``
         ((n,) for z of shape (n, dim))."""
         return self._forward(self._check(z, "z"))
 
@@ -84,7 +85,7 @@ class PlanarFlow(nn.Module):
 
     @torch.no_grad()
     def inverse(self, y):
-        r"""The z with f(z) = y. Layer by layer from the last, with :math:`c = w^\top \hat u`:
+        r"""The z with T(z) = y. Layer by layer from the last, with :math:`c = w^\top \hat u`:
         :math:`\alpha = w^\top z` solves :math:`\alpha + c\, h(\alpha + b) = w^\top y`, which is
         increasing in α, by bisection on :math:`[w^\top y - |c|,\, w^\top y + |c|]`; then
         :math:`z = y - \hat u\, h(\alpha + b)`."""
@@ -113,11 +114,11 @@ class PlanarFlow(nn.Module):
 
 
 class FlowPosterior(nn.Module):
-    r"""One q(z | x) per image: :math:`z = f(z_0)`, :math:`z_0 \sim
-    \mathcal N(\mu, \mathrm{diag}\, e^{\log\sigma^2})`, with ``mu`` and ``logvar`` of shape
-    (n, d) and f a :class:`PlanarFlow` of ``length`` layers for each of the n images. Its
-    density is :math:`\log q(z) = \log \mathcal N(z_0;\, \mu, \sigma^2) - \log|\det \partial f
-    / \partial z_0|` at :math:`z_0 = f^{-1}(z)`."""
+    r"""One q(z | x) per image: :math:`z = T(z_0)`, :math:`z_0 \sim
+    \mathcal N(\mu, \mathrm{diag}\, s^2)`, with ``mu`` and ``logvar`` of shape
+    (n, d) and T a :class:`PlanarFlow` of ``length`` layers for each of the n images. Its
+    density is :math:`\log q(z) = \log \mathcal N(z_0;\, \mu, s^2) - \log|\det \partial T
+    / \partial z_0|` at :math:`z_0 = T^{-1}(z)`."""
 
     def __init__(self, mu, logvar, length):
         super().__init__()
@@ -132,9 +133,9 @@ class FlowPosterior(nn.Module):
 
     def sample(self, eps):
         r"""``(z, log_q)`` for standard-normal ``eps`` of shape (S, n, d): the draws
-        :math:`z = f(\mu + \sigma \odot \varepsilon)` (S, n, d), differentiable in every
+        :math:`z = T(\mu + s \odot \varepsilon)` (S, n, d), differentiable in every
         parameter, and their log-density :math:`\log q(z) = -\tfrac12 \sum_j (\varepsilon_j^2
-        + \log 2\pi + \log\sigma_j^2) - \log|\det|` (S, n)."""
+        + \log 2\pi + \log s_j^2) - \log|\det|` (S, n)."""
         eps = finite(namespace(eps), eps, "eps") if isinstance(eps, torch.Tensor) else None
         if eps is None or eps.ndim != 3 or eps.shape[1:] != self.mu.shape:
             n, d = self.mu.shape
@@ -157,7 +158,7 @@ class FlowPosterior(nn.Module):
 
 def log_weights(model, x, q, eps):
     r"""The log importance weights :math:`\log p(x \mid z) + \log p(z) - \log q(z)` of the
-    draws :math:`z = f(\mu + \sigma\varepsilon)` of a :class:`FlowPosterior` ``q`` for the images
+    draws :math:`z = T(\mu + s\varepsilon)` of a :class:`FlowPosterior` ``q`` for the images
     ``x`` (n, 64), of shape (S, n): their mean over the S draws estimates the flow's ELBO, their
     log-mean-exp the IWAE bound. ``eps`` has shape (S, n, d)."""
     _check_model_and_q(model, q)
@@ -175,11 +176,11 @@ def _log_joint(model, x, z):
 def fit_flow(model, x, length, *, steps=400, anneal=250, lr=0.02, n_samples=32, seed=0):
     r"""Fit a :class:`FlowPosterior` with ``length`` planar layers to each image of ``x``, the
     decoder fixed. Adam with step size ``lr`` ascends, over every image's
-    :math:`(\mu, \log\sigma^2)` and flow, the sum over images of the annealed ELBO of
+    :math:`(\mu, \log s^2)` and flow, the sum over images of the annealed ELBO of
     Rezende & Mohamed (2015),
 
-    .. math:: \mathbb E_{q_0}\big[\beta_t \log p(x, z_K) - \log q_0(z_0)
-              + \textstyle\sum_k \log|\det \partial f_k / \partial z_{k-1}|\big], \qquad
+    .. math:: \mathbb E_{q_0}\big[\beta_t \log p(x, z_L) - \log q_0(z_0)
+              + \textstyle\sum_\ell \log|\det \partial T_\ell / \partial z_{\ell-1}|\big], \qquad
               \beta_t = \min\big(1, (t + 1)/\text{anneal}\big),
 
     with ``n_samples`` fresh draws a step; from step ``anneal`` on it is the ELBO. The images are

@@ -450,3 +450,71 @@ def latent_explorer(model, mu, labels, extent=3.0):
         vae_plots.image_grid(ax_digit, pixels.numpy(), ncols=1, title=title)
 
     return SliderFigure(draw, sliders, ncols=2, width_ratios=(1.6, 1), figsize=(7, 3.8))
+
+
+def flow_explorer(model, images, grid, names=None, max_length=8):
+    r"""Sliders for an image of ``images`` and a flow length L from 0 to ``max_length``: each move
+    fits that image's planar flow of length L (:func:`elbo_lib.flows.fit_flow`, under a second on
+    one CPU; fits are kept for the next visit) and draws its q against the true posterior
+    (:func:`elbo_lib.vae_plots.posterior_and_flow`), beside the best diagonal Gaussian (the fit
+    of length 0), with both KLs to the posterior by quadrature. ``grid`` is
+    :func:`elbo_lib.diagnostics.posterior_on_grid` of ``model`` for those images; ``names`` are
+    the images' titles (default: their positions)."""
+    from elbo_lib import flows, vae_plots
+    from elbo_lib.diagnostics import check_grid
+    from elbo_lib.vae import VAE
+
+    if not (isinstance(model, VAE) and model.z_dim == 2):
+        raise ValueError(f"model must be a VAE with a 2-D latent, got {model!r}")
+    images = model.check_data(images, "images")
+    check_grid(grid, len(images))
+    max_length = positive_int(max_length, "max_length")
+    if names is not None and (isinstance(names, str) or len(names) != len(images)):
+        raise ValueError(f"names must hold one title per image, got {names!r}")
+    names = [f"image {i}" for i in range(len(images))] if names is None else list(names)
+    fits = {}  # (image, length) -> (q's base mean, base log-variance, density on the grid, KL)
+
+    def fit(index, length):
+        if (index, length) not in fits:
+            one = {**grid, "log_posterior": grid["log_posterior"][index : index + 1]}
+            q = flows.fit_flow(model, images[index : index + 1], length)
+            log_q = flows.grid_log_density(one, q)
+            kl = float(flows.grid_kl(one, q)[0])
+            fits[index, length] = (q.mu[0].detach(), q.logvar[0].detach(), log_q[0], kl)
+        return fits[index, length]
+
+    def draw(ax_image, ax_posterior, index, length):
+        vae_plots.image_grid(ax_image, images[index : index + 1], ncols=1, title=names[index])
+        mu, logvar, _, gaussian_kl = fit(index, 0)
+        *_, log_q, kl = fit(index, length)
+        vae_plots.posterior_and_flow(
+            ax_posterior,
+            grid["z1"],
+            grid["z2"],
+            grid["log_posterior"][index],
+            log_q,
+            gaussian=(mu, logvar),
+            title=f"L = {length}: KL(q ‖ p(z | x)) = {kl:.2f} nats (Gaussian {gaussian_kl:.2f})",
+        )
+
+    sliders = {
+        "index": ipywidgets.IntSlider(
+            value=0,
+            min=0,
+            max=len(images) - 1,
+            description="image",
+            continuous_update=False,
+            style=_STYLE,
+            layout=_LAYOUT,
+        ),
+        "length": ipywidgets.IntSlider(
+            value=min(2, max_length),
+            min=0,
+            max=max_length,
+            description="flow length L",
+            continuous_update=False,
+            style=_STYLE,
+            layout=_LAYOUT,
+        ),
+    }
+    return SliderFigure(draw, sliders, ncols=2, width_ratios=(1, 3), figsize=(9, 3.8))
