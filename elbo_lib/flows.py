@@ -81,7 +81,9 @@ class PlanarFlow(nn.Module):
         r""":math:`\hat u = u + (m(w^\top u) - w^\top u)\, w / \|w\|^2`, of the shape of u."""
         wu = (self.w * self.u).sum(-1, keepdim=True)
         m = functional.softplus(wu) - 1
-        return self.u + (m - wu) * self.w / (self.w**2).sum(-1, keepdim=True)
+        squared = (self.w**2).sum(-1, keepdim=True)
+        # w = 0: a shift by u tanh(b), û = u (the correction 0 · w / ‖w‖² is 0, not NaN)
+        return self.u + (m - wu) * self.w / squared.clamp_min(torch.finfo(squared.dtype).tiny)
 
     @torch.no_grad()
     def inverse(self, y):
