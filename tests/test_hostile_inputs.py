@@ -2667,6 +2667,28 @@ bad_arguments(
     {"a string": "ab", "two names for one image": ["a", "b"]},
     ["names"],
 )
+FIT_1 = flows.FlowPosterior(torch.zeros(1, 2), torch.zeros(1, 2), 1)
+bad_arguments(
+    "widgets.flow_explorer",
+    widgets.flow_explorer,
+    FLOW_EXPLORE,
+    {
+        "a list": [FIT_1],
+        "a fit of two images": {1: Q2},
+        "a fit under the wrong length": {2: FIT_1},
+        "a length over max_length": {
+            3: flows.FlowPosterior(torch.zeros(1, 2), torch.zeros(1, 2), 3)
+        },
+        "a string for a length": {"1": FIT_1},
+    },
+    ["fits"],
+)
+case(
+    "widgets.flow_explorer",
+    "a given fit is shown as it is, without a refit",
+    lambda: widgets.flow_explorer(**(FLOW_EXPLORE | {"fits": {1: FIT_1}})).image.value[:4],
+    check=lambda head: head == b"\x89PNG",
+)
 case(
     "widgets.flow_explorer",
     "one image, the length slider at both ends",
