@@ -370,10 +370,16 @@ def grid_kl_to_posterior(grid, mu, logvar):
         raise ValueError(f"mu and logvar must have shape ({n}, 2)")
     z = _grid_weights(grid)[1]
     log_q = log_normal(z[None], mu[:, None], logvar=logvar[:, None]).sum(-1)
-    log_mass = torch.logsumexp(log_q, dim=1, keepdim=True)
-    if not bool(torch.isfinite(log_mass).all()):
+    if not bool(torch.isfinite(torch.logsumexp(log_q, dim=1)).all()):
         raise ValueError("logvar is so small that q has no mass on any grid point")
-    log_q = log_q - log_mass  # q's mass in each cell
+    return _kl_on_grid(grid, log_q)
+
+
+def _kl_on_grid(grid, log_q):
+    """KL(q ‖ p(z | x)) on the grid from q's log-density at its points, (n_images, n²) or
+    (n_images, n, n), normalised on the grid here."""
+    log_q = log_q.flatten(1)
+    log_q = log_q - torch.logsumexp(log_q, dim=1, keepdim=True)  # q's mass in each cell
     log_p = grid["log_posterior"].flatten(1) + math.log(_cell_area(grid))  # the posterior's
     terms = log_q.exp() * (log_q - log_p)
     return torch.where(log_q > -math.inf, terms, 0.0).sum(1)  # 0 log 0 = 0

@@ -345,6 +345,113 @@ def _posterior_handles(refined):
     ]
 
 
+FLOW = "C3"
+
+
+def posterior_and_flow(ax, z1, z2, log_posterior, log_q, gaussian=None, title=None, legend=True):
+    r"""The true posterior p(z | x) on a grid, shaded as in :func:`posterior_and_q`, under the
+    lines of a density q given on the same grid (``log_q``, e.g. a flow's,
+    :func:`elbo_lib.flows.grid_log_density`) that enclose 39 %, 86 % and 99 % of q's mass: where
+    q is the posterior, the lines trace the shading's edges. ``gaussian`` = (mu, logvar) adds a
+    diagonal Gaussian's 1-, 2- and 3-σ ellipses (the same masses), dashed. The view is the square
+    that holds the posterior's 99 % and q's 99 %."""
+    _check_posterior(z1, z2, log_posterior)
+    _check_posterior(z1, z2, log_q, name="log_q")
+    if gaussian is not None:
+        if not (isinstance(gaussian, tuple | list) and len(gaussian) == 2):
+            raise ValueError(f"gaussian must be a pair (mu, logvar), got {gaussian!r}")
+        gaussian = tuple(as_numpy(g, "gaussian") for g in gaussian)
+        if any(g.shape != (2,) for g in gaussian):
+            raise ValueError("gaussian must be a pair (mu, logvar) of two numbers each")
+    z1, z2 = np.asarray(z1, dtype=float), np.asarray(z2, dtype=float)
+    box = [np.inf, -np.inf, np.inf, -np.inf]
+    for log_density, filled in ((log_posterior, True), (log_q, False)):
+        density = np.exp(np.asarray(log_density, dtype=float))
+        levels = _mass_levels(density, ELLIPSE_MASSES)
+        if filled:
+            top = 1.001 * density.max()
+            ax.contourf(z1, z2, density, levels=[*levels, top], cmap="Oranges", alpha=0.85)
+        else:
+            ax.contour(z1, z2, density, levels=levels, colors=FLOW, linewidths=1.2)
+        inside = density >= levels[0]
+        box = [
+            min(box[0], z1[inside.any(0)].min()),
+            max(box[1], z1[inside.any(0)].max()),
+            min(box[2], z2[inside.any(1)].min()),
+            max(box[3], z2[inside.any(1)].max()),
+        ]
+    if gaussian is not None:
+        m, sd = gaussian[0].astype(float), np.exp(0.5 * gaussian[1].astype(float))
+        angle = np.linspace(0, 2 * np.pi, 100)
+        for k in (1, 2, 3):
+            ax.plot(
+                m[0] + k * sd[0] * np.cos(angle),
+                m[1] + k * sd[1] * np.sin(angle),
+                color=REFINED,
+                ls="--",
+                lw=1.0,
+            )
+    centre = np.array([box[0] + box[1], box[2] + box[3]]) / 2
+    half = 0.55 * max(box[1] - box[0], box[3] - box[2])
+    ax.set(xlim=(centre[0] - half, centre[0] + half), ylim=(centre[1] - half, centre[1] + half))
+    ax.set_aspect("equal", adjustable="box")
+    ax.set(xlabel="$z_1$", ylabel="$z_2$", title=title or "True posterior and the flow's q")
+    if legend:
+        ax.legend(
+            handles=_flow_handles(gaussian is not None),
+            fontsize=7,
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1),
+        )
+
+
+def flow_legend(fig, gaussian=True):
+    """One key below all the :func:`posterior_and_flow` panels of ``fig`` (constrained layout)."""
+    if not isinstance(fig, FigureBase):
+        raise ValueError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    if not isinstance(gaussian, bool):
+        raise ValueError(f"gaussian must be True or False, got {gaussian!r}")
+    fig.legend(handles=_flow_handles(gaussian), loc="outside lower center", ncols=3)
+
+
+def _flow_handles(gaussian):
+    handles = [
+        Patch(color=POSTERIOR, alpha=0.6, label="p(z | x): 39, 86, 99 % of mass"),
+        Line2D([], [], color=FLOW, label="flow q: 39, 86, 99 % of mass"),
+    ]
+    if gaussian:
+        handles.append(Line2D([], [], color=REFINED, ls="--", label="best Gaussian: 1, 2, 3 σ"))
+    return handles
+
+
+def kl_against_length(ax, lengths, kl, names=None):
+    r""":math:`\mathrm{KL}(q \,\|\, p(z \mid x))` in nats against the flow's length: ``kl`` of
+    shape (len(lengths), n_images), one thin line per image (labelled by ``names`` where given,
+    None for none), their mean in black. Length 0 is the diagonal Gaussian; the y-axis is
+    logarithmic."""
+    lengths = as_numpy(lengths, "lengths")
+    kl = as_numpy(kl, "kl")
+    if lengths.ndim != 1 or len(lengths) < 2:
+        raise ValueError(f"lengths must be a 1-D array of at least two lengths, got {lengths}")
+    if kl.ndim != 2 or kl.shape[0] != len(lengths) or kl.shape[1] == 0 or np.any(kl <= 0):
+        raise ValueError("kl must be positive, of shape (len(lengths), n_images)")
+    if names is not None and (isinstance(names, str) or len(names) != kl.shape[1]):
+        raise ValueError(f"names must hold one label (or None) per image, got {names!r}")
+    names = [None] * kl.shape[1] if names is None else list(names)
+    for i, name in enumerate(names):
+        style = {"color": "0.75", "lw": 0.8} if name is None else {"lw": 1.5, "label": name}
+        ax.plot(lengths, kl[:, i], marker=".", **style)
+    ax.plot(lengths, kl.mean(1), "k-o", lw=2, label="mean over the images")
+    ax.set_yscale("log")
+    ax.set_xticks(lengths)
+    ax.set(
+        xlabel="flow length L (planar layers; 0: the diagonal Gaussian)",
+        ylabel="KL(q ‖ p(z | x)), nats",
+        title="The gap to the true posterior against flow length",
+    )
+    ax.legend(fontsize=8)
+
+
 def latent_manifold(ax, images, extent):
     r"""The decoded images of an m × m grid of latent points over :math:`[-e, e]^2`
     (e = ``extent``), tiled at their positions: ``images`` has shape (m, m, 64), row i and

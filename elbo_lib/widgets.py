@@ -450,3 +450,88 @@ def latent_explorer(model, mu, labels, extent=3.0):
         vae_plots.image_grid(ax_digit, pixels.numpy(), ncols=1, title=title)
 
     return SliderFigure(draw, sliders, ncols=2, width_ratios=(1.6, 1), figsize=(7, 3.8))
+
+
+def flow_explorer(model, images, grid, fits=None, names=None, max_length=8):
+    r"""Sliders for an image of ``images`` and a flow length L from 0 to ``max_length``: the
+    image's flow q of that length drawn against its true posterior
+    (:func:`elbo_lib.vae_plots.posterior_and_flow`), beside the best diagonal Gaussian (the fit
+    of length 0), with both KLs to the posterior by quadrature. ``fits`` maps lengths to
+    :class:`elbo_lib.flows.FlowPosterior` fitted to all the images at once
+    (:func:`elbo_lib.flows.fit_flow`), shown as they are; any other length is fitted to the one
+    image when first shown (a refit: under a second on one CPU) and kept. ``grid`` is
+    :func:`elbo_lib.diagnostics.posterior_on_grid` of ``model`` for those images; ``names`` are
+    the images' titles (default: their positions)."""
+    from elbo_lib import flows, vae_plots
+    from elbo_lib.diagnostics import _kl_on_grid, check_grid
+    from elbo_lib.vae import VAE
+
+    if not (isinstance(model, VAE) and model.z_dim == 2):
+        raise ValueError(f"model must be a VAE with a 2-D latent, got {model!r}")
+    images = model.check_data(images, "images")
+    check_grid(grid, len(images))
+    max_length = positive_int(max_length, "max_length")
+    fits = {} if fits is None else fits
+    if not isinstance(fits, dict) or not all(
+        isinstance(q, flows.FlowPosterior) and q.mu.shape == (len(images), 2) for q in fits.values()
+    ):
+        raise ValueError(f"fits must map lengths to FlowPosteriors of the {len(images)} images")
+    for length, q in fits.items():
+        if integer(length, "each length of fits") != q.flow.length or length > max_length:
+            raise ValueError(f"fits maps {length!r} to a flow of length {q.flow.length}")
+    if names is not None and (isinstance(names, str) or len(names) != len(images)):
+        raise ValueError(f"names must hold one title per image, got {names!r}")
+    names = [f"image {i}" for i in range(len(images))] if names is None else list(names)
+    on_grid = {}  # length -> (log q on the grid, KL) of every image, for the lengths of fits
+    refits = {}  # (image, length) -> (base mean, base log-variance, log q on the grid, KL)
+
+    def fit(index, length):
+        if length in fits:
+            if length not in on_grid:
+                log_q = flows.grid_log_density(grid, fits[length])
+                on_grid[length] = (log_q, _kl_on_grid(grid, log_q))
+            q, (log_q, kl) = fits[length], on_grid[length]
+            return q.mu[index].detach(), q.logvar[index].detach(), log_q[index], float(kl[index])
+        if (index, length) not in refits:
+            one = {**grid, "log_posterior": grid["log_posterior"][index : index + 1]}
+            q = flows.fit_flow(model, images[index : index + 1], length)
+            log_q = flows.grid_log_density(one, q)
+            kl = float(_kl_on_grid(one, log_q)[0])
+            refits[index, length] = (q.mu[0].detach(), q.logvar[0].detach(), log_q[0], kl)
+        return refits[index, length]
+
+    def draw(ax_image, ax_posterior, index, length):
+        vae_plots.image_grid(ax_image, images[index : index + 1], ncols=1, title=names[index])
+        mu, logvar, _, gaussian_kl = fit(index, 0)
+        *_, log_q, kl = fit(index, length)
+        vae_plots.posterior_and_flow(
+            ax_posterior,
+            grid["z1"],
+            grid["z2"],
+            grid["log_posterior"][index],
+            log_q,
+            gaussian=(mu, logvar),
+            title=f"L = {length}: KL(q ‖ p(z | x)) = {kl:.2f} nats (Gaussian {gaussian_kl:.2f})",
+        )
+
+    sliders = {
+        "index": ipywidgets.IntSlider(
+            value=0,
+            min=0,
+            max=len(images) - 1,
+            description="image",
+            continuous_update=False,
+            style=_STYLE,
+            layout=_LAYOUT,
+        ),
+        "length": ipywidgets.IntSlider(
+            value=min(2, max_length),
+            min=0,
+            max=max_length,
+            description="flow length L",
+            continuous_update=False,
+            style=_STYLE,
+            layout=_LAYOUT,
+        ),
+    }
+    return SliderFigure(draw, sliders, ncols=2, width_ratios=(1, 3), figsize=(9, 3.8))

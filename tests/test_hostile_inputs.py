@@ -40,6 +40,7 @@ from elbo_lib import (
     diagnostics,
     divergences,
     estimators,
+    flows,
     iwae,
     kl,
     linear_gaussian,
@@ -2766,6 +2767,323 @@ case(
         for e in [cavi.cavi_explorer(POINTS, 2, iters=3, seeds=2)]
         for name in ("t", "seed")
         for end in widgets.value_range(e.sliders[name])
+# ---------------------------------------------------------------- flows
+
+Z2 = torch.zeros(3, 2)
+bad_arguments(
+    "flows.PlanarFlow",
+    flows.PlanarFlow,
+    {"dim": 2, "length": 2},
+    BAD_COUNT,
+    ["dim"],
+)
+bad_arguments(  # batch = None is one flow
+    "flows.PlanarFlow",
+    flows.PlanarFlow,
+    {"dim": 2, "length": 2},
+    {k: v for k, v in BAD_COUNT.items() if k != "None"},
+    ["batch"],
+)
+bad_arguments(
+    "flows.PlanarFlow",
+    flows.PlanarFlow,
+    {"dim": 2, "length": 2},
+    {k: v for k, v in BAD_COUNT.items() if k != "zero"},
+    ["length"],
+)
+for label, bad in (
+    NOT_NUMBERS
+    | {
+        "numpy": np.zeros((3, 2)),
+        "inf": torch.full((3, 2), math.inf),
+        "the wrong width": torch.zeros(3, 3),
+        "one point": torch.zeros(2),
+    }
+).items():
+    case(
+        "flows.PlanarFlow",
+        f"z = {label}",
+        lambda bad=bad: flows.PlanarFlow(2, 2)(bad),
+        raises=r"\bz\b",
+    )
+    case(
+        "flows.PlanarFlow",
+        f"y = {label}",
+        lambda bad=bad: flows.PlanarFlow(2, 2).inverse(bad),
+        raises=r"\by\b",
+    )
+case(
+    "flows.PlanarFlow",
+    "length 0: the identity, log_det 0 of shape (n,)",
+    lambda: torch.cat([t.flatten() for t in flows.PlanarFlow(2, 0)(torch.ones(3, 2))]),
+    check=close(np.r_[np.ones(6), np.zeros(3)]),
+)
+case(
+    "flows.PlanarFlow",
+    "w = 0 in every layer: a shift by u tanh(b), log_det 0",
+    lambda: (lambda f: (f.w.data.zero_(), f(torch.ones(3, 2))[1])[1])(flows.PlanarFlow(2, 2)),
+    check=close(np.zeros(3)),
+)
+bad_arguments(
+    "flows.FlowPosterior",
+    flows.FlowPosterior,
+    {"mu": Z2, "logvar": Z2, "length": 1},
+    NOT_NUMBERS
+    | {
+        "numpy": np.zeros((3, 2)),
+        "the wrong shape": torch.zeros(2, 2),
+        "empty": torch.zeros(0, 2),
+        "inf": torch.full((3, 2), math.inf),
+    },
+    ["mu", "logvar"],
+)
+for label, bad in (NOT_NUMBERS | {"the wrong shape": torch.zeros(4, 2, 2)}).items():
+    case(
+        "flows.FlowPosterior",
+        f"eps = {label}",
+        lambda bad=bad: flows.FlowPosterior(Z2, Z2, 1).sample(bad),
+        raises=r"\beps\b",
+    )
+case(
+    "flows.FlowPosterior",
+    "logvar = -60: a density of 60 nats per unit at the mean, no NaN",
+    lambda: flows.FlowPosterior(Z2, torch.full((3, 2), -60.0), 2).log_density(torch.zeros(3, 2)),
+    check=lambda out: bool(torch.isfinite(out).all()),
+)
+FIT = {"model": MODEL_2D, "x": X[:2], "length": 1, "steps": 2, "anneal": 1}
+bad_arguments("flows.fit_flow", flows.fit_flow, FIT, {"None": None, "a string": "VAE"}, ["model"])
+bad_arguments("flows.fit_flow", flows.fit_flow, FIT, BAD_IMAGES, ["x"])
+bad_arguments("flows.fit_flow", flows.fit_flow, FIT, BAD_COUNT, ["steps", "anneal", "n_samples"])
+bad_arguments(
+    "flows.fit_flow",
+    flows.fit_flow,
+    FIT,
+    {k: v for k, v in BAD_COUNT.items() if k != "zero"},
+    ["length"],
+)
+bad_arguments("flows.fit_flow", flows.fit_flow, FIT, BAD_POSITIVE, ["lr"])
+bad_arguments("flows.fit_flow", flows.fit_flow, FIT, BAD_SEED, ["seed"])
+case(
+    "flows.fit_flow",
+    "lr = 1e6: the fit diverges and says so",
+    lambda: flows.fit_flow(**(FIT | {"lr": 1e6, "steps": 20})),
+    raises="lr",
+)
+Q2 = flows.FlowPosterior(torch.zeros(2, 2), torch.zeros(2, 2), 1)
+WEIGHTS = {"model": MODEL_2D, "x": X[:2], "q": Q2, "eps": torch.zeros(5, 2, 2)}
+bad_arguments(
+    "flows.log_weights", flows.log_weights, WEIGHTS, {"None": None, "a string": "m"}, ["model", "q"]
+)
+bad_arguments(
+    "flows.log_weights", flows.log_weights, WEIGHTS, BAD_IMAGES | {"three images": X[:3]}, ["x"]
+)
+bad_arguments(
+    "flows.log_weights",
+    flows.log_weights,
+    WEIGHTS,
+    NOT_NUMBERS | {"the wrong shape": torch.zeros(5, 3, 2)},
+    ["eps"],
+)
+case(
+    "flows.log_weights",
+    "a q of another latent dimension",
+    lambda: flows.log_weights(
+        MODEL_2D,
+        X[:2],
+        flows.FlowPosterior(torch.zeros(2, 3), torch.zeros(2, 3), 1),
+        torch.zeros(5, 2, 3),
+    ),
+    raises=r"\bq\b",
+)
+Q1 = flows.FlowPosterior(torch.tensor([[0.2, -0.5]]), torch.tensor([[0.1, -1.2]]), 0).double()
+for target, function in (
+    ("flows.grid_kl", flows.grid_kl),
+    ("flows.grid_log_density", flows.grid_log_density),
+):
+    for label, bad in (
+        BAD_GRIDS
+        | {
+            "two posteriors for one q": GRID_2
+            | {"log_posterior": GRID_2["log_posterior"].expand(2, -1, -1)}
+        }
+    ).items():
+        case(target, f"grid {label}", lambda bad=bad, f=function: f(bad, Q1), raises="grid")
+    for label, bad in {"None": None, "a Gaussian's (mu, logvar)": (Z2, Z2)}.items():
+        case(target, f"q = {label}", lambda bad=bad, f=function: f(GRID_2, bad), raises=r"\bq\b")
+case(
+    "flows.grid_kl",
+    "length 0: the Gaussian's KL, as diagnostics.grid_kl_to_posterior",
+    lambda: flows.grid_kl(GRID_2, Q1),
+    check=close(
+        float(diagnostics.grid_kl_to_posterior(GRID_2, Q1.mu.detach(), Q1.logvar.detach())[0]),
+        rel=1e-10,
+    ),
+)
+case(
+    "flows.grid_log_density",
+    "length 0: the Gaussian's log-density",
+    lambda: flows.grid_log_density(GRID_2, Q1)[0, 80, 70],
+    check=close(
+        float(
+            Normal(Q1.mu[0].detach(), Q1.logvar[0].detach().mul(0.5).exp())
+            .log_prob(torch.stack([GRID_2["z1"][70], GRID_2["z2"][80]]))
+            .sum()
+        ),
+        rel=1e-10,
+    ),
+)
+FLOW_PANEL = {
+    "ax": None,
+    "z1": GRID_2["z1"],
+    "z2": GRID_2["z2"],
+    "log_posterior": GRID_2["log_posterior"][0],
+    "log_q": GRID_2["log_posterior"][0],
+}
+for name in ("z1", "z2", "log_posterior", "log_q"):
+    for label, bad in (NOT_NUMBERS | {"the wrong shape": np.zeros(3)}).items():
+        case(
+            "vae_plots.posterior_and_flow",
+            f"{name} = {label}",
+            lambda name=name, bad=bad: vae_plots.posterior_and_flow(
+                **(FLOW_PANEL | {"ax": ax(), name: bad})
+            ),
+            raises=rf"\b{name}\b",
+        )
+for label, bad in {
+    "a number": 1.0,
+    "three numbers": (np.zeros(3), np.zeros(3)),
+    "NaN": (np.full(2, math.nan), np.zeros(2)),
+}.items():
+    case(
+        "vae_plots.posterior_and_flow",
+        f"gaussian = {label}",
+        lambda bad=bad: vae_plots.posterior_and_flow(
+            **(FLOW_PANEL | {"ax": ax(), "gaussian": bad})
+        ),
+        raises="gaussian",
+    )
+case(
+    "vae_plots.posterior_and_flow",
+    "q = the posterior, with a Gaussian: drawn",
+    lambda: (
+        lambda a: (
+            vae_plots.posterior_and_flow(
+                **(FLOW_PANEL | {"ax": a, "gaussian": (np.zeros(2), np.zeros(2))})
+            ),
+            len(a.collections),
+        )[1]
+    )(ax()),
+    check=lambda n: n >= 2,
+)
+for label, bad in {"None": None, "an Axes": ax()}.items():
+    case(
+        "vae_plots.flow_legend",
+        f"fig = {label}",
+        lambda bad=bad: vae_plots.flow_legend(bad),
+        raises="fig",
+    )
+case(
+    "vae_plots.flow_legend",
+    "gaussian = None",
+    lambda: vae_plots.flow_legend(Figure(layout="constrained"), None),
+    raises="gaussian",
+)
+case(
+    "vae_plots.flow_legend",
+    "without the Gaussian: two entries",
+    lambda: (lambda fig: (vae_plots.flow_legend(fig, False), len(fig.legends[0].texts))[1])(
+        Figure(layout="constrained")
+    ),
+    check=lambda n: n == 2,
+)
+KL_LENGTHS = {"ax": None, "lengths": [0, 1, 2], "kl": np.full((3, 2), 0.1)}
+for name, bads in {
+    "lengths": NOT_NUMBERS | {"one length": [0]},
+    "kl": NOT_NUMBERS
+    | {"zero": np.zeros((3, 2)), "the wrong shape": np.ones((2, 2)), "no image": np.ones((3, 0))},
+    "names": {"a string": "ab", "one name for two images": ["a"]},
+}.items():
+    for label, bad in bads.items():
+        case(
+            "vae_plots.kl_against_length",
+            f"{name} = {label}",
+            lambda name=name, bad=bad: vae_plots.kl_against_length(
+                **(KL_LENGTHS | {"ax": ax(), name: bad})
+            ),
+            raises=rf"\b{name}\b",
+        )
+case(
+    "vae_plots.kl_against_length",
+    "two images, one named: three lines",
+    lambda: (
+        lambda a: (
+            vae_plots.kl_against_length(**(KL_LENGTHS | {"ax": a, "names": [None, "b"]})),
+            len(a.lines),
+        )[1]
+    )(ax()),
+    check=lambda n: n == 3,
+)
+FLOW_EXPLORE = {"model": MODEL_2D, "images": X[:1], "grid": GRID_2, "max_length": 1}
+bad_arguments(
+    "widgets.flow_explorer",
+    widgets.flow_explorer,
+    FLOW_EXPLORE,
+    {"None": None, "a 3-D model": tiny(z_dim=3)},
+    ["model"],
+)
+bad_arguments("widgets.flow_explorer", widgets.flow_explorer, FLOW_EXPLORE, BAD_IMAGES, ["images"])
+bad_arguments(
+    "widgets.flow_explorer",
+    widgets.flow_explorer,
+    FLOW_EXPLORE,
+    BAD_GRIDS | {"None": None},
+    ["grid"],
+)
+case(
+    "widgets.flow_explorer",
+    "two images for one posterior",
+    lambda: widgets.flow_explorer(**(FLOW_EXPLORE | {"images": X[:2]})),
+    raises="grid",
+)
+bad_arguments(
+    "widgets.flow_explorer", widgets.flow_explorer, FLOW_EXPLORE, BAD_COUNT, ["max_length"]
+)
+bad_arguments(
+    "widgets.flow_explorer",
+    widgets.flow_explorer,
+    FLOW_EXPLORE,
+    {"a string": "ab", "two names for one image": ["a", "b"]},
+    ["names"],
+)
+FIT_1 = flows.FlowPosterior(torch.zeros(1, 2), torch.zeros(1, 2), 1)
+bad_arguments(
+    "widgets.flow_explorer",
+    widgets.flow_explorer,
+    FLOW_EXPLORE,
+    {
+        "a list": [FIT_1],
+        "a fit of two images": {1: Q2},
+        "a fit under the wrong length": {2: FIT_1},
+        "a length over max_length": {
+            3: flows.FlowPosterior(torch.zeros(1, 2), torch.zeros(1, 2), 3)
+        },
+        "a string for a length": {"1": FIT_1},
+    },
+    ["fits"],
+)
+case(
+    "widgets.flow_explorer",
+    "a given fit is shown as it is, without a refit",
+    lambda: widgets.flow_explorer(**(FLOW_EXPLORE | {"fits": {1: FIT_1}})).image.value[:4],
+    check=lambda head: head == b"\x89PNG",
+)
+case(
+    "widgets.flow_explorer",
+    "one image, the length slider at both ends",
+    lambda: [
+        setattr(e.sliders["length"], "value", end) or e.image.value[:4]
+        for e in [widgets.flow_explorer(**FLOW_EXPLORE)]
+        for end in (1, 0)
     ],
     check=lambda frames: all(f == b"\x89PNG" for f in frames),
 )

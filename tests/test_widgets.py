@@ -9,7 +9,7 @@ import pytest
 import torch
 from IPython.display import Image
 
-from elbo_lib import diagnostics, widgets
+from elbo_lib import diagnostics, flows, widgets
 from elbo_lib.linear_gaussian import LinearGaussian
 from elbo_lib.vae import VAE
 
@@ -22,6 +22,7 @@ EXPLORERS = {
     "factorised_fit": widgets.factorised_fit_explorer,
     "posterior": lambda: posterior_explorer_of_a_small_vae(),
     "latent": lambda: latent_explorer_of_a_small_vae(),
+    "flow": lambda: flow_explorer_of_a_small_vae(),
 }
 
 
@@ -182,6 +183,15 @@ def posterior_explorer_of_a_small_vae():
     with torch.no_grad():
         mu, logvar = model.encode(x)
     explorer = widgets.posterior_explorer(x, grid, mu, logvar, refined=(mu + 0.1, logvar))
+    explorer.sliders["index"].value = 2  # inside the range, so that both ends are moves
+    return explorer
+
+
+def flow_explorer_of_a_small_vae():
+    model, x = small_vae()
+    grid = diagnostics.posterior_on_grid(model, x, n=61)
+    fits = {1: flows.fit_flow(model, x, 1, steps=50, anneal=20)}  # shown as it is
+    explorer = widgets.flow_explorer(model, x, grid, fits=fits, max_length=2)
     explorer.sliders["index"].value = 2  # inside the range, so that both ends are moves
     return explorer
 
