@@ -2767,6 +2767,11 @@ case(
         for e in [cavi.cavi_explorer(POINTS, 2, iters=3, seeds=2)]
         for name in ("t", "seed")
         for end in widgets.value_range(e.sliders[name])
+    ],
+    check=lambda frames: all(f == b"\x89PNG" for f in frames),
+)
+
+
 # ---------------------------------------------------------------- flows
 
 Z2 = torch.zeros(3, 2)
