@@ -17,8 +17,8 @@ The site reads offline and passes an accessibility audit (axe-core, WCAG 2.1 A/A
   script from a CDN is loaded;
 - each figure's alt text says what it shows: the docstrings of the plotting functions its cell
   calls (elbo_lib's ``plots``, ``vae_plots``, ``widgets``, ``beta_widget``, any ``plot_*`` and
-  any ``*_explorer``)
-  and the titles the cell sets, so it stays true when the notebooks are run again.
+  any ``*_explorer``) and the titles the cell sets, so it stays true when the notebooks are run
+  again.
 """
 
 import ast
@@ -172,7 +172,8 @@ def _docstrings(tree):
 def _drawers(notebook, library):
     """What the notebook calls to draw its figures: the functions and classes it imports from
     elbo_lib's plotting modules, those named ``plot_*`` or ``*_explorer`` it imports from
-    elbo_lib, and its own ``plot_*`` functions; their names in the notebook → their docstrings as plain text."""
+    elbo_lib, and its own ``plot_*`` functions; their names in the notebook → their docstrings
+    as plain text."""
     drawers = {}
 
     def add(name, module, docstrings):
