@@ -43,6 +43,8 @@ from elbo_lib.harness import (
     compare,
     exercise,
     finite,
+    input_generator,
+    input_rng,
     monte_carlo,
     numbers,
     or_none,
@@ -69,7 +71,7 @@ def check_jensen_gap(jensen_gap):
     r"""``jensen_gap(x)``: :math:`\log p(x) - \mathrm{ELBO}(q)` for :math:`p(z) = \mathcal N(0,1)`,
     :math:`p(x \mid z) = \mathcal N(z, 1)` and q the prior, as a formula in x; against
     :meth:`LinearGaussian.log_evidence` minus :meth:`LinearGaussian.elbo`."""
-    xs = np.array([-3.1, -0.4, 0.0, 1.3, 2.0, 4.7])
+    xs = np.concatenate([[-3.1, -0.4, 0.0, 1.3, 2.0, 4.7], input_rng(1).uniform(-4, 4, 3)])
     got = np.array([numbers(call(jensen_gap, float(x))).reshape(-1)[0] for x in xs])
     gap = _JENSEN.log_evidence(xs) - _JENSEN.elbo(xs, 0.0, 1.0)
     post_mean, post_var = _JENSEN.posterior(xs)
@@ -77,7 +79,7 @@ def check_jensen_gap(jensen_gap):
     compare(
         got,
         gap,
-        "x = -3.1, -0.4, 0, 1.3, 2, 4.7",
+        "x = -3.1, -0.4, 0, 1.3, 2, 4.7 and three drawn at random",
         mistakes=[
             (
                 reverse,
@@ -109,8 +111,17 @@ def check_linear_gaussian_elbo(linear_gaussian_elbo):
     :math:`q = \mathcal N(\mu, s^2)` under :math:`p(z) = \mathcal N(0, 1)`,
     :math:`p(x\mid z) = \mathcal N(wz, \sigma^2)`, against :meth:`LinearGaussian.elbo`."""
     x_post = np.array([-1.0, 0.5, 2.0])
+    drawn = input_rng(2)
     cases = [
         ("x = 1.5, q = N(0.3, 0.2), w = 2, σ² = 0.5", 1.5, 0.3, 0.2, 2.0, 0.5),
+        (
+            "x, q, w and σ² drawn at random",
+            drawn.normal(size=4),
+            drawn.normal(size=4),
+            drawn.uniform(0.1, 3.0, 4),
+            float(drawn.normal()),
+            float(drawn.uniform(0.2, 2.0)),
+        ),
         (
             "x = (-1, 0, 2.5), q = N((0.5, 0, -1), (0.1, 1, 3)), w = -1, σ² = 3",
             np.array([-1.0, 0.0, 2.5]),
@@ -176,7 +187,7 @@ def check_kl_diag_gaussian(kl_diag_gaussian):
     r"""``kl_diag_gaussian(mu, logvar)``: :math:`\mathrm{KL}(\mathcal N(\mu, \mathrm{diag}\,
     e^{\mathrm{logvar}})\,\|\,\mathcal N(0, I))`, one value per row, against
     :func:`elbo_lib.kl.kl_to_standard_normal`."""
-    rng = np.random.default_rng(1)
+    rng = input_rng(3)
     cases = [
         ("mu = (0.5, -1, 2), var = (1e-8, 1, 4.5)", [0.5, -1.0, 2.0], np.log([1e-8, 1.0, 4.5])),
         ("a batch of 4 rows of 3 dimensions", rng.normal(size=(4, 3)), rng.normal(size=(4, 3))),
@@ -217,7 +228,7 @@ def check_kl_diag_gaussian(kl_diag_gaussian):
 # Exercises 4 and 5 · notebook 03 ----------------------------------------------------------------
 
 _MODEL, _X = LinearGaussian(2.0, 0.5), 1.5  # the model and data point of exercises 4 and 5
-_LOG_JOINT = {LinearGaussian.log_joint.__code__}  # the one library call these answers may make
+_LOG_JOINT = frozenset({LinearGaussian.log_joint.__code__})  # the one library call they may make
 
 
 def _posterior():
@@ -301,7 +312,10 @@ def check_mc_elbo(mc_elbo):
 
 class _Recorder:
     """The estimator handed to ``measure_spread``: each call draws a fresh value from the rng it
-    is given and remembers it, so the check knows what a measured spread must be."""
+    is given and remembers it, so the check knows what a measured spread must be (an answer run
+    in another process sends ``values`` back)."""
+
+    returned_state = ("values",)
 
     def __init__(self, loc, scale):
         self.loc, self.scale, self.values = loc, scale, []
@@ -404,6 +418,7 @@ def check_optimal_q(optimal_q):
         ("x = 1.5, w = 2, σ² = 0.5", 1.5, 2.0, 0.5),
         ("x = (-1, 0, 2.5), w = -1, σ² = 3", np.array([-1.0, 0.0, 2.5]), -1.0, 3.0),
         ("x = 0.8, w = 0 (x says nothing about z)", 0.8, 0.0, 1.0),
+        ("x drawn at random, w = 1.7, σ² = 0.3", 2 * input_rng(6).normal(size=3), 1.7, 0.3),
     ]
     for case, x, w, sigma2 in cases:
         model = LinearGaussian(w, sigma2)
@@ -478,6 +493,12 @@ def check_reverse_kl_on_grid(reverse_kl_on_grid):
         ("the two-mode p, q = N(-3, 1)", _BIMODAL, -3.0, 1.0),
         ("the two-mode p, q = N(0, 3²)", _BIMODAL, 0.0, 3.0),
         ("the two-mode p unnormalised by e^-1000, q = N(2, 0.5²)", _BIMODAL - 1000.0, 2.0, 0.5),
+        (
+            "the two-mode p, q's mean and std drawn at random",
+            _BIMODAL,
+            float(input_rng(7).uniform(-4.0, 4.0)),
+            float(input_rng(7).uniform(0.5, 3.0, 2)[1]),
+        ),
     ]
     for case, log_p, mean, std in cases:
         kl = float(reverse_kl(mean, std, log_p, _GRID))
@@ -589,7 +610,7 @@ def check_reparameterise(reparameterise):
     r"""``reparameterise(mu, logvar, eps)``: a sample of :math:`\mathcal N(\mu,
     e^{\mathrm{logvar}})` as a differentiable function of (μ, logvar) and the noise ε, compared
     value and gradient with torch.distributions' quantile map."""
-    generator = torch.Generator().manual_seed(4)
+    generator = input_generator(9)
 
     def randn(*shape):
         return torch.randn(*shape, generator=generator, dtype=torch.float64)
@@ -725,12 +746,15 @@ def check_variance_ratio_prediction(predicted_ratio):
 # Exercise 12 · notebook 07 ----------------------------------------------------------------------
 
 
-def _decoder(seed=12):
+class _Decoder:
     """A fixed random linear decoder from 8 latents to 64 pixel logits (float64)."""
-    generator = torch.Generator().manual_seed(seed)
-    weight = torch.randn(LATENTS, PIXELS, generator=generator, dtype=torch.float64)
-    bias = torch.randn(PIXELS, generator=generator, dtype=torch.float64)
-    return lambda z: z @ weight + bias
+
+    def __init__(self, generator):
+        self.weight = torch.randn(LATENTS, PIXELS, generator=generator, dtype=torch.float64)
+        self.bias = torch.randn(PIXELS, generator=generator, dtype=torch.float64)
+
+    def __call__(self, z):
+        return z @ self.weight + self.bias
 
 
 def _single_sample_reference(x, mu, logvar, decode, eps):
@@ -747,9 +771,9 @@ def check_single_sample_elbo(single_sample_elbo):
     with Bernoulli pixels of logits ``decode(z)``; value and gradients against
     :func:`elbo_lib.vae.bernoulli_log_likelihood` and :func:`elbo_lib.densities.log_normal`."""
     x, _, mu0, logvar0 = _loss_batch(6, seed=21)
-    eps = torch.randn(6, LATENTS, generator=torch.Generator().manual_seed(22), dtype=torch.float64)
+    eps = torch.randn(6, LATENTS, generator=input_generator(12), dtype=torch.float64)
     logvar0[0, 0] = math.log(1e-6)
-    decode = _decoder()
+    decode = _Decoder(torch.Generator().manual_seed(12))
     mu, logvar = mu0.clone().requires_grad_(), logvar0.clone().requires_grad_()
     got = call(single_sample_elbo, x, mu, logvar, decode, eps)
     reconstruction, log_prior, log_q = (
@@ -814,7 +838,7 @@ def check_single_sample_elbo(single_sample_elbo):
 def check_iwae_bound(iwae_bound_fn):
     r"""``iwae_bound(log_w)``: :math:`\log \frac1K \sum_k e^{\log w_k}` over the last axis, stable
     for log-weights near ±1000, against :func:`elbo_lib.bounds.iwae_bound`."""
-    rng = np.random.default_rng(7)
+    rng = input_rng(13)
     cases = [
         ("log_w of shape (3, 5) around -100", rng.normal(-100.0, 2.0, size=(3, 5))),
         ("a single row of K = 6 log-weights", rng.normal(size=6)),
@@ -870,7 +894,8 @@ def check_blur_optimum(blur_optimum):
     r"""``blur_optimum(p, sigma2) -> (m, nll)``: the Gaussian decoder's mean m for a pixel that
     is on with probability p, minimising :math:`-\mathbb E_x \log \mathcal N(x; m, \sigma^2)`,
     and that minimum in nats; against a numerical minimisation (scipy.optimize)."""
-    for p, sigma2 in [(0.5, 0.1), (0.2, 1.0), (0.93, 0.05), (0.0, 0.3)]:
+    drawn = float(input_rng(14).uniform(0.05, 0.95))
+    for p, sigma2 in [(0.5, 0.1), (0.2, 1.0), (0.93, 0.05), (0.0, 0.3), (drawn, 0.4)]:
         case = f"p = {p}, σ² = {sigma2}"
         got = [
             finite(v, case, "both numbers are finite")
@@ -928,7 +953,7 @@ def check_mutual_information(mutual_information):
     :math:`q(z) = \frac1N\sum_m q(z \mid x_m)` summed exactly, for the draws
     :math:`z_{s,n} = \mu_n + \sigma_n \varepsilon_{s,n}`; against
     :func:`elbo_lib.diagnostics.log_aggregate_posterior`, as in ELBO surgery."""
-    generator = torch.Generator().manual_seed(15)
+    generator = input_generator(15)
 
     def randn(*shape):
         return torch.randn(*shape, generator=generator, dtype=torch.float64)
@@ -1010,7 +1035,7 @@ def _clamped_loss(x, logits, mu, logvar, beta):
 
 def _loss_batch(n, seed, logit_scale=2.0):
     """(x, logits, mu, logvar) of a batch of n images, in float64."""
-    generator = torch.Generator().manual_seed(seed)
+    generator = input_generator(100 + seed)
 
     def randn(*shape):
         return torch.randn(*shape, generator=generator, dtype=torch.float64)
@@ -1216,7 +1241,8 @@ def check_fixed_vae_loss(fixed_vae_loss):
 def check_warmup_beta(warmup_beta):
     r"""``warmup_beta(step, warmup_steps, target)``: :math:`\beta_t = \mathrm{target}\cdot
     \min(1, t/T)`, against :func:`elbo_lib.schedules.linear_warmup`."""
-    cases = [(100, 1.0, [0, 1, 30, 50, 99, 100, 101, 1000]), (100, 0.5, [0, 25, 100, 400])]
+    drawn = [int(t) for t in input_rng(18).integers(0, 300, 4)]
+    cases = [(100, 1.0, [0, 1, 30, 50, 99, 100, 101, 1000, *drawn]), (100, 0.5, [0, 25, 100, 400])]
     cases.append((1, 2.0, [0, 1, 5]))
     for warmup_steps, target, steps in cases:
         case = f"warmup_steps = {warmup_steps}, target = {target}, steps {steps}"
@@ -1251,6 +1277,22 @@ def check_warmup_beta(warmup_beta):
     return "It matches elbo_lib.schedules.linear_warmup: 0 at step 0, target from step T on."
 
 
+# The model's own methods, the only library calls of the mini-project's answer
+_MODEL_CALLS = frozenset(
+    {
+        getattr(VAE, name).__code__
+        for name in (
+            "__init__",
+            "encode",
+            "decode",
+            "log_likelihood",
+            "sample_posterior",
+            "check_data",
+            "_make_decoder",
+        )
+    }
+    | {VAE.sigma2.fget.__code__}
+)
 PROJECT_MAX_NATS = 24.0  # the test −ELBO the mini-project must reach, nats per image
 PROJECT_MIN_UNITS = 6  # and the latent units it must keep active (of 8)
 PROJECT_TIME_LIMIT = 60.0  # seconds of training
@@ -1264,20 +1306,10 @@ def check_trained_vae(train_vae_with_warmup):
     at least 6 units active (:func:`elbo_lib.diagnostics.active_units`). Only the model's own
     methods may be called from elbo_lib: the loop, the loss and the schedule are the answer's."""
     x_train, x_test, _, _ = load_digits()
-    allow = {
-        getattr(VAE, name).__code__
-        for name in (
-            "__init__",
-            "encode",
-            "decode",
-            "log_likelihood",
-            "sample_posterior",
-            "check_data",
-            "_make_decoder",
-        )
-    } | {VAE.sigma2.fget.__code__}
     with torch_threads():
-        model = call(train_vae_with_warmup, x_train, 0, limit=PROJECT_TIME_LIMIT, allow=allow)
+        model = call(
+            train_vae_with_warmup, x_train, 0, limit=PROJECT_TIME_LIMIT, allow=_MODEL_CALLS
+        )
     if not isinstance(model, VAE):
         raise Wrong(f"you returned a {type(model).__name__}: return the trained elbo_lib.vae.VAE")
     if (model.x_dim, model.z_dim, model.likelihood) != (PIXELS, LATENTS, "bernoulli"):
@@ -1302,3 +1334,6 @@ def check_trained_vae(train_vae_with_warmup):
             "the decoder learn to use z before the KL switches units off"
         )
     return f"{told}: a VAE trained by your own loop."
+
+
+ALLOWED_CALLS = _LOG_JOINT | _MODEL_CALLS  # every library call some answer may make

@@ -87,14 +87,14 @@ def exercise(title):
     return decorate
 
 
-def rng(n):
+def input_rng(n):
     """The numpy generator of a check's ``n``-th random input, seeded by :data:`SEED` and n."""
     return np.random.default_rng([SEED, n])
 
 
-def generator(n):
-    """The torch generator of a check's ``n``-th random input (see :func:`rng`)."""
-    return torch.Generator().manual_seed(int(rng(n).integers(2**62)))
+def input_generator(n):
+    """The torch generator of a check's ``n``-th random input (see :func:`input_rng`)."""
+    return torch.Generator().manual_seed(int(input_rng(n).integers(2**62)))
 
 
 # Delegation: a call from the answer's own code into a forbidden package ------------------------
