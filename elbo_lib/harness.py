@@ -17,6 +17,7 @@ import copy
 import ctypes
 import functools
 import math
+import os
 import sys
 import sysconfig
 import threading
@@ -59,9 +60,17 @@ def say(mark, title, text, indent=""):
     print(f"{indent}{mark} {title}: {text}" if title else f"{indent}{mark} {text}")
 
 
+def _nbgrader():
+    """Whether ``nbgrader autograde`` (or ``validate``) runs this notebook."""
+    return os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate")
+
+
 def exercise(title):
     """Turn a check body, which returns a success note or raises ``NotDone``/``Wrong``, into a
-    check that prints its verdict and returns True or False."""
+    check that prints its verdict and returns True or False. Under ``nbgrader autograde`` a check
+    that does not pass raises ``AssertionError`` after its verdict (so nbgrader gives the grade
+    cell no points) and one that passes returns None (so nbgrader reads no output as a score);
+    in a student's notebook it never raises."""
 
     def decorate(body):
         @functools.wraps(body)
@@ -70,16 +79,20 @@ def exercise(title):
                 with np.errstate(all="ignore"):
                     note = body(*answers)
             except NotDone:
-                say("…", title, f"{NOT_DONE}.")
-                return False
+                verdict = f"{NOT_DONE}."
+                say("…", title, verdict)
             except Wrong as wrong:
-                say("✗", title, str(wrong))
-                return False
+                verdict = str(wrong)
+                say("✗", title, verdict)
             except Exception as error:  # an answer so unexpected that the check cannot read it
-                say("✗", title, f"could not check your answer ({type(error).__name__}: {error}).")
-                return False
-            say("✓", title, f"correct! {note}")
-            return True
+                verdict = f"could not check your answer ({type(error).__name__}: {error})."
+                say("✗", title, verdict)
+            else:
+                say("✓", title, f"correct! {note}")
+                return None if _nbgrader() else True
+            if _nbgrader():
+                raise AssertionError(f"{title}: {verdict}")
+            return False
 
         check.title = title
         return check

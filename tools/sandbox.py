@@ -241,6 +241,7 @@ class Zygote:
         self.project = Path(project).resolve()
         control, theirs = socket.socketpair()
         env = {**os.environ, **ENV}
+        env["ELBO_PROJECT"] = str(self.project)
         env["PYTHONPATH"] = os.pathsep.join(
             [str(self.project), *filter(None, [os.environ.get("PYTHONPATH")])]
         )
@@ -449,15 +450,17 @@ def _confine(workdir, config):
 
 
 def _readable():
-    """The folders a worker may read: the system's, Python's, the packages' and elbo_lib."""
+    """The folders a worker may read: the system's, Python's, those on its path but the project
+    and the folders above it, and elbo_lib."""
     import elbo_lib
 
     folders = {"/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev"}
     for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix):
         folders |= {prefix, os.path.realpath(prefix)}
-    for entry in sys.path:
+    project = os.path.realpath(os.environ["ELBO_PROJECT"]) + "/"
+    for entry in sys.path:  # but the project and the folders that hold it
         real = os.path.realpath(entry or ".")
-        if any(real.startswith(os.path.realpath(p)) for p in (sys.prefix, sys.base_prefix)):
+        if not (project.startswith(real + "/") or real.startswith(project)):
             folders.add(real)
     package = os.path.dirname(elbo_lib.__file__)
     folders |= {package, os.path.realpath(package), os.path.dirname(os.path.abspath(__file__))}
