@@ -856,3 +856,17 @@ def test_a_wrong_optimum_is_told_its_gap_in_nats(capsys):
     result, out = verdict(ex.check_optimal_q, shifted, capsys)
     # KL(N(m + 0.1, s²) ‖ N(m, s²)) = 0.1² / (2 s²), s² = 1/(1 + 2²/0.5) = 1/9 for the first case
     assert result is False and "At your q the ELBO is 0.0450 nats below log p(x)" in out
+
+
+def test_the_time_limit_holds_in_any_thread_and_stops_only_the_answer(capsys):
+    """A check run from a widget's thread is limited too, and the deadline stops the answer's
+    own thread: nothing reaches the caller but the verdict."""
+    import threading
+
+    results = []
+    caller = threading.Thread(target=lambda: results.append(ex.check_warmup_beta(loops_forever)))
+    caller.start()
+    caller.join(30)
+    assert not caller.is_alive() and results == [False]
+    assert "did not return within" in capsys.readouterr().out
+    assert not [t for t in threading.enumerate() if t.name == "exercise answer"]

@@ -397,3 +397,21 @@ def test_a_malformed_solution_and_an_input_as_output_are_refused(tmp_path, capsy
         grade.main([str(tmp_path), "--out", str(submission)])
     assert "would overwrite an input" in capsys.readouterr().err
     assert nbformat.read(submission, as_version=4).cells
+
+
+def test_a_worker_that_cannot_start_is_retried_then_recorded(monkeypatch):
+    starts = []
+
+    class Broken:
+        def __init__(self, project):
+            starts.append(project)
+            raise grade.sandbox.WorkerError("the worker zygote did not start (planted)")
+
+    monkeypatch.setattr(grade.sandbox, "Zygote", Broken)
+    template = student()
+    grader = grade.Grader(template, 20.0, seed=1, only={"ex18_warmup_beta"})
+    path = Path(grade.tempfile.mkdtemp()) / "a.ipynb"
+    nbformat.write(solution(), path)
+    statuses, note = grader.grade(path)
+    assert statuses == {"ex18_warmup_beta": "error"} and "no worker" in note and "planted" in note
+    assert len(starts) == grade.ATTEMPTS
