@@ -51,9 +51,19 @@ def measure_spread(estimate, n_repeats, rng):
     return np.std([estimate(rng) for _ in range(n_repeats)])
 
 
-def optimal_q(x, w, sigma2):
-    precision = 1 + w**2 / sigma2
-    return w * x / sigma2 / precision, 1 / precision
+def optimal_q(x1, x2, w1, w2, sigma2_1, sigma2_2):
+    precision = 1 + w1**2 / sigma2_1 + w2**2 / sigma2_2
+    return (w1 * x1 / sigma2_1 + w2 * x2 / sigma2_2) / precision, 1 / precision
+
+
+def one_observation(x1, x2, w1, w2, sigma2_1, sigma2_2):
+    """The posterior given x1 alone (the lecture's case)."""
+    return optimal_q(x1, 0.0, w1, 0.0, sigma2_1, 1.0)
+
+
+def no_prior(x1, x2, w1, w2, sigma2_1, sigma2_2):
+    precision = w1**2 / sigma2_1 + w2**2 / sigma2_2
+    return (w1 * x1 / sigma2_1 + w2 * x2 / sigma2_2) / precision, 1 / precision
 
 
 def reverse_kl_on_grid(log_p, grid, mean, std):
@@ -364,13 +374,15 @@ MISTAKES = {
         ),
     ],
     ex.check_optimal_q: [
-        (lambda x, w, sigma2: optimal_q(x, w, sigma2)[::-1], "you returned (variance, mean)"),
-        (lambda x, w, sigma2: optimal_q(x, w, sigma2)[0], "return a pair (mean, variance)"),
-        (lambda x, w, sigma2: (x / w, sigma2 / w**2), "the prior N(0, 1) pulls"),
-        (lambda x, w, sigma2: (optimal_q(x, w, sigma2)[0], sigma2 / w**2), "precisions add"),
-        (lambda x, w, sigma2: (optimal_q(x, w, sigma2)[0], 1 / (1 + w**2 / sigma2) ** 0.5), "st"),
+        (lambda *a: optimal_q(*a)[::-1], "you returned (variance, mean)"),
+        (lambda *a: optimal_q(*a)[0], "return a pair (mean, variance)"),
+        (one_observation, "the posterior given x₁ alone"),
+        (no_prior, "the prior is missing"),
+        (lambda *a: (optimal_q(*a)[0], no_prior(*a)[1]), "the prior's precision 1 is missing"),
+        (lambda *a: (optimal_q(*a)[0], one_observation(*a)[1]), "given x₁ alone: x₂ adds"),
+        (lambda *a: (optimal_q(*a)[0], optimal_q(*a)[1] ** 0.5), "the standard deviation"),
         (
-            lambda x, w, sigma2: LinearGaussian(w, sigma2).posterior(x),
+            lambda x1, x2, w1, w2, s1, s2: LinearGaussian(w1, s1).posterior(x1),
             "not with elbo_lib.linear_gaussian.LinearGaussian",
         ),
     ],
@@ -849,13 +861,13 @@ def test_the_spread_figure_waits_for_the_exercises(answers, said, capsys):
 
 
 def test_a_wrong_optimum_is_told_its_gap_in_nats(capsys):
-    def shifted(x, w, sigma2):
-        mean, var = optimal_q(x, w, sigma2)
+    def shifted(*args):
+        mean, var = optimal_q(*args)
         return mean + 0.1, var
 
     result, out = verdict(ex.check_optimal_q, shifted, capsys)
-    # KL(N(m + 0.1, s²) ‖ N(m, s²)) = 0.1² / (2 s²), s² = 1/(1 + 2²/0.5) = 1/9 for the first case
-    assert result is False and "At your q the ELBO is 0.0450 nats below log p(x)" in out
+    # KL(N(m + 0.1, s²) ‖ N(m, s²)) = 0.1² / (2 s²), 1/s² = 1 + 2²/0.5 + 1²/2 = 9.5 in case one
+    assert result is False and "At your q the ELBO is 0.0475 nats below log p(x₁, x₂)" in out
 
 
 def test_the_time_limit_holds_in_any_thread_and_stops_only_the_answer(capsys):
