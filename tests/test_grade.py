@@ -409,7 +409,7 @@ def test_a_worker_that_cannot_start_is_retried_then_recorded(monkeypatch):
 
     monkeypatch.setattr(grade.sandbox, "Zygote", Broken)
     template = student()
-    grader = grade.Grader(template, 20.0, seed=1, only={"ex18_warmup_beta"})
+    grader = grade.Grader(template, 20.0, only={"ex18_warmup_beta"})
     path = Path(grade.tempfile.mkdtemp()) / "a.ipynb"
     nbformat.write(solution(), path)
     statuses, note = grader.grade(path)

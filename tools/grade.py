@@ -28,12 +28,12 @@ import contextlib
 import csv
 import io
 import math
-import multiprocessing
 import os
 import secrets
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -197,8 +197,8 @@ class Remote(harness.RemoteAnswer):
 class Grader:
     """Grades submissions against a template; starts (and restarts) its worker zygote."""
 
-    def __init__(self, template, timeout, seed, only=None):
-        self.template, self.timeout, self.seed = template, timeout, seed
+    def __init__(self, template, timeout, only=None):
+        self.template, self.timeout = template, timeout
         self.exercises = [e for e in exercises(template) if only is None or e.name in only]
         self.checks = {f"check_{e.name}" for e in self.exercises}
         self.zygote = None
@@ -261,8 +261,7 @@ class Grader:
                 raised = loaded["raised"]
                 return "error", f"the answer's cell raised {raised.get('type')}"
             remote = Remote(worker, exercise.function, deadline)
-            harness.SEED = self.seed
-            with contextlib.redirect_stdout(io.StringIO()):
+            with _quiet():
                 passed = getattr(checks, exercise.check)(remote)
             if passed:
                 return "pass", ""
@@ -275,10 +274,10 @@ class Grader:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _grade_share(solution, paths, timeout, seed, only):
+def _grade_share(solution, paths, timeout, only):
     """Grade ``paths`` in a process of their own (one of ``--jobs``); returns their rows."""
     template, _ = student_notebook(solution, solution.parent)
-    grader = Grader(template, timeout, seed, only)
+    grader = Grader(template, timeout, only)
     rows = []
     try:
         for path in paths:
@@ -291,39 +290,63 @@ def _grade_share(solution, paths, timeout, seed, only):
     return rows
 
 
-def _in_parallel(shares, solution, timeout, seed, only, names):
-    """Grade each share of the submissions in a process of its own; {file name: (statuses,
-    note)}. A share whose process dies is recorded as errors, and the others are kept."""
-    context = multiprocessing.get_context("fork")
-    running = []
-    for share in shares:
-        receiving, sending = context.Pipe(duplex=False)
-        process = context.Process(
-            target=_send_share, args=(sending, solution, share, timeout, seed, only)
-        )
-        process.start()
-        sending.close()
-        running.append((process, receiving, share))
+def _in_parallel(shares, solution, timeout, only, names):
+    """Grade each share of the submissions in a thread of its own (the answers run in worker
+    processes, so threads suffice, and no process is forked from this one, whose other threads
+    may hold locks); {file name: (statuses, note)}. A share that fails is recorded as errors,
+    and the others are kept."""
     graded = {}
-    for process, receiving, share in running:
+
+    def grade_share(share):
         try:
-            rows = receiving.recv()
-        except EOFError:
-            rows = [
-                (p.name, dict.fromkeys(names, "error"), "the grading process died") for p in share
-            ]
+            rows = _grade_share(solution, share, timeout, only)
+        except Exception as error:  # the grader's own failure: recorded, the run goes on
+            note = f"grading failed ({type(error).__name__}: {error})"
+            rows = [(p.name, dict.fromkeys(names, "error"), note) for p in share]
         graded.update({name: (statuses, note) for name, statuses, note in rows})
-        process.join()
+
+    threads = [threading.Thread(target=grade_share, args=(share,)) for share in shares]
+    stdout = sys.stdout
+    sys.stdout = _Verdicts(stdout)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.stdout = stdout
     return graded
 
 
-def _send_share(sending, *share):
-    rows = []
+class _Verdicts(io.TextIOBase):
+    """The standard output while grading: what a check prints (its verdict, for the student)
+    is dropped in the thread that runs the check; the rest is printed."""
+
+    local = threading.local()
+
+    def __init__(self, out):
+        self.out = out
+
+    def write(self, text):
+        return len(text) if getattr(self.local, "quiet", False) else self.out.write(text)
+
+    def flush(self):
+        self.out.flush()
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Drop what is printed in this thread (see :class:`_Verdicts`)."""
+    _Verdicts.local.quiet = True
     try:
-        rows = _grade_share(*share)
+        with (
+            contextlib.redirect_stdout(io.StringIO())
+            if not isinstance(sys.stdout, _Verdicts)
+            else contextlib.nullcontext()
+        ):
+            yield
     finally:
-        sending.send(rows)
-        sending.close()
+        _Verdicts.local.quiet = False
 
 
 def _seconds(text):
@@ -395,10 +418,13 @@ def main(argv=None):
         parser.error(f"--out {args.out} would overwrite an input: write the grades elsewhere")
     if not out.parent.is_dir():
         parser.error(f"--out {args.out}: folder {out.parent} does not exist")
-    seed = secrets.randbits(63)
     start = time.monotonic()
     shares = [paths[i :: args.jobs] for i in range(args.jobs) if paths[i :: args.jobs]]
-    graded = _in_parallel(shares, args.solution, args.timeout, seed, only, names)
+    notebook_seed, harness.SEED = harness.SEED, secrets.randbits(63)  # unknown to a notebook
+    try:
+        graded = _in_parallel(shares, args.solution, args.timeout, only, names)
+    finally:
+        harness.SEED = notebook_seed
     counts = dict.fromkeys(STATUSES, 0)
     rows = [["submission", *names, "passed", "note"]]
     for path in paths:
