@@ -55,7 +55,7 @@ student: $(READY)
 	$(VENV)/bin/python tools/student_version.py
 
 # Grade a folder of submitted exercise notebooks: make grade SUBMISSIONS=dir (writes grades.csv).
-# It runs the students' code: not a sandbox.
+# Student code runs only in confined worker processes (tools/sandbox.py), never in the grader.
 grade: $(READY)
 	$(VENV)/bin/python tools/grade.py $(SUBMISSIONS) --out grades.csv
 

@@ -10,22 +10,16 @@ and it prints one verdict:
   variance where a log-variance belongs, …) has its own hint;
 * ``✓ … correct!``.
 
-Each call of your function is guarded: it gets copies of its inputs, a time limit, and may not
-hand the asked-for quantity to ``elbo_lib``, ``torch.distributions`` or ``scipy.stats``; an
-answer that loops, exits, returns a string, a complex or a boolean, or NaN, is told so. A Monte
+Each call of your function is guarded (``elbo_lib.harness``): it gets copies of its inputs, a
+time limit, and may not hand the asked-for quantity to ``elbo_lib``, ``torch.distributions`` or
+``scipy.stats``; an answer that loops, exits, returns a string, a complex or a boolean, or NaN,
+is told so. A Monte
 Carlo answer must change with its random generator and be unbiased within its standard error.
 """
 
-import contextlib
 import copy
 import functools
 import math
-import signal
-import sys
-import sysconfig
-import threading
-import warnings
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -40,326 +34,31 @@ from elbo_lib.data import load_digits
 from elbo_lib.densities import log_normal
 from elbo_lib.diagnostics import active_units, evaluate_elbo, log_aggregate_posterior
 from elbo_lib.divergences import fit_gaussian, mixture_log_density, reverse_kl
+from elbo_lib.harness import (
+    NOT_DONE,
+    NotDone,
+    Wrong,
+    call,
+    close,
+    compare,
+    exercise,
+    finite,
+    input_generator,
+    input_rng,
+    monte_carlo,
+    numbers,
+    or_none,
+    pair,
+    reduction_hints,
+    say,
+    show,
+)
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
 from elbo_lib.linear_gaussian import LinearGaussian
 from elbo_lib.schedules import linear_warmup
 from elbo_lib.vae import VAE, bernoulli_log_likelihood, negative_elbo
 
-NOT_DONE = "not done yet: replace `raise NotImplementedError()` with your code, then run this again"
-TIME_LIMIT = 10.0  # seconds for one call of an answer
 PIXELS, LATENTS = 64, 8  # the shapes of the VAE-loss exercises: 8×8 images, 8 latent dimensions
-_SIGMAS = 5  # a Monte Carlo answer may be this many standard errors off
-
-
-class _NotDone(Exception):
-    """The function is still a stub."""
-
-
-class _Wrong(Exception):
-    """A wrong answer; the message says what to change."""
-
-
-class _Stop(BaseException):
-    """Raised into an answer to stop it; a BaseException, so ``except Exception`` lets it pass."""
-
-
-class _TimeUp(_Stop):
-    """The answer ran past its time limit."""
-
-
-class _Delegated(_Stop):
-    """The answer called a library function that computes what the exercise asks for."""
-
-
-def _say(mark, title, text, indent=""):
-    """The one way a verdict is printed: ``✓``, ``✗`` or ``…``, then what it is about."""
-    print(f"{indent}{mark} {title}: {text}" if title else f"{indent}{mark} {text}")
-
-
-def _exercise(title):
-    """Turn a check body, which returns a success note or raises ``_NotDone``/``_Wrong``, into a
-    check that prints its verdict and returns True or False."""
-
-    def decorate(body):
-        @functools.wraps(body)
-        def check(*answers):
-            try:
-                with np.errstate(all="ignore"):
-                    note = body(*answers)
-            except _NotDone:
-                _say("…", title, f"{NOT_DONE}.")
-                return False
-            except _Wrong as wrong:
-                _say("✗", title, str(wrong))
-                return False
-            except Exception as error:  # an answer so unexpected that the check cannot read it
-                _say("✗", title, f"could not check your answer ({type(error).__name__}: {error}).")
-                return False
-            _say("✓", title, f"correct! {note}")
-            return True
-
-        return check
-
-    return decorate
-
-
-# The guard around every call of an answer ------------------------------------------------------
-
-_HERE = Path(__file__).resolve().parent
-_LIBRARY_DIRS = (
-    *{str(Path(sysconfig.get_paths()[key]).resolve()) for key in ("stdlib", "purelib", "platlib")},
-    str(_HERE),
-)
-_FORBIDDEN = {  # where the asked-for quantities are computed: folder -> what to call it
-    str(_HERE): "elbo_lib",
-    str(Path(stats.__file__).resolve().parent): "scipy.stats",
-    str(Path(torch.distributions.__file__).resolve().parent): "torch.distributions",
-}
-_OWN_FILE = str(Path(__file__).resolve())
-
-
-@functools.cache
-def _library(filename):
-    """Whether code in ``filename`` belongs to Python, an installed package or elbo_lib (and not
-    to the answer, which lives in a notebook cell or a test)."""
-    if filename.startswith("<frozen"):
-        return True
-    return str(Path(filename).resolve()).startswith(_LIBRARY_DIRS)
-
-
-@functools.cache
-def _forbidden(filename):
-    """The package name if code in ``filename`` may not be called by an answer, else None."""
-    if filename.startswith("<"):
-        return None
-    path = str(Path(filename).resolve())
-    if path == _OWN_FILE:
-        return None
-    for folder, name in _FORBIDDEN.items():
-        if path.startswith(folder + "/"):
-            return name
-    return None
-
-
-class _Guard:
-    """While active, a call from the answer's own code into elbo_lib, scipy.stats or
-    torch.distributions (other than the code objects in ``allow``) raises ``_Delegated`` and is
-    remembered in ``used``. A profile hook sees every call, however the function was imported."""
-
-    def __init__(self, allow=()):
-        self.allow, self.used = frozenset(allow), None
-
-    def __enter__(self):
-        self.previous = sys.getprofile()
-        sys.setprofile(self._profile)
-        return self
-
-    def __exit__(self, *exc):
-        sys.setprofile(self.previous)
-
-    def _profile(self, frame, event, arg):
-        if event != "call" or frame.f_code in self.allow:
-            return
-        package = _forbidden(frame.f_code.co_filename)
-        caller = frame.f_back
-        if package is None or caller is None or _library(caller.f_code.co_filename):
-            return
-        module = frame.f_globals.get("__name__", package)
-        self.used = self.used or f"{module}.{frame.f_code.co_qualname}"
-        raise _Delegated
-
-
-@contextlib.contextmanager
-def _time_limit(seconds):
-    """Raise ``_TimeUp`` into the block after ``seconds``, and again every 50 ms should the block
-    swallow it (a signal alarm: the main thread only; elsewhere the block runs unlimited)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def alarm(signum, frame):
-        raise _TimeUp
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _copy(value):
-    """A copy the answer may change freely; tensors keep their place in the autograd graph, and
-    functions handed over (an estimator, a decoder) stay themselves."""
-    if isinstance(value, torch.Tensor):
-        return value.clone()
-    if callable(value) and not isinstance(value, torch.nn.Module):
-        return value
-    return copy.deepcopy(value)
-
-
-def _call(fn, *args, limit=None, allow=()):
-    """``fn(*args)`` on copies of the arguments, within ``limit`` seconds (default
-    :data:`TIME_LIMIT`), with elbo_lib,
-    scipy.stats and torch.distributions off limits (but for the code objects in ``allow``).
-    A stub becomes ``_NotDone``; anything else that goes wrong, ``_Wrong`` with a hint."""
-    if not callable(fn):
-        raise _Wrong(f"pass your function itself, not a {type(fn).__name__}")
-    args, limit = [_copy(a) for a in args], limit or TIME_LIMIT
-    guard = _Guard(allow)
-    try:
-        with warnings.catch_warnings(), guard, _time_limit(limit):
-            warnings.simplefilter("ignore")
-            out = fn(*args)
-    except NotImplementedError:
-        if guard.used is None:
-            raise _NotDone from None
-    except _TimeUp:
-        raise _Wrong(
-            f"your function did not return within {limit:g} s: look for a loop that never ends"
-        ) from None
-    except SystemExit:
-        raise _Wrong("your function called exit(): return the answer instead") from None
-    except _Delegated:
-        pass
-    except BaseException as error:
-        if guard.used is None:
-            raise _Wrong(f"your function raised {type(error).__name__}: {error}") from None
-    if guard.used is not None:
-        raise _Wrong(
-            f"compute it yourself, not with {guard.used}: the exercise asks for the formula, "
-            "written with numpy or torch operations"
-        )
-    if out is Ellipsis:
-        raise _NotDone
-    if out is None:
-        raise _Wrong("your function returned None: did you forget `return`?")
-    return out
-
-
-def _numbers(out):
-    """``out`` (a number, a numpy array or a real torch tensor) as a float64 numpy array; a
-    string, a boolean, a complex number or anything else is refused with a hint."""
-    if isinstance(out, torch.Tensor):
-        if out.is_complex() or out.dtype == torch.bool:
-            raise _Wrong(f"your function returned a {out.dtype} tensor: return real numbers")
-        out = out.detach().cpu().double().numpy()
-    if isinstance(out, str | bytes):
-        raise _Wrong(f"you returned a str ({out!r}): return the number itself, not text")
-    try:
-        array = np.asarray(out)
-    except (TypeError, ValueError, RuntimeError):
-        array = np.asarray(None)
-    kind = array.dtype.kind
-    if kind == "c":
-        raise _Wrong("your function returned a complex number: the answer is real")
-    if kind == "b":
-        raise _Wrong("your function returned True/False: return a number")
-    if kind in "US":
-        raise _Wrong("you returned a str: return numbers, not text")
-    if kind not in "iuf":
-        raise _Wrong(f"your function returned a {type(out).__name__}: return a number or an array")
-    return array.astype(float)
-
-
-def _close(a, b, rtol=1e-6, atol=1e-9):
-    return np.shape(a) == np.shape(b) and bool(np.allclose(a, b, rtol=rtol, atol=atol))
-
-
-def _show(a):
-    return np.array2string(
-        np.asarray(a, dtype=float), precision=4, separator=", ", floatmode="fixed"
-    )
-
-
-def _finite(got, case, hint):
-    """Raise ``_Wrong`` if ``got`` holds NaN or ±inf: the first thing every check tests."""
-    got = _numbers(got)
-    if not np.all(np.isfinite(got)):
-        kind = "NaN" if np.isnan(got).any() else "-inf" if np.any(got == -np.inf) else "inf"
-        raise _Wrong(f"{kind} for {case}: {hint}.")
-    return got
-
-
-def _compare(got, expected, case, *, mistakes=(), shapes=None, nonfinite, rtol=1e-6, atol=1e-9):
-    """Raise ``_Wrong`` unless ``got`` ≈ ``expected``.
-
-    ``mistakes`` holds (what a known mistake returns, hint) pairs, tried in order; ``shapes`` maps
-    a wrong shape to its hint; ``nonfinite`` is the hint for NaN or inf where the answer is finite.
-    """
-    got, expected = _numbers(got), np.asarray(expected, dtype=float)
-    if np.all(np.isfinite(expected)):
-        _finite(got, case, nonfinite)
-    if got.shape != expected.shape:
-        hint = (shapes or {}).get(got.shape, f"expected shape {expected.shape}")
-        raise _Wrong(f"for {case} you returned shape {got.shape}: {hint}.")
-    if np.any(~np.isfinite(got) & np.isfinite(expected)):
-        _finite(got[np.isfinite(expected)], case, nonfinite)
-    if _close(got, expected, rtol, atol):
-        return
-    for value, hint in mistakes:
-        if value is not None and _close(got, _numbers(value), rtol, atol):
-            raise _Wrong(f"{hint} (seen for {case}).")
-    raise _Wrong(f"wrong value for {case}: expected {_show(expected)}, got {_show(got)}.")
-
-
-def _reduction_hints(shape, verb):
-    """Hints for a reduction over the last axis of an array of ``shape`` that went wrong."""
-    hints = {shape: f"one value per dimension: {verb} over the last axis (axis=-1)"}
-    if len(shape) == 2:
-        hints[()] = f"one number for the whole batch: {verb} over the last axis only, one per row"
-        hints[shape[-1:]] = f"you reduced the batch axis: {verb} over the last axis (axis=-1)"
-    return hints
-
-
-def _or_none(function, *args):
-    """``function(*args)``, or None when the arguments are outside its domain."""
-    try:
-        return function(*args)
-    except ValueError:
-        return None
-
-
-def _pair(out, what="(mean, variance)"):
-    """An answer that must be a pair."""
-    if not (isinstance(out, tuple | list) and len(out) == 2):
-        raise _Wrong(f"you returned a {type(out).__name__}: return a pair {what}.")
-    return out
-
-
-def _monte_carlo(estimate, exact, case, *, seeds=200, hints=()):
-    """Check a Monte Carlo answer, ``estimate(seed)`` → one number: finite, the same for the same
-    seed, different for different seeds, and unbiased: the mean over ``seeds`` seeds lies within
-    five standard errors of ``exact``. ``hints`` holds (mean a known mistake has, hint) pairs,
-    tried when the mean is off. Returns the estimates."""
-    first = _finite(estimate(0), case, "an estimate is an average of finite terms")
-    if first.shape != ():
-        raise _Wrong(f"for {case} you returned shape {first.shape}: return one number.")
-    if _numbers(estimate(0)) != first:
-        raise _Wrong(
-            "the same seed gave two different estimates: draw every random number from the rng "
-            "argument (rng.standard_normal), not from np.random"
-        )
-    values = np.array(
-        [float(_finite(estimate(s), case, "every estimate must be finite")) for s in range(seeds)]
-    )
-    if np.ptp(values) == 0:
-        raise _Wrong(
-            f"your estimate is {values[0]:.4f} for every seed: a Monte Carlo estimate changes "
-            "with its random draws. Sample z with the rng you are given, then average"
-        )
-    error = values.std(ddof=1) / math.sqrt(seeds)
-    if abs(values.mean() - exact) <= _SIGMAS * error + 1e-9:
-        return values
-    for mean, hint in hints:
-        if abs(values.mean() - mean) <= _SIGMAS * error + 1e-9:
-            raise _Wrong(f"{hint} (seen for {case}).")
-    raise _Wrong(
-        f"for {case} your estimates average {values.mean():.4f} over {seeds} seeds, but the "
-        f"exact value is {exact:.4f}: more than five standard errors (±{error:.3g}) away, so "
-        "the estimator is biased"
-    )
 
 
 # Exercise 1 · notebook 01 -----------------------------------------------------------------------
@@ -367,20 +66,20 @@ def _monte_carlo(estimate, exact, case, *, seeds=200, hints=()):
 _JENSEN = LinearGaussian(1.0, 1.0)  # p(z) = N(0, 1), p(x | z) = N(z, 1)
 
 
-@_exercise("Exercise 1, jensen_gap")
+@exercise("Exercise 1, jensen_gap")
 def check_jensen_gap(jensen_gap):
     r"""``jensen_gap(x)``: :math:`\log p(x) - \mathrm{ELBO}(q)` for :math:`p(z) = \mathcal N(0,1)`,
     :math:`p(x \mid z) = \mathcal N(z, 1)` and q the prior, as a formula in x; against
     :meth:`LinearGaussian.log_evidence` minus :meth:`LinearGaussian.elbo`."""
-    xs = np.array([-3.1, -0.4, 0.0, 1.3, 2.0, 4.7])
-    got = np.array([_numbers(_call(jensen_gap, float(x))).reshape(-1)[0] for x in xs])
+    xs = np.concatenate([[-3.1, -0.4, 0.0, 1.3, 2.0, 4.7], input_rng(1).uniform(-4, 4, 3)])
+    got = np.array([numbers(call(jensen_gap, float(x))).reshape(-1)[0] for x in xs])
     gap = _JENSEN.log_evidence(xs) - _JENSEN.elbo(xs, 0.0, 1.0)
     post_mean, post_var = _JENSEN.posterior(xs)
     reverse = kl_normal(post_mean, post_var)
-    _compare(
+    compare(
         got,
         gap,
-        "x = -3.1, -0.4, 0, 1.3, 2, 4.7",
+        "x = -3.1, -0.4, 0, 1.3, 2, 4.7 and three drawn at random",
         mistakes=[
             (
                 reverse,
@@ -406,14 +105,23 @@ def check_jensen_gap(jensen_gap):
 # Exercise 2 · notebook 02 -----------------------------------------------------------------------
 
 
-@_exercise("Exercise 2, linear_gaussian_elbo")
+@exercise("Exercise 2, linear_gaussian_elbo")
 def check_linear_gaussian_elbo(linear_gaussian_elbo):
     r"""``linear_gaussian_elbo(x, mu, s2, w, sigma2)``: the closed-form ELBO of
     :math:`q = \mathcal N(\mu, s^2)` under :math:`p(z) = \mathcal N(0, 1)`,
     :math:`p(x\mid z) = \mathcal N(wz, \sigma^2)`, against :meth:`LinearGaussian.elbo`."""
     x_post = np.array([-1.0, 0.5, 2.0])
+    drawn = input_rng(2)
     cases = [
         ("x = 1.5, q = N(0.3, 0.2), w = 2, σ² = 0.5", 1.5, 0.3, 0.2, 2.0, 0.5),
+        (
+            "x, q, w and σ² drawn at random",
+            drawn.normal(size=4),
+            drawn.normal(size=4),
+            drawn.uniform(0.1, 3.0, 4),
+            float(drawn.normal()),
+            float(drawn.uniform(0.2, 2.0)),
+        ),
         (
             "x = (-1, 0, 2.5), q = N((0.5, 0, -1), (0.1, 1, 3)), w = -1, σ² = 3",
             np.array([-1.0, 0.0, 2.5]),
@@ -435,9 +143,9 @@ def check_linear_gaussian_elbo(linear_gaussian_elbo):
         model = LinearGaussian(w, sigma2)
         elbo = model.elbo(x, mu, s2)
         fit, kl = model.expected_log_likelihood(x, mu, s2), kl_normal(mu, s2)
-        got = _call(linear_gaussian_elbo, x, mu, s2, w, sigma2)
+        got = call(linear_gaussian_elbo, x, mu, s2, w, sigma2)
         try:
-            _compare(
+            compare(
                 got,
                 elbo,
                 case,
@@ -462,9 +170,9 @@ def check_linear_gaussian_elbo(linear_gaussian_elbo):
                 shapes={(): "one ELBO per x: the formula broadcasts over the arrays"},
                 nonfinite="the ELBO is finite for every s2 > 0: look for a log or a division by s2",
             )
-        except _Wrong as wrong:
-            if np.any(_numbers(got) > model.log_evidence(x) + 1e-9):
-                raise _Wrong(
+        except Wrong as wrong:
+            if np.any(numbers(got) > model.log_evidence(x) + 1e-9):
+                raise Wrong(
                     f"{wrong} Your value even exceeds log p(x): impossible for a lower bound."
                 ) from None
             raise
@@ -474,12 +182,12 @@ def check_linear_gaussian_elbo(linear_gaussian_elbo):
 # Exercise 3 · notebook 03 -----------------------------------------------------------------------
 
 
-@_exercise("Exercise 3, kl_diag_gaussian")
+@exercise("Exercise 3, kl_diag_gaussian")
 def check_kl_diag_gaussian(kl_diag_gaussian):
     r"""``kl_diag_gaussian(mu, logvar)``: :math:`\mathrm{KL}(\mathcal N(\mu, \mathrm{diag}\,
     e^{\mathrm{logvar}})\,\|\,\mathcal N(0, I))`, one value per row, against
     :func:`elbo_lib.kl.kl_to_standard_normal`."""
-    rng = np.random.default_rng(1)
+    rng = input_rng(3)
     cases = [
         ("mu = (0.5, -1, 2), var = (1e-8, 1, 4.5)", [0.5, -1.0, 2.0], np.log([1e-8, 1.0, 4.5])),
         ("a batch of 4 rows of 3 dimensions", rng.normal(size=(4, 3)), rng.normal(size=(4, 3))),
@@ -490,8 +198,8 @@ def check_kl_diag_gaussian(kl_diag_gaussian):
         mu, logvar = np.asarray(mu), np.asarray(logvar)
         kl, d = kl_to_standard_normal(mu, logvar=logvar), mu.shape[-1]
         half = "off by a factor 2: did you forget the ½?"
-        _compare(
-            _call(kl_diag_gaussian, mu, logvar),
+        compare(
+            call(kl_diag_gaussian, mu, logvar),
             kl,
             case,
             mistakes=[
@@ -506,11 +214,11 @@ def check_kl_diag_gaussian(kl_diag_gaussian):
                 ),
                 (kl_to_standard_normal(0 * mu, logvar=logvar), "the μ² term is missing"),
                 (
-                    _or_none(kl_to_standard_normal, mu, logvar),
+                    or_none(kl_to_standard_normal, mu, logvar),
                     "you treated logvar as a variance: σ² = exp(logvar), and log σ² is logvar",
                 ),
             ],
-            shapes=_reduction_hints(mu.shape, "sum"),
+            shapes=reduction_hints(mu.shape, "sum"),
             nonfinite="logvar already is log σ², so use it as it is and σ² = exp(logvar); "
             "taking log(logvar) fails for every var < 1: work in log-variance",
         )
@@ -520,7 +228,7 @@ def check_kl_diag_gaussian(kl_diag_gaussian):
 # Exercises 4 and 5 · notebook 03 ----------------------------------------------------------------
 
 _MODEL, _X = LinearGaussian(2.0, 0.5), 1.5  # the model and data point of exercises 4 and 5
-_LOG_JOINT = {LinearGaussian.log_joint.__code__}  # the one library call these answers may make
+_LOG_JOINT = frozenset({LinearGaussian.log_joint.__code__})  # the one library call they may make
 
 
 def _posterior():
@@ -540,7 +248,7 @@ def _mc_values(mu, s2, n=100_000):
     )
 
 
-@_exercise("Exercise 4, mc_elbo")
+@exercise("Exercise 4, mc_elbo")
 def check_mc_elbo(mc_elbo):
     r"""``mc_elbo(model, x, mu, s2, n_samples, rng)``: the average of :math:`\log p(x, z_k) -
     \log q(z_k)` over ``n_samples`` draws from q. It must change with the rng, give the same
@@ -555,16 +263,14 @@ def check_mc_elbo(mc_elbo):
         model = LinearGaussian(2.0, 0.5)
 
         def estimate(seed, mu=mu, s2=s2, n=n, model=model, case=case):
-            out = _call(
-                mc_elbo, model, _X, mu, s2, n, np.random.default_rng(seed), allow=_LOG_JOINT
-            )
-            out = _finite(out, case, "every log-weight is finite, and so is their average")
+            out = call(mc_elbo, model, _X, mu, s2, n, np.random.default_rng(seed), allow=_LOG_JOINT)
+            out = finite(out, case, "every log-weight is finite, and so is their average")
             if n > 1 and out.shape == (n,):
-                raise _Wrong(f"you returned the {n} log-weights: return their average.")
+                raise Wrong(f"you returned the {n} log-weights: return their average.")
             return out
 
         log_joint, _, _, log_q_mistaken = _mc_values(mu, s2)
-        _monte_carlo(
+        monte_carlo(
             estimate,
             float(_MODEL.elbo(_X, mu, s2)),
             case,
@@ -578,8 +284,8 @@ def check_mc_elbo(mc_elbo):
             ],
         )
     mean, var = _posterior()
-    at_posterior = _numbers(
-        _call(
+    at_posterior = numbers(
+        call(
             mc_elbo,
             LinearGaussian(2.0, 0.5),
             _X,
@@ -592,7 +298,7 @@ def check_mc_elbo(mc_elbo):
     )
     log_px = float(_MODEL.log_evidence(_X))
     if not abs(float(at_posterior) - log_px) < 1e-6:
-        raise _Wrong(
+        raise Wrong(
             f"at the posterior every log-weight equals log p(x) = {log_px:.4f}, but your estimate "
             f"is {float(at_posterior):.4f}: average log p(x, z) − log q(z) with "
             "log q(z) = log N(z; μ, s2) (reconstruction − closed-form KL is a valid estimator, "
@@ -606,7 +312,10 @@ def check_mc_elbo(mc_elbo):
 
 class _Recorder:
     """The estimator handed to ``measure_spread``: each call draws a fresh value from the rng it
-    is given and remembers it, so the check knows what a measured spread must be."""
+    is given and remembers it, so the check knows what a measured spread must be (an answer run
+    in another process sends ``values`` back)."""
+
+    returned_state = ("values",)
 
     def __init__(self, loc, scale):
         self.loc, self.scale, self.values = loc, scale, []
@@ -617,7 +326,7 @@ class _Recorder:
         return value
 
 
-@_exercise("Exercise 5, measure_spread")
+@exercise("Exercise 5, measure_spread")
 def check_measure_spread(measure_spread):
     r"""``measure_spread(estimate, n_repeats, rng)``: the standard deviation of ``n_repeats``
     values ``estimate(rng)``. The check hands over an estimator that records what it returns, so
@@ -625,35 +334,35 @@ def check_measure_spread(measure_spread):
     for repeats, loc, scale in [(50, -3.0, 0.7), (400, 10.0, 2.5), (2, 0.0, 1.0)]:
         case = f"{repeats} repeats of an estimator of spread {scale}"
         recorder = _Recorder(loc, scale)
-        spread = _numbers(_call(measure_spread, recorder, repeats, np.random.default_rng(repeats)))
-        spread = _finite(spread, case, "a standard deviation of finite numbers is finite")
+        spread = numbers(call(measure_spread, recorder, repeats, np.random.default_rng(repeats)))
+        spread = finite(spread, case, "a standard deviation of finite numbers is finite")
         if spread.shape != ():
-            raise _Wrong(f"for {case} you returned shape {spread.shape}: return one number.")
+            raise Wrong(f"for {case} you returned shape {spread.shape}: return one number.")
         values = np.array(recorder.values)
         if len(values) == 0:
-            raise _Wrong(
+            raise Wrong(
                 f"{float(spread)} is the estimator's true spread, not one you measured: "
                 "measure the standard deviation of the values estimate(rng) returned"
-                if _close(spread, scale, 1e-6)
+                if close(spread, scale, 1e-6)
                 else "you never called estimate: the spread must be measured from n_repeats "
                 "calls, not computed from a formula"
             )
         if len(values) != repeats:
-            raise _Wrong(
+            raise Wrong(
                 f"for {case} you called estimate {len(values)} times: call it exactly "
                 "n_repeats times and measure the spread of what it returns"
             )
         if np.ptp(values) == 0:
-            raise _Wrong(
+            raise Wrong(
                 f"every call of estimate returned the same value for {case}: pass the rng you "
                 "are given to every call; a new np.random.default_rng(seed) repeats the draws"
             )
         measured = [values.std(), values.std(ddof=1)]
-        if any(_close(spread, m, 1e-9) for m in measured):
+        if any(close(spread, m, 1e-9) for m in measured):
             continue
-        if any(_close(spread, m**2, 1e-9) for m in measured):
-            raise _Wrong(f"you returned the variance (seen for {case}): take its square root.")
-        raise _Wrong(
+        if any(close(spread, m**2, 1e-9) for m in measured):
+            raise Wrong(f"you returned the variance (seen for {case}): take its square root.")
+        raise Wrong(
             f"for {case} the values estimate returned have standard deviation "
             f"{values.std():.4f}, but you returned {float(spread):.4f}: the spread must be "
             "measured from those calls, not computed from a formula"
@@ -671,18 +380,18 @@ def plot_mc_elbo_spread(mc_elbo, measure_spread, n_samples=(1, 3, 10, 30, 100, 3
         for n in n_samples:
 
             def estimate(rng, n=n):
-                return float(_numbers(mc_elbo(LinearGaussian(2.0, 0.5), _X, 0.3, 0.2, n, rng)))
+                return float(numbers(mc_elbo(LinearGaussian(2.0, 0.5), _X, 0.3, 0.2, n, rng)))
 
             rng = np.random.default_rng(n)
-            spread = _numbers(_call(measure_spread, estimate, repeats, rng, allow=_LOG_JOINT))
+            spread = numbers(call(measure_spread, estimate, repeats, rng, allow=_LOG_JOINT))
             if spread.shape != ():
-                raise _Wrong("measure_spread must return one number")
-            spreads.append(float(_finite(spread, f"n = {n}", "measure finite estimates")))
-    except _NotDone:
-        _say("…", "Exercises 4 and 5", f"{NOT_DONE}.")
+                raise Wrong("measure_spread must return one number")
+            spreads.append(float(finite(spread, f"n = {n}", "measure finite estimates")))
+    except NotDone:
+        say("…", "Exercises 4 and 5", f"{NOT_DONE}.")
         return None
-    except _Wrong as wrong:
-        _say("✗", "Exercises 4 and 5", str(wrong))
+    except Wrong as wrong:
+        say("✗", "Exercises 4 and 5", str(wrong))
         return None
     n = np.asarray(n_samples, dtype=float)
     log_joint, log_q, _, _ = _mc_values(0.3, 0.2)
@@ -701,66 +410,105 @@ def plot_mc_elbo_spread(mc_elbo, measure_spread, n_samples=(1, 3, 10, 30, 100, 3
 # Exercise 6 · notebook 04 -----------------------------------------------------------------------
 
 
-@_exercise("Exercise 6, optimal_q")
+def _conditioned(x1, x2, w1, w2, sigma2_1, sigma2_2):
+    r"""The posterior :math:`p(z \mid x_1, x_2)` by conditioning the joint Gaussian of
+    :math:`(z, x_1, x_2)`: mean :math:`\Sigma_{zx}\Sigma_{xx}^{-1}x`, variance
+    :math:`1 - \Sigma_{zx}\Sigma_{xx}^{-1}\Sigma_{xz}` (a route other than adding precisions)."""
+    cov_zx = np.array([w1, w2])
+    cov_xx = np.array([[w1**2 + sigma2_1, w1 * w2], [w1 * w2, w2**2 + sigma2_2]])
+    gain = np.linalg.solve(cov_xx, cov_zx)
+    x = np.stack(np.broadcast_arrays(np.asarray(x1, float), np.asarray(x2, float)), axis=-1)
+    return x @ gain, np.broadcast_to(1.0 - cov_zx @ gain, np.shape(x)[:-1])
+
+
+def _gaussian_kl(mean, var, mean_p, var_p):
+    """KL(N(mean, var) ‖ N(mean_p, var_p)), elementwise."""
+    return 0.5 * (np.log(var_p / var) + (var + (mean - mean_p) ** 2) / var_p - 1.0)
+
+
+@exercise("Exercise 6, optimal_q")
 def check_optimal_q(optimal_q):
-    r"""``optimal_q(x, w, sigma2) -> (mean, variance)`` of the q that maximises the ELBO: the
-    posterior :math:`p(z\mid x)`, against :meth:`LinearGaussian.posterior`."""
+    r"""``optimal_q(x1, x2, w1, w2, sigma2_1, sigma2_2) -> (mean, variance)`` of the q that
+    maximises the ELBO of :math:`p(z) = \mathcal N(0, 1)`, :math:`p(x_i \mid z) = \mathcal
+    N(w_i z, \sigma_i^2)` (two observations, independent given z): the posterior, against
+    Gaussian conditioning of the joint (:func:`_conditioned`), at points drawn when it runs."""
+    drawn = input_rng(6)
     cases = [
-        ("x = 1.5, w = 2, σ² = 0.5", 1.5, 2.0, 0.5),
-        ("x = (-1, 0, 2.5), w = -1, σ² = 3", np.array([-1.0, 0.0, 2.5]), -1.0, 3.0),
-        ("x = 0.8, w = 0 (x says nothing about z)", 0.8, 0.0, 1.0),
+        ("x = (1.5, -0.5), w = (2, 1), σ² = (0.5, 2)", 1.5, -0.5, 2.0, 1.0, 0.5, 2.0),
+        (
+            "x₂ says nothing (w₂ = 0): x₁ = (-1, 0, 2.5), w₁ = -1, σ₁² = 3",
+            np.array([-1.0, 0.0, 2.5]),
+            np.array([4.0, -2.0, 0.0]),
+            -1.0,
+            0.0,
+            3.0,
+            1.0,
+        ),
+        (
+            "x, w and σ² drawn at random",
+            2 * drawn.normal(size=4),
+            2 * drawn.normal(size=4),
+            float(1.5 * drawn.normal()),
+            float(1.5 * drawn.normal()),
+            float(drawn.uniform(0.1, 3.0)),
+            float(drawn.uniform(0.1, 3.0)),
+        ),
     ]
-    for case, x, w, sigma2 in cases:
-        model = LinearGaussian(w, sigma2)
-        mean, var = model.posterior(x)
-        out = _pair(_call(optimal_q, x, w, sigma2))
-        got_mean, got_var = _numbers(out[0]), _numbers(out[1])
+    nonfinite = "1 + w₁²/σ₁² + w₂²/σ₂² is never zero"
+    for case, x1, x2, w1, w2, s1, s2 in cases:
+        mean, var = _conditioned(x1, x2, w1, w2, s1, s2)
+        out = pair(call(optimal_q, x1, x2, w1, w2, s1, s2))
+        got_mean, got_var = numbers(out[0]), numbers(out[1])
         if got_var.shape == () and var.shape != ():
             got_var = np.broadcast_to(got_var, var.shape)  # one variance for every x is right
-        if _close(got_mean, var) and _close(got_var, mean):
-            raise _Wrong(
+        if close(got_mean, var) and close(got_var, mean):
+            raise Wrong(
                 f"you returned (variance, mean): return (mean, variance) (seen for {case})."
             )
-        nonfinite = "divide by w² + σ², which is never zero; at w = 0 the posterior is the prior"
+        one_mean, one_var = LinearGaussian(w1, s1).posterior(x1)
+        no_prior = 1 / (w1**2 / s1 + w2**2 / s2)
         try:
-            _compare(
+            compare(
                 got_mean,
                 mean,
                 f"the mean, {case}",
                 mistakes=[
                     (
-                        x / w if w else None,
-                        "x/w maximises the likelihood alone: the prior N(0, 1) pulls the mean to 0",
+                        one_mean,
+                        "that is the posterior given x₁ alone: x₂ pulls the mean too, by "
+                        "w₂x₂/σ₂² in the precision-weighted sum",
+                    ),
+                    (
+                        no_prior * (w1 * x1 / s1 + w2 * x2 / s2),
+                        "the prior is missing: it adds its precision 1 and pulls the mean to 0",
                     ),
                 ],
                 nonfinite=nonfinite,
             )
-            _compare(
+            compare(
                 got_var,
                 var,
                 f"the variance, {case}",
                 mistakes=[
                     (np.sqrt(var), "you returned the standard deviation: return the variance"),
-                    (
-                        sigma2 / w**2 if w else None,
-                        "σ²/w² leaves out the prior: precisions add, 1/s² = 1 + w²/σ²",
-                    ),
+                    (one_var, "that is the variance given x₁ alone: x₂ adds its precision w₂²/σ₂²"),
+                    (no_prior, "the prior's precision 1 is missing: precisions add"),
                 ],
                 nonfinite=nonfinite,
             )
-        except _Wrong as wrong:
-            gap = _or_none(model.kl_to_posterior, x, got_mean, got_var)
-            if gap is None or not np.all(np.isfinite(gap)):
+        except Wrong as wrong:
+            with np.errstate(all="ignore"):
+                gap = _gaussian_kl(got_mean, got_var, mean, var)
+            if not (np.all(np.isfinite(gap)) and np.all(got_var > 0)):
                 raise
-            raise _Wrong(
-                f"{wrong} At your q the ELBO is {_show(gap)} nats below log p(x): that gap is "
-                "KL(q ‖ p(z|x)), zero only at the posterior."
+            raise Wrong(
+                f"{wrong} At your q the ELBO is {show(gap)} nats below log p(x₁, x₂): that gap "
+                "is KL(q ‖ p(z|x₁, x₂)), zero only at the posterior."
             ) from None
-    x, w, sigma2 = cases[0][1:]
-    model, (mean, var) = LinearGaussian(w, sigma2), _pair(_call(optimal_q, x, w, sigma2))
     return (
-        f"At your q the ELBO is {float(model.elbo(x, _numbers(mean), _numbers(var))):.4f} = "
-        f"log p(x) for x = {x}: the gap KL(q ‖ p(z|x)) is zero."
+        "Your q is the posterior, as conditioning the joint Gaussian of (z, x₁, x₂) gives: "
+        "precisions add (1 + w₁²/σ₁² + w₂²/σ₂²) and the mean is the precision-weighted pull of "
+        "each observation, so the ELBO there equals log p(x₁, x₂)."
     )
 
 
@@ -770,7 +518,7 @@ _GRID = np.linspace(-15.0, 15.0, 3001)
 _BIMODAL = mixture_log_density(_GRID, separation=6.0, weight=0.7)  # modes at -3 (0.7) and +3
 
 
-@_exercise("Exercise 7, reverse_kl_on_grid")
+@exercise("Exercise 7, reverse_kl_on_grid")
 def check_reverse_kl_on_grid(reverse_kl_on_grid):
     r"""``reverse_kl_on_grid(log_p, grid, mean, std)``: :math:`\mathrm{KL}(q\,\|\,p)` for
     :math:`q = \mathcal N(\mathrm{mean}, \mathrm{std}^2)` and p given by unnormalised log values
@@ -783,6 +531,12 @@ def check_reverse_kl_on_grid(reverse_kl_on_grid):
         ("the two-mode p, q = N(-3, 1)", _BIMODAL, -3.0, 1.0),
         ("the two-mode p, q = N(0, 3²)", _BIMODAL, 0.0, 3.0),
         ("the two-mode p unnormalised by e^-1000, q = N(2, 0.5²)", _BIMODAL - 1000.0, 2.0, 0.5),
+        (
+            "the two-mode p, q's mean and std drawn at random",
+            _BIMODAL,
+            float(input_rng(7).uniform(-4.0, 4.0)),
+            float(input_rng(7).uniform(0.5, 3.0, 2)[1]),
+        ),
     ]
     for case, log_p, mean, std in cases:
         kl = float(reverse_kl(mean, std, log_p, _GRID))
@@ -792,8 +546,8 @@ def check_reverse_kl_on_grid(reverse_kl_on_grid):
         q = stats.norm(mean, std).pdf(_GRID)
         forward = float(np.sum(p * (np.log(p + 1e-300) - np.log(q + 1e-300))) * step)
         unnormalised = float(np.sum(q * (stats.norm(mean, std).logpdf(_GRID) - log_p)) * step)
-        _compare(
-            _call(reverse_kl_on_grid, log_p, _GRID, mean, std),
+        compare(
+            call(reverse_kl_on_grid, log_p, _GRID, mean, std),
             kl,
             case,
             mistakes=[
@@ -817,14 +571,14 @@ def check_reverse_kl_on_grid(reverse_kl_on_grid):
     means, stds = np.linspace(-6.0, 6.0, 49), np.geomspace(0.3, 6.0, 17)
     scores = np.array(
         [
-            [float(_numbers(_call(reverse_kl_on_grid, _BIMODAL, _GRID, m, s))) for s in stds]
+            [float(numbers(call(reverse_kl_on_grid, _BIMODAL, _GRID, m, s))) for s in stds]
             for m in means
         ]
     )
     i, j = np.unravel_index(np.argmin(scores), scores.shape)
     best_mean, best_std = fit_gaussian(_BIMODAL, _GRID, "reverse")
     if not (abs(means[i] - best_mean) < 0.3 and abs(np.log(stds[j] / best_std)) < 0.2):
-        raise _Wrong(
+        raise Wrong(
             f"on the lattice your KL is smallest at q = N({means[i]:.2f}, {stds[j]:.2f}²), but "
             f"the reverse-KL fit is N({best_mean:.2f}, {best_std:.2f}²)"
         )
@@ -834,19 +588,19 @@ def check_reverse_kl_on_grid(reverse_kl_on_grid):
     )
 
 
-@_exercise("Exercise 8, predict the two fits")
+@exercise("Exercise 8, predict the two fits")
 def check_fit_prediction(predict_fits):
     r"""``predict_fits() -> ((mean, std), (mean, std))``: the student's prediction of the Gaussian
     fits to the two-mode density under the reverse and the forward KL, then the fits
     (:func:`elbo_lib.divergences.fit_gaussian`) and what differs. A prediction passes when each
     mean is within 0.5 and each std within 25 % of the fit."""
-    out = _pair(_call(predict_fits), "(reverse (mean, std), forward (mean, std))")
+    out = pair(call(predict_fits), "(reverse (mean, std), forward (mean, std))")
     predicted = [_numbers_pair(f) for f in out]
     fits = [fit_gaussian(_BIMODAL, _GRID, objective) for objective in ("reverse", "forward")]
     lines = []
     for name, (pm, ps), (m, s) in zip(("reverse", "forward"), predicted, fits, strict=True):
         if not (np.isfinite(pm) and np.isfinite(ps) and ps > 0):
-            raise _Wrong(f"your {name} prediction ({pm}, {ps}) needs a finite mean and a std > 0.")
+            raise Wrong(f"your {name} prediction ({pm}, {ps}) needs a finite mean and a std > 0.")
         lines.append(
             (
                 name,
@@ -865,9 +619,9 @@ def check_fit_prediction(predict_fits):
             else "the reverse fit picks the heavier mode (weight 0.7 at -3): there the mass "
             "p misses, −log 0.7, is smallest"
         )
-        raise _Wrong(f"{told}. {why}.")
+        raise Wrong(f"{told}. {why}.")
     if not forward_ok:
-        raise _Wrong(
+        raise Wrong(
             f"{told}. The forward KL charges log p/q wherever p has mass, so q must cover both "
             "modes: it matches p's mean 0.7·(−3) + 0.3·3 = −1.2 and variance 1 + 9 − 1.44."
         )
@@ -876,8 +630,8 @@ def check_fit_prediction(predict_fits):
 
 def _numbers_pair(value):
     """A (mean, std) prediction as a pair of floats."""
-    value = _pair(value, "(mean, std)")
-    return tuple(float(_numbers(v).reshape(-1)[0]) for v in value)
+    value = pair(value, "(mean, std)")
+    return tuple(float(numbers(v).reshape(-1)[0]) for v in value)
 
 
 # Exercises 9, 10 and 11 · notebook 06 -----------------------------------------------------------
@@ -889,12 +643,12 @@ def _quantile_map(mu, std, eps):
     return Normal(mu, std).icdf(Normal(0.0, 1.0).cdf(eps))
 
 
-@_exercise("Exercise 9, reparameterise")
+@exercise("Exercise 9, reparameterise")
 def check_reparameterise(reparameterise):
     r"""``reparameterise(mu, logvar, eps)``: a sample of :math:`\mathcal N(\mu,
     e^{\mathrm{logvar}})` as a differentiable function of (μ, logvar) and the noise ε, compared
     value and gradient with torch.distributions' quantile map."""
-    generator = torch.Generator().manual_seed(4)
+    generator = input_generator(9)
 
     def randn(*shape):
         return torch.randn(*shape, generator=generator, dtype=torch.float64)
@@ -907,15 +661,15 @@ def check_reparameterise(reparameterise):
     ]
     for case, mu0, logvar0, eps in cases:
         mu, logvar = mu0.clone().requires_grad_(), logvar0.clone().requires_grad_()
-        z = _call(reparameterise, mu, logvar, eps)
+        z = call(reparameterise, mu, logvar, eps)
         if not isinstance(z, torch.Tensor):
-            _numbers(z)
-            raise _Wrong(
+            numbers(z)
+            raise Wrong(
                 f"you returned a {type(z).__name__}: build z with torch operations on mu, logvar "
                 "and eps, so that gradients can flow"
             )
         std0 = logvar0.exp().sqrt()
-        _compare(
+        compare(
             z,
             _quantile_map(mu0, std0, eps),
             case,
@@ -934,7 +688,7 @@ def check_reparameterise(reparameterise):
             "fails there; σ = exp(½·logvar) is positive for every logvar",
         )
         if z.grad_fn is None:
-            raise _Wrong(
+            raise Wrong(
                 "z carries no gradient: compute it from mu and logvar with torch operations "
                 "(no .detach(), .item(), numpy or torch.normal)"
             )
@@ -944,8 +698,8 @@ def check_reparameterise(reparameterise):
         reference = _quantile_map(mu_r, logvar_r.exp().sqrt(), eps)
         expected = torch.autograd.grad((reference * weights).sum(), (mu_r, logvar_r))
         for name, g, e in zip(("mu", "logvar"), got, expected, strict=True):
-            if g is None or not _close(_numbers(g), _numbers(e)):
-                raise _Wrong(
+            if g is None or not close(numbers(g), numbers(e)):
+                raise Wrong(
                     f"the value is right but the gradient with respect to {name} is not: build "
                     "z from mu and logvar with differentiable torch operations"
                 )
@@ -967,7 +721,7 @@ _SCORE_CASES = [
 ]
 
 
-@_exercise("Exercise 10, score_function_grad")
+@exercise("Exercise 10, score_function_grad")
 def check_score_function_grad(score_function_grad):
     r"""``score_function_grad(f, mu, sigma, n_samples, rng)``: the score-function (REINFORCE)
     estimate :math:`\frac1n\sum_k f(z_k)\,(z_k - \mu)/\sigma^2`, :math:`z_k \sim \mathcal N(\mu,
@@ -977,9 +731,9 @@ def check_score_function_grad(score_function_grad):
     for f, mu, sigma, exact, case in _SCORE_CASES:
 
         def estimate(seed, f=f, mu=mu, sigma=sigma, n=4):
-            return _call(score_function_grad, f, mu, sigma, n, np.random.default_rng(seed))
+            return call(score_function_grad, f, mu, sigma, n, np.random.default_rng(seed))
 
-        values = _monte_carlo(
+        values = monte_carlo(
             estimate,
             exact,
             f"{case}, 4 samples",
@@ -994,7 +748,7 @@ def check_score_function_grad(score_function_grad):
             # one sample: Var[z²(z − μ)/σ²] = 21.75 here, the pathwise Var[2z] = 4σ² = 1
             pathwise = 2 * sigma / 2  # the spread of an average of 4 pathwise samples, 2σ/√4
             if values.std() < 1.5 * pathwise:
-                raise _Wrong(
+                raise Wrong(
                     f"your estimates spread by {values.std():.3f}, like the pathwise "
                     f"(reparameterisation) gradient's {pathwise:.3f}: the exercise asks for the "
                     "score-function estimator, f(z)·(z − μ)/σ², which spreads far more"
@@ -1005,14 +759,14 @@ def check_score_function_grad(score_function_grad):
     )
 
 
-@_exercise("Exercise 11, predict the variance ratio")
+@exercise("Exercise 11, predict the variance ratio")
 def check_variance_ratio_prediction(predicted_ratio):
     r"""``predicted_ratio()``: the prediction of :math:`\mathrm{Var}[f(z)(z-\mu)/\sigma^2] /
     \mathrm{Var}[f'(z)]` for :math:`f(z) = z^2`, :math:`\mu = \sigma = 1`, one sample each; then
     the ratio measured with a million draws, and what differs. It passes within 10 %."""
-    got = _finite(_numbers(_call(predicted_ratio)), "your prediction", "predict a finite ratio")
+    got = finite(numbers(call(predicted_ratio)), "your prediction", "predict a finite ratio")
     if got.shape != ():
-        raise _Wrong(f"you returned shape {got.shape}: return one number.")
+        raise Wrong(f"you returned shape {got.shape}: return one number.")
     eps = np.random.default_rng(11).standard_normal(1_000_000)
     z = 1.0 + eps
     measured = (z**2 * eps).var() / (2 * z).var()
@@ -1020,8 +774,8 @@ def check_variance_ratio_prediction(predicted_ratio):
     if abs(float(got) / measured - 1) <= 0.1:
         return f"{told}: the score-function estimator needs ~{measured:.0f}× the samples."
     if abs(float(got) * measured - 1) <= 0.1:
-        raise _Wrong(f"{told}: you predicted the inverse; the score-function one spreads more.")
-    raise _Wrong(
+        raise Wrong(f"{told}: you predicted the inverse; the score-function one spreads more.")
+    raise Wrong(
         f"{told}. With z = 1 + ε: z²·ε = ε + 2ε² + ε³ has mean 2 and second moment "
         "E[ε²] + 4E[ε⁴] + E[ε⁶] + 2E[ε⁴] = 1 + 12 + 15 + 6, while 2z = 2 + 2ε has variance 4."
     )
@@ -1030,12 +784,15 @@ def check_variance_ratio_prediction(predicted_ratio):
 # Exercise 12 · notebook 07 ----------------------------------------------------------------------
 
 
-def _decoder(seed=12):
+class _Decoder:
     """A fixed random linear decoder from 8 latents to 64 pixel logits (float64)."""
-    generator = torch.Generator().manual_seed(seed)
-    weight = torch.randn(LATENTS, PIXELS, generator=generator, dtype=torch.float64)
-    bias = torch.randn(PIXELS, generator=generator, dtype=torch.float64)
-    return lambda z: z @ weight + bias
+
+    def __init__(self, generator):
+        self.weight = torch.randn(LATENTS, PIXELS, generator=generator, dtype=torch.float64)
+        self.bias = torch.randn(PIXELS, generator=generator, dtype=torch.float64)
+
+    def __call__(self, z):
+        return z @ self.weight + self.bias
 
 
 def _single_sample_reference(x, mu, logvar, decode, eps):
@@ -1045,25 +802,25 @@ def _single_sample_reference(x, mu, logvar, decode, eps):
     return reconstruction, log_normal(z).sum(-1), log_q
 
 
-@_exercise("Exercise 12, single_sample_elbo")
+@exercise("Exercise 12, single_sample_elbo")
 def check_single_sample_elbo(single_sample_elbo):
     r"""``single_sample_elbo(x, mu, logvar, decode, eps)``: for each image,
     :math:`\log p(x \mid z) + \log p(z) - \log q(z \mid x)` at :math:`z = \mu + \sigma\varepsilon`,
     with Bernoulli pixels of logits ``decode(z)``; value and gradients against
     :func:`elbo_lib.vae.bernoulli_log_likelihood` and :func:`elbo_lib.densities.log_normal`."""
     x, _, mu0, logvar0 = _loss_batch(6, seed=21)
-    eps = torch.randn(6, LATENTS, generator=torch.Generator().manual_seed(22), dtype=torch.float64)
+    eps = torch.randn(6, LATENTS, generator=input_generator(12), dtype=torch.float64)
     logvar0[0, 0] = math.log(1e-6)
-    decode = _decoder()
+    decode = _Decoder(torch.Generator().manual_seed(12))
     mu, logvar = mu0.clone().requires_grad_(), logvar0.clone().requires_grad_()
-    got = _call(single_sample_elbo, x, mu, logvar, decode, eps)
+    got = call(single_sample_elbo, x, mu, logvar, decode, eps)
     reconstruction, log_prior, log_q = (
         t.detach() for t in _single_sample_reference(x, mu0, logvar0, decode, eps)
     )
     expected = reconstruction + log_prior - log_q
     kl = kl_to_standard_normal(mu0, logvar=logvar0)
     case = "a batch of 6 images, one variance 1e-6"
-    _compare(
+    compare(
         got,
         expected,
         case,
@@ -1096,7 +853,7 @@ def check_single_sample_elbo(single_sample_elbo):
         rtol=1e-5,
     )
     if not (isinstance(got, torch.Tensor) and got.requires_grad):
-        raise _Wrong("your ELBO carries no gradient: compute it with torch operations")
+        raise Wrong("your ELBO carries no gradient: compute it with torch operations")
     weights = torch.linspace(0.5, 1.5, 6, dtype=torch.float64)
     grads = torch.autograd.grad((got * weights).sum(), (mu, logvar), allow_unused=True)
     mu_r, logvar_r = mu0.clone().requires_grad_(), logvar0.clone().requires_grad_()
@@ -1104,8 +861,8 @@ def check_single_sample_elbo(single_sample_elbo):
     reference = reconstruction + log_prior - log_q
     expected_grads = torch.autograd.grad((reference * weights).sum(), (mu_r, logvar_r))
     for name, g, e in zip(("mu", "logvar"), grads, expected_grads, strict=True):
-        if g is None or not _close(_numbers(g), _numbers(e), 1e-5):
-            raise _Wrong(
+        if g is None or not close(numbers(g), numbers(e), 1e-5):
+            raise Wrong(
                 f"the value is right but its gradient with respect to {name} is not: take z = "
                 "μ + exp(½·logvar)·ε inside the function, with torch operations"
             )
@@ -1115,11 +872,11 @@ def check_single_sample_elbo(single_sample_elbo):
 # Exercise 13 · notebook 08 ----------------------------------------------------------------------
 
 
-@_exercise("Exercise 13, iwae_bound")
+@exercise("Exercise 13, iwae_bound")
 def check_iwae_bound(iwae_bound_fn):
     r"""``iwae_bound(log_w)``: :math:`\log \frac1K \sum_k e^{\log w_k}` over the last axis, stable
     for log-weights near ±1000, against :func:`elbo_lib.bounds.iwae_bound`."""
-    rng = np.random.default_rng(7)
+    rng = input_rng(13)
     cases = [
         ("log_w of shape (3, 5) around -100", rng.normal(-100.0, 2.0, size=(3, 5))),
         ("a single row of K = 6 log-weights", rng.normal(size=6)),
@@ -1140,8 +897,8 @@ def check_iwae_bound(iwae_bound_fn):
                 "one m for the whole array is far above the row near -1000, whose weights "
                 "then underflow to 0: take m row by row, np.max(log_w, axis=-1, keepdims=True)"
             )
-        _compare(
-            _call(iwae_bound_fn, log_w),
+        compare(
+            call(iwae_bound_fn, log_w),
             bound,
             case,
             mistakes=[
@@ -1153,7 +910,7 @@ def check_iwae_bound(iwae_bound_fn):
                 (bound + log_k, "off by log K: average the weights (subtract log K), not sum"),
                 (log_w.max(axis=-1), "you returned the largest log-weight: average all weights"),
             ],
-            shapes=_reduction_hints(log_w.shape, "average the weights"),
+            shapes=reduction_hints(log_w.shape, "average the weights"),
             nonfinite=stable,
         )
     return (
@@ -1170,16 +927,17 @@ def _expected_nll(m, p, sigma2):
     return -(p * log_normal(1.0, m, sigma2) + (1 - p) * log_normal(0.0, m, sigma2))
 
 
-@_exercise("Exercise 14, blur_optimum")
+@exercise("Exercise 14, blur_optimum")
 def check_blur_optimum(blur_optimum):
     r"""``blur_optimum(p, sigma2) -> (m, nll)``: the Gaussian decoder's mean m for a pixel that
     is on with probability p, minimising :math:`-\mathbb E_x \log \mathcal N(x; m, \sigma^2)`,
     and that minimum in nats; against a numerical minimisation (scipy.optimize)."""
-    for p, sigma2 in [(0.5, 0.1), (0.2, 1.0), (0.93, 0.05), (0.0, 0.3)]:
+    drawn = float(input_rng(14).uniform(0.05, 0.95))
+    for p, sigma2 in [(0.5, 0.1), (0.2, 1.0), (0.93, 0.05), (0.0, 0.3), (drawn, 0.4)]:
         case = f"p = {p}, σ² = {sigma2}"
         got = [
-            _finite(v, case, "both numbers are finite")
-            for v in _pair(_call(blur_optimum, p, sigma2), "(m, nll)")
+            finite(v, case, "both numbers are finite")
+            for v in pair(call(blur_optimum, p, sigma2), "(m, nll)")
         ]
         best = optimize.minimize_scalar(
             functools.partial(_expected_nll, p=p, sigma2=sigma2),
@@ -1187,7 +945,7 @@ def check_blur_optimum(blur_optimum):
             method="bounded",
             options={"xatol": 1e-10},
         )
-        _compare(
+        compare(
             got[0],
             best.x,
             f"m, {case}",
@@ -1203,7 +961,7 @@ def check_blur_optimum(blur_optimum):
             atol=1e-6,
         )
         constant = 0.5 * math.log(2 * math.pi * sigma2)
-        _compare(
+        compare(
             got[1],
             best.fun,
             f"the −log p at the optimum, {case}",
@@ -1226,14 +984,14 @@ def check_blur_optimum(blur_optimum):
 # Exercise 15 · notebook 10 ----------------------------------------------------------------------
 
 
-@_exercise("Exercise 15, mutual_information")
+@exercise("Exercise 15, mutual_information")
 def check_mutual_information(mutual_information):
     r"""``mutual_information(mu, logvar, eps)``: the Monte Carlo estimate of :math:`I_q(X; Z) =
     \mathbb E_{n, z \sim q(z|x_n)}[\log q(z \mid x_n) - \log q(z)]` with the aggregate posterior
     :math:`q(z) = \frac1N\sum_m q(z \mid x_m)` summed exactly, for the draws
     :math:`z_{s,n} = \mu_n + \sigma_n \varepsilon_{s,n}`; against
     :func:`elbo_lib.diagnostics.log_aggregate_posterior`, as in ELBO surgery."""
-    generator = torch.Generator().manual_seed(15)
+    generator = input_generator(15)
 
     def randn(*shape):
         return torch.randn(*shape, generator=generator, dtype=torch.float64)
@@ -1268,8 +1026,8 @@ def check_mutual_information(mutual_information):
         log_aggregate = log_aggregate_posterior(z, mu, logvar)
         info = float((log_own - log_aggregate).mean())
         log_n = math.log(len(mu))
-        _compare(
-            _call(mutual_information, mu, logvar, eps),
+        compare(
+            call(mutual_information, mu, logvar, eps),
             info,
             case,
             mistakes=[
@@ -1315,7 +1073,7 @@ def _clamped_loss(x, logits, mu, logvar, beta):
 
 def _loss_batch(n, seed, logit_scale=2.0):
     """(x, logits, mu, logvar) of a batch of n images, in float64."""
-    generator = torch.Generator().manual_seed(seed)
+    generator = input_generator(100 + seed)
 
     def randn(*shape):
         return torch.randn(*shape, generator=generator, dtype=torch.float64)
@@ -1326,7 +1084,7 @@ def _loss_batch(n, seed, logit_scale=2.0):
 
 def _loss(fn, x, logits, mu, logvar, beta):
     """The student's loss as a float (summed, should it be one value per image)."""
-    return float(_numbers(_call(fn, x, logits, mu, logvar, beta)).sum())
+    return float(numbers(call(fn, x, logits, mu, logvar, beta)).sum())
 
 
 _PROBE_RTOL = 1e-4  # the bugs change a probe by a factor of 2, -1 or 1/64; float32 code is fine
@@ -1341,7 +1099,7 @@ def _loss_symptoms(fn):
     zeros, ones = torch.zeros_like(mu), torch.ones_like(mu)
     base = _loss(fn, x, logits, mu, ones, 1.0)
     if not math.isfinite(base):
-        raise _Wrong(
+        raise Wrong(
             f"the loss is {base} for an ordinary image (logits ~ ±2, variances e): look for a "
             "log of a negative number or a division by zero"
         )
@@ -1425,7 +1183,7 @@ def _loss_symptoms(fn):
 
 def _print_symptoms(symptoms, indent=""):
     for name, problem in symptoms:
-        _say("✗", name, problem, indent) if problem else _say("✓", name, "fine", indent)
+        say("✗", name, problem, indent) if problem else say("✓", name, "fine", indent)
 
 
 def diagnose_vae_loss(vae_loss):
@@ -1435,11 +1193,11 @@ def diagnose_vae_loss(vae_loss):
     try:
         with np.errstate(all="ignore"):
             symptoms = _loss_symptoms(vae_loss)
-    except _NotDone:
-        _say("…", None, f"{NOT_DONE}.")
+    except NotDone:
+        say("…", None, f"{NOT_DONE}.")
         return
-    except _Wrong as wrong:
-        _say("✗", None, str(wrong))
+    except Wrong as wrong:
+        say("✗", None, str(wrong))
         return
     _print_symptoms(symptoms)
 
@@ -1458,9 +1216,9 @@ def _vae_loss_cases(vae_loss):
     ]
     for case, args in cases:
         args = [a.clone().requires_grad_() if isinstance(a, torch.Tensor) else a for a in args]
-        loss, expected = _call(vae_loss, *args), _reference_loss(*args)
+        loss, expected = call(vae_loss, *args), _reference_loss(*args)
         n = args[0].shape[0]
-        _compare(
+        compare(
             loss,
             expected.detach(),
             case,
@@ -1478,13 +1236,13 @@ def _vae_loss_cases(vae_loss):
             rtol=1e-5,
         )
         if not (isinstance(loss, torch.Tensor) and loss.requires_grad):
-            raise _Wrong(
+            raise Wrong(
                 "the loss carries no gradient: compute it with torch operations on the inputs "
                 "(no .item(), .detach() or numpy)"
             )
 
 
-@_exercise("Exercise 16, vae_loss")
+@exercise("Exercise 16, vae_loss")
 def check_vae_loss(vae_loss):
     r"""``vae_loss(x, logits, mu, logvar, beta)``: the β-weighted negative ELBO averaged over the
     batch, :math:`\frac1n \sum_i [\mathrm{BCE}(x_i, \mathrm{logits}_i) + \beta\,
@@ -1492,16 +1250,16 @@ def check_vae_loss(vae_loss):
     Bernoulli log-likelihood and the KL of :func:`elbo_lib.kl.kl_normal`."""
     x, logits, mu, logvar = _loss_batch(5, seed=12)
     loss = _loss(vae_loss, x, logits, mu, logvar, 1.0)
-    if _close(loss, -float(_reference_loss(x, logits, mu, logvar, 1.0))):
-        raise _Wrong("wrong sign: return the loss −ELBO, which training minimises.")
+    if close(loss, -float(_reference_loss(x, logits, mu, logvar, 1.0))):
+        raise Wrong("wrong sign: return the loss −ELBO, which training minimises.")
     for name, problem in _loss_symptoms(vae_loss):
         if problem:
-            raise _Wrong(f"{name}: {problem}" + ("" if problem.endswith("?") else "."))
+            raise Wrong(f"{name}: {problem}" + ("" if problem.endswith("?") else "."))
     _vae_loss_cases(vae_loss)
     return "It matches the reference on batches, for β = 0.3, 1, 4, and for saturated logits."
 
 
-@_exercise("Exercise 17, fixed_vae_loss")
+@exercise("Exercise 17, fixed_vae_loss")
 def check_fixed_vae_loss(fixed_vae_loss):
     """The bug hunt: prints which of the five symptoms remain, then compares the repaired loss
     with the reference as :func:`check_vae_loss` does."""
@@ -1509,7 +1267,7 @@ def check_fixed_vae_loss(fixed_vae_loss):
     _print_symptoms(symptoms, indent="  ")
     left = sum(problem is not None for _, problem in symptoms)
     if left:
-        raise _Wrong(f"{left} of {len(symptoms)} symptoms remain: fix them one at a time.")
+        raise Wrong(f"{left} of {len(symptoms)} symptoms remain: fix them one at a time.")
     _vae_loss_cases(fixed_vae_loss)
     return "All five bugs are gone and the loss matches the reference."
 
@@ -1517,21 +1275,22 @@ def check_fixed_vae_loss(fixed_vae_loss):
 # Exercises 18 and 19 · notebook 12 --------------------------------------------------------------
 
 
-@_exercise("Exercise 18, warmup_beta")
+@exercise("Exercise 18, warmup_beta")
 def check_warmup_beta(warmup_beta):
     r"""``warmup_beta(step, warmup_steps, target)``: :math:`\beta_t = \mathrm{target}\cdot
     \min(1, t/T)`, against :func:`elbo_lib.schedules.linear_warmup`."""
-    cases = [(100, 1.0, [0, 1, 30, 50, 99, 100, 101, 1000]), (100, 0.5, [0, 25, 100, 400])]
+    drawn = [int(t) for t in input_rng(18).integers(0, 300, 4)]
+    cases = [(100, 1.0, [0, 1, 30, 50, 99, 100, 101, 1000, *drawn]), (100, 0.5, [0, 25, 100, 400])]
     cases.append((1, 2.0, [0, 1, 5]))
     for warmup_steps, target, steps in cases:
         case = f"warmup_steps = {warmup_steps}, target = {target}, steps {steps}"
         schedule = linear_warmup(warmup_steps, target)
         expected = np.array([schedule(t) for t in steps], dtype=float)
-        got = [_numbers(_call(warmup_beta, t, warmup_steps, target)) for t in steps]
+        got = [numbers(call(warmup_beta, t, warmup_steps, target)) for t in steps]
         if any(g.shape != () for g in got):
-            raise _Wrong("return one number β for one step.")
+            raise Wrong("return one number β for one step.")
         t = np.array(steps, dtype=float)
-        _compare(
+        compare(
             np.array(got),
             expected,
             case,
@@ -1556,20 +1315,9 @@ def check_warmup_beta(warmup_beta):
     return "It matches elbo_lib.schedules.linear_warmup: 0 at step 0, target from step T on."
 
 
-PROJECT_MAX_NATS = 24.0  # the test −ELBO the mini-project must reach, nats per image
-PROJECT_MIN_UNITS = 6  # and the latent units it must keep active (of 8)
-PROJECT_TIME_LIMIT = 60.0  # seconds of training
-
-
-@_exercise("Exercise 19, the mini-project")
-def check_trained_vae(train_vae_with_warmup):
-    r"""``train_vae_with_warmup(x_train, seed) -> model``: an :class:`elbo_lib.vae.VAE` (8
-    latent units, Bernoulli pixels) trained by the student's own loop with a KL warm-up, within
-    60 s. The test −ELBO (:func:`elbo_lib.diagnostics.evaluate_elbo`) must be at most 24 nats and
-    at least 6 units active (:func:`elbo_lib.diagnostics.active_units`). Only the model's own
-    methods may be called from elbo_lib: the loop, the loss and the schedule are the answer's."""
-    x_train, x_test, _, _ = load_digits()
-    allow = {
+# The model's own methods, the only library calls of the mini-project's answer
+_MODEL_CALLS = frozenset(
+    {
         getattr(VAE, name).__code__
         for name in (
             "__init__",
@@ -1580,30 +1328,50 @@ def check_trained_vae(train_vae_with_warmup):
             "check_data",
             "_make_decoder",
         )
-    } | {VAE.sigma2.fget.__code__}
+    }
+    | {VAE.sigma2.fget.__code__}
+)
+PROJECT_MAX_NATS = 24.0  # the test −ELBO the mini-project must reach, nats per image
+PROJECT_MIN_UNITS = 6  # and the latent units it must keep active (of 8)
+PROJECT_TIME_LIMIT = 60.0  # seconds of training
+
+
+@exercise("Exercise 19, the mini-project")
+def check_trained_vae(train_vae_with_warmup):
+    r"""``train_vae_with_warmup(x_train, seed) -> model``: an :class:`elbo_lib.vae.VAE` (8
+    latent units, Bernoulli pixels) trained by the student's own loop with a KL warm-up, within
+    60 s. The test −ELBO (:func:`elbo_lib.diagnostics.evaluate_elbo`) must be at most 24 nats and
+    at least 6 units active (:func:`elbo_lib.diagnostics.active_units`). Only the model's own
+    methods may be called from elbo_lib: the loop, the loss and the schedule are the answer's."""
+    x_train, x_test, _, _ = load_digits()
     with torch_threads():
-        model = _call(train_vae_with_warmup, x_train, 0, limit=PROJECT_TIME_LIMIT, allow=allow)
+        model = call(
+            train_vae_with_warmup, x_train, 0, limit=PROJECT_TIME_LIMIT, allow=_MODEL_CALLS
+        )
     if not isinstance(model, VAE):
-        raise _Wrong(f"you returned a {type(model).__name__}: return the trained elbo_lib.vae.VAE")
+        raise Wrong(f"you returned a {type(model).__name__}: return the trained elbo_lib.vae.VAE")
     if (model.x_dim, model.z_dim, model.likelihood) != (PIXELS, LATENTS, "bernoulli"):
-        raise _Wrong("build the model as VAE(x_dim=64, z_dim=8, likelihood='bernoulli').")
+        raise Wrong("build the model as VAE(x_dim=64, z_dim=8, likelihood='bernoulli').")
     model = copy.deepcopy(model).eval()
     try:
         nats = -float(evaluate_elbo(model, x_test)["elbo"].mean())
         units = int(active_units(model, x_test).sum())
     except (ValueError, RuntimeError) as error:
-        raise _Wrong(f"the trained model cannot be evaluated ({error})") from None
+        raise Wrong(f"the trained model cannot be evaluated ({error})") from None
     if not math.isfinite(nats):
-        raise _Wrong("the test −ELBO is not finite: did the training diverge? Lower the rate.")
+        raise Wrong("the test −ELBO is not finite: did the training diverge? Lower the rate.")
     told = f"test −ELBO {nats:.1f} nats, {units} of {LATENTS} units active"
     if nats > PROJECT_MAX_NATS:
-        raise _Wrong(
+        raise Wrong(
             f"{told}: reach {PROJECT_MAX_NATS:g} nats or less. Train longer (more epochs), check "
             "the loss sums over pixels, and that β reaches 1 at the end of the warm-up"
         )
     if units < PROJECT_MIN_UNITS:
-        raise _Wrong(
+        raise Wrong(
             f"{told}: keep at least {PROJECT_MIN_UNITS} units active. A longer KL warm-up lets "
             "the decoder learn to use z before the KL switches units off"
         )
     return f"{told}: a VAE trained by your own loop."
+
+
+ALLOWED_CALLS = _LOG_JOINT | _MODEL_CALLS  # every library call some answer may make

@@ -18,7 +18,7 @@ from hypothesis.extra.numpy import arrays
 from scipy import stats
 from torch.nn import functional as F
 
-from elbo_lib import bounds, kl, vae
+from elbo_lib import bounds, harness, kl, vae
 from elbo_lib import exercises as ex
 from elbo_lib.linear_gaussian import LinearGaussian
 
@@ -51,9 +51,19 @@ def measure_spread(estimate, n_repeats, rng):
     return np.std([estimate(rng) for _ in range(n_repeats)])
 
 
-def optimal_q(x, w, sigma2):
-    precision = 1 + w**2 / sigma2
-    return w * x / sigma2 / precision, 1 / precision
+def optimal_q(x1, x2, w1, w2, sigma2_1, sigma2_2):
+    precision = 1 + w1**2 / sigma2_1 + w2**2 / sigma2_2
+    return (w1 * x1 / sigma2_1 + w2 * x2 / sigma2_2) / precision, 1 / precision
+
+
+def one_observation(x1, x2, w1, w2, sigma2_1, sigma2_2):
+    """The posterior given x1 alone (the lecture's case)."""
+    return optimal_q(x1, 0.0, w1, 0.0, sigma2_1, 1.0)
+
+
+def no_prior(x1, x2, w1, w2, sigma2_1, sigma2_2):
+    precision = w1**2 / sigma2_1 + w2**2 / sigma2_2
+    return (w1 * x1 / sigma2_1 + w2 * x2 / sigma2_2) / precision, 1 / precision
 
 
 def reverse_kl_on_grid(log_p, grid, mean, std):
@@ -181,13 +191,13 @@ def verdict(check, fn, capsys):
 def short_time_limits(monkeypatch):
     """Endless answers are cut off after 0.5 s (2 s for the mini-project) instead of 10 s and 60 s:
     the limits are read when a check runs."""
-    monkeypatch.setattr(ex, "TIME_LIMIT", 0.5)
+    monkeypatch.setattr(harness, "TIME_LIMIT", 0.5)
     monkeypatch.setattr(ex, "PROJECT_TIME_LIMIT", 2.0)
 
 
 @pytest.mark.parametrize(("check", "answer"), CORRECT, ids=ids)
 def test_a_correct_answer_passes(check, answer, capsys, monkeypatch):
-    monkeypatch.setattr(ex, "TIME_LIMIT", 10.0)
+    monkeypatch.setattr(harness, "TIME_LIMIT", 10.0)
     result, out = verdict(check, answer, capsys)
     assert result is True, out
     assert "✓" in out and "correct!" in out and "✗" not in out
@@ -364,13 +374,15 @@ MISTAKES = {
         ),
     ],
     ex.check_optimal_q: [
-        (lambda x, w, sigma2: optimal_q(x, w, sigma2)[::-1], "you returned (variance, mean)"),
-        (lambda x, w, sigma2: optimal_q(x, w, sigma2)[0], "return a pair (mean, variance)"),
-        (lambda x, w, sigma2: (x / w, sigma2 / w**2), "the prior N(0, 1) pulls"),
-        (lambda x, w, sigma2: (optimal_q(x, w, sigma2)[0], sigma2 / w**2), "precisions add"),
-        (lambda x, w, sigma2: (optimal_q(x, w, sigma2)[0], 1 / (1 + w**2 / sigma2) ** 0.5), "st"),
+        (lambda *a: optimal_q(*a)[::-1], "you returned (variance, mean)"),
+        (lambda *a: optimal_q(*a)[0], "return a pair (mean, variance)"),
+        (one_observation, "the posterior given x₁ alone"),
+        (no_prior, "the prior is missing"),
+        (lambda *a: (optimal_q(*a)[0], no_prior(*a)[1]), "the prior's precision 1 is missing"),
+        (lambda *a: (optimal_q(*a)[0], one_observation(*a)[1]), "given x₁ alone: x₂ adds"),
+        (lambda *a: (optimal_q(*a)[0], optimal_q(*a)[1] ** 0.5), "the standard deviation"),
         (
-            lambda x, w, sigma2: LinearGaussian(w, sigma2).posterior(x),
+            lambda x1, x2, w1, w2, s1, s2: LinearGaussian(w1, s1).posterior(x1),
             "not with elbo_lib.linear_gaussian.LinearGaussian",
         ),
     ],
@@ -776,7 +788,7 @@ def test_diagnose_reports_a_clean_loss_a_nan_loss_and_a_stub(capsys):
     ],
 )
 def test_monte_carlo_checks_accept_any_correct_way_of_sampling(sampler, capsys, monkeypatch):
-    monkeypatch.setattr(ex, "TIME_LIMIT", 10.0)
+    monkeypatch.setattr(harness, "TIME_LIMIT", 10.0)
 
     def mc(model, x, mu, s2, n, rng):
         z = sampler(mu, s2, n, rng)
@@ -825,7 +837,7 @@ def test_a_float32_vae_loss_passes(capsys):
 
 
 def test_the_spread_figure_shows_correct_answers_on_the_law(capsys, monkeypatch):
-    monkeypatch.setattr(ex, "TIME_LIMIT", 10.0)
+    monkeypatch.setattr(harness, "TIME_LIMIT", 10.0)
     fig = ex.plot_mc_elbo_spread(mc_elbo, measure_spread, n_samples=(1, 10, 100), repeats=100)
     (ax,) = fig.axes
     law, measured = ax.lines
@@ -849,10 +861,24 @@ def test_the_spread_figure_waits_for_the_exercises(answers, said, capsys):
 
 
 def test_a_wrong_optimum_is_told_its_gap_in_nats(capsys):
-    def shifted(x, w, sigma2):
-        mean, var = optimal_q(x, w, sigma2)
+    def shifted(*args):
+        mean, var = optimal_q(*args)
         return mean + 0.1, var
 
     result, out = verdict(ex.check_optimal_q, shifted, capsys)
-    # KL(N(m + 0.1, s²) ‖ N(m, s²)) = 0.1² / (2 s²), s² = 1/(1 + 2²/0.5) = 1/9 for the first case
-    assert result is False and "At your q the ELBO is 0.0450 nats below log p(x)" in out
+    # KL(N(m + 0.1, s²) ‖ N(m, s²)) = 0.1² / (2 s²), 1/s² = 1 + 2²/0.5 + 1²/2 = 9.5 in case one
+    assert result is False and "At your q the ELBO is 0.0475 nats below log p(x₁, x₂)" in out
+
+
+def test_the_time_limit_holds_in_any_thread_and_stops_only_the_answer(capsys):
+    """A check run from a widget's thread is limited too, and the deadline stops the answer's
+    own thread: nothing reaches the caller but the verdict."""
+    import threading
+
+    results = []
+    caller = threading.Thread(target=lambda: results.append(ex.check_warmup_beta(loops_forever)))
+    caller.start()
+    caller.join(30)
+    assert not caller.is_alive() and results == [False]
+    assert "did not return within" in capsys.readouterr().out
+    assert not [t for t in threading.enumerate() if t.name == "exercise answer"]

@@ -129,3 +129,41 @@ def test_the_exercises_cover_every_lecture_and_every_kind():
     titles = " ".join(text.splitlines()[0] for text in statements)
     for kind in ("(derivation)", "(predict, then run)", "(implementation", "bug hunt", "Mini"):
         assert kind in titles, kind
+
+
+def _plain_notebook(path):
+    source = "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"
+    cells = [nbformat.v4.new_markdown_cell("# Plain"), nbformat.v4.new_code_cell(source)]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    return path.read_bytes()
+
+
+def test_a_student_version_never_overwrites_its_input(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    before = _plain_notebook(tmp_path / "plain.ipynb")
+    with pytest.raises(SystemExit) as exit_:
+        student_version.main(["plain.ipynb", "--out", "."])
+    assert exit_.value.code == 2 and "would overwrite an input" in capsys.readouterr().err
+    assert (tmp_path / "plain.ipynb").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("content", "said"), [("{ not json", "not a solution notebook"), (None, "not a solution")]
+)
+def test_a_bad_input_gets_one_line(tmp_path, capsys, content, said):
+    path = tmp_path / "bad_solutions.ipynb"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(SystemExit) as exit_:
+        student_version.main([str(path), "--out", str(tmp_path / "out")])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and said in error[-1] and "Traceback" not in "".join(error)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_student_version_is_written_whole_or_not_at_all(tmp_path):
+    _plain_notebook(tmp_path / "plain_solutions.ipynb")
+    student_version.main([str(tmp_path / "plain_solutions.ipynb"), "--out", str(tmp_path / "o")])
+    written = nbformat.read(tmp_path / "o" / "plain.ipynb", as_version=4)
+    assert any("raise NotImplementedError()" in c.source for c in written.cells)
+    assert [p.name for p in (tmp_path / "o").iterdir()] == ["plain.ipynb"]

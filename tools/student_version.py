@@ -11,8 +11,10 @@ version is executed there, so that it ships with its outputs: every check "not d
 """
 
 import argparse
+import contextlib
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -95,6 +97,19 @@ def execute(notebook, out_dir, timeout=600):
     return notebook
 
 
+def write_atomically(notebook, target):
+    """Write ``notebook`` to a temporary file beside ``target``, then rename it into place."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            nbformat.write(notebook, file)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -106,13 +121,23 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=ROOT / "notebooks")
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "instructors").glob(f"*{SUFFIX}.ipynb"))
-    args.out.mkdir(parents=True, exist_ok=True)
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} is a file: give a folder")
+    inputs = {path.resolve() for path in paths}
+    targets = {}
     for path in paths:
-        notebook, regions = student_notebook(path, args.out)
-        if not regions:
-            parser.error(f"{path} has no {BEGIN} ... {END} region")
         target = args.out / student_name(path)
-        nbformat.write(execute(notebook, str(args.out)), target)
+        if target.resolve() in inputs:
+            parser.error(f"{path}: its student version {target} would overwrite an input")
+        try:
+            targets[path] = (target, *student_notebook(path, args.out))
+        except (OSError, ValueError, nbformat.reader.NotJSONError) as error:
+            parser.error(f"{path}: not a solution notebook ({error})".replace("\n", " "))
+        if not targets[path][2]:
+            parser.error(f"{path} has no {BEGIN} ... {END} region")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for target, notebook, regions in targets.values():
+        write_atomically(execute(notebook, str(args.out)), target)
         print(f"{target}: {regions} solutions replaced by stubs, executed")
 
 
