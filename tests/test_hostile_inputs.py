@@ -46,6 +46,7 @@ from elbo_lib import (
     linear_gaussian,
     made,
     plots,
+    priors,
     rate_distortion,
     schedules,
     vae,
@@ -1504,6 +1505,11 @@ VAE_PLOT_CALLS = {
         {"surgery": {"mutual_information": 1.0, "marginal_kl": 0.2, "average_kl": 1.2}, "n": 100},
         [],
     ),
+    "surgery_by_model": (
+        vae_plots.surgery_by_model,
+        {"surgeries": {"a": {"mutual_information": 1.0, "marginal_kl": 0.2}}, "n": 100},
+        ["n"],
+    ),
     "surgery_against_beta": (
         vae_plots.surgery_against_beta,
         {
@@ -1875,6 +1881,29 @@ for name in ("score_function_gradients", "pathwise_gradients"):
         lambda f=function: f(square, torch.tensor(1.0, requires_grad=True), np.float32(2.0), 8),
         check=close(function(square, 1.0, 2.0, 8)),
     )
+bad_arguments(
+    "estimators.optimal_baseline", estimators.optimal_baseline, ESTIMATOR_ARGS, BAD_FINITE, ["mu"]
+)
+bad_arguments(
+    "estimators.optimal_baseline",
+    estimators.optimal_baseline,
+    ESTIMATOR_ARGS,
+    BAD_POSITIVE,
+    ["var"],
+)
+bad_arguments(
+    "estimators.optimal_baseline",
+    estimators.optimal_baseline,
+    ESTIMATOR_ARGS,
+    BAD_COUNT,
+    ["n_samples"],
+)
+case(
+    "estimators.optimal_baseline",
+    "f = z², μ = s = 1: b* near (μ² + 3s², μ² + 5s²) = (4, 6)",
+    lambda: estimators.optimal_baseline(square, 1.0, 1.0, 200_000, seed=1),
+    check=lambda b: np.all(np.abs(np.asarray(b, dtype=float) - [4.0, 6.0]) < 0.3),
+)
 bad_arguments(
     "estimators.score_function_gradients",
     estimators.score_function_gradients,
@@ -2855,23 +2884,27 @@ case(
     lambda: flows.FlowPosterior(Z2, torch.full((3, 2), -60.0), 2).log_density(torch.zeros(3, 2)),
     check=lambda out: bool(torch.isfinite(out).all()),
 )
-FIT = {"model": MODEL_2D, "x": X[:2], "length": 1, "steps": 2, "anneal": 1}
-bad_arguments("flows.fit_flow", flows.fit_flow, FIT, {"None": None, "a string": "VAE"}, ["model"])
-bad_arguments("flows.fit_flow", flows.fit_flow, FIT, BAD_IMAGES, ["x"])
-bad_arguments("flows.fit_flow", flows.fit_flow, FIT, BAD_COUNT, ["steps", "anneal", "n_samples"])
+FLOW_FIT = {"model": MODEL_2D, "x": X[:2], "length": 1, "steps": 2, "anneal": 1}
+bad_arguments(
+    "flows.fit_flow", flows.fit_flow, FLOW_FIT, {"None": None, "a string": "VAE"}, ["model"]
+)
+bad_arguments("flows.fit_flow", flows.fit_flow, FLOW_FIT, BAD_IMAGES, ["x"])
+bad_arguments(
+    "flows.fit_flow", flows.fit_flow, FLOW_FIT, BAD_COUNT, ["steps", "anneal", "n_samples"]
+)
 bad_arguments(
     "flows.fit_flow",
     flows.fit_flow,
-    FIT,
+    FLOW_FIT,
     {k: v for k, v in BAD_COUNT.items() if k != "zero"},
     ["length"],
 )
-bad_arguments("flows.fit_flow", flows.fit_flow, FIT, BAD_POSITIVE, ["lr"])
-bad_arguments("flows.fit_flow", flows.fit_flow, FIT, BAD_SEED, ["seed"])
+bad_arguments("flows.fit_flow", flows.fit_flow, FLOW_FIT, BAD_POSITIVE, ["lr"])
+bad_arguments("flows.fit_flow", flows.fit_flow, FLOW_FIT, BAD_SEED, ["seed"])
 case(
     "flows.fit_flow",
     "lr = 1e6: the fit diverges and says so",
-    lambda: flows.fit_flow(**(FIT | {"lr": 1e6, "steps": 20})),
+    lambda: flows.fit_flow(**(FLOW_FIT | {"lr": 1e6, "steps": 20})),
     raises="lr",
 )
 Q2 = flows.FlowPosterior(torch.zeros(2, 2), torch.zeros(2, 2), 1)
@@ -3092,6 +3125,35 @@ case(
     ],
     check=lambda frames: all(f == b"\x89PNG" for f in frames),
 )
+
+
+# ---------------------------------------------------------------- learned priors
+
+for name in ("LearnedPriorVAE", "MixturePriorVAE", "VampPriorVAE"):
+    bad_arguments(
+        f"priors.{name}",
+        getattr(priors, name),
+        {"components": 3, "z_dim": 2, "hidden": (8,)},
+        BAD_COUNT,
+        ["components", "z_dim"],
+    )
+for cls in (priors.MixturePriorVAE, priors.VampPriorVAE):
+    target = f"priors.{cls.__name__}"
+    case(
+        target,
+        "z 300 prior standard deviations out: a finite log p(z)",
+        lambda cls=cls: cls(components=3, z_dim=2, hidden=(8,)).log_prior(
+            torch.full((1, 2), 300.0)
+        ),
+        check=lambda value: bool(torch.isfinite(value).all()),
+    )
+    bad_arguments(
+        target,
+        lambda cls=cls, **kw: cls(components=3, z_dim=2, hidden=(8,)).sample(**kw),
+        {"n": 2},
+        BAD_COUNT,
+        ["n"],
+    )
 
 
 # ---------------------------------------------------------------- the tests
