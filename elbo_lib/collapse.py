@@ -28,7 +28,7 @@ from elbo_lib.vae import VAE, train_vae, training_steps
 
 REMEDIES = ("constant", "warm-up", "cyclical", "free bits")
 """constant β = 1; linear warm-up β_t = min(1, t/T) over the first 30 % of steps; cyclical
-annealing with 4 cycles, rising over the first half of each; free bits λ per unit, β = 1."""
+annealing with 4 cycles, rising over the first half of each; free bits δ per unit, β = 1."""
 
 
 @dataclasses.dataclass(frozen=True)

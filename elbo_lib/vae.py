@@ -190,9 +190,9 @@ def train_vae(
     r"""Train ``model`` with Adam (:mod:`elbo_lib.adam`) on minibatches of ``x``, minimising
 
     .. math:: -\frac1B\sum_{b} \mathbb E_q[\log p(x_b \mid z)] + \beta_t \sum_j
-              \max\big(\lambda, \tfrac1B \textstyle\sum_b \mathrm{KL}_j(x_b)\big),
+              \max\big(\delta, \tfrac1B \textstyle\sum_b \mathrm{KL}_j(x_b)\big),
 
-    with :math:`\lambda` = ``free_bits`` (0: the plain β-weighted KL; Kingma et al. 2016).
+    with :math:`\delta` = ``free_bits`` (0: the plain β-weighted KL; Kingma et al. 2016).
     With ``k`` > 1 importance samples, or ``estimator="dreg"``, it minimises
     :func:`negative_iwae` instead, :math:`-\frac1B\sum_b \log\frac1K\sum_k r_{bk}` (the ELBO
     when K = 1), with the gradient of :func:`importance_weighted_loss`; β and free bits belong to
@@ -282,12 +282,12 @@ def negative_elbo(reconstruction, kl, beta=1.0, free_bits=0.0):
     r"""The VAE loss, averaged over a batch of B images:
 
     .. math:: -\frac1B\sum_b \log p(x_b \mid z_b) + \beta \sum_j
-              \max\big(\lambda, \tfrac1B \textstyle\sum_b \mathrm{KL}_j(x_b)\big)
+              \max\big(\delta, \tfrac1B \textstyle\sum_b \mathrm{KL}_j(x_b)\big)
 
     from ``reconstruction`` (B,), the one-sample :math:`\log p(x_b \mid z_b)` summed over
     pixels, and ``kl`` (B, z_dim), the KL of each latent unit to the prior. β = 1 and
-    :math:`\lambda` = ``free_bits`` = 0 give the negative ELBO; free bits (Kingma et al. 2016)
-    stop charging a unit whose average KL is below λ."""
+    :math:`\delta` = ``free_bits`` = 0 give the negative ELBO; free bits (Kingma et al. 2016)
+    stop charging a unit whose average KL is below δ."""
     beta, free_bits = non_negative_number(beta, "beta"), non_negative_number(free_bits, "free_bits")
     for name, value in (("reconstruction", reconstruction), ("kl", kl)):
         if not (isinstance(value, torch.Tensor) and bool(torch.isfinite(value).all())):

@@ -161,7 +161,7 @@ def aggregate_posterior(ax, z, labels, title=None):
             color="k",
             lw=0.8,
             ls="--",
-            label="prior N(0, I): 1, 2, 3 σ" if radius == 1 else None,
+            label="prior N(0, I): 1, 2, 3 sd" if radius == 1 else None,
         )
     ax.set_aspect("equal")
     ax.set_title(title or "Aggregate posterior q̄(z) against the prior p(z)")
@@ -335,7 +335,7 @@ def posterior_legend(fig, refined=True):
 
 
 def _posterior_handles(refined):
-    labels = ("q(z | x): 1, 2, 3 σ", "refined q*: 1, 2, 3 σ")[: 2 if refined else 1]
+    labels = ("q(z | x): 1, 2, 3 sd", "refined q*: 1, 2, 3 sd")[: 2 if refined else 1]
     return [
         Patch(color=POSTERIOR, alpha=0.6, label="p(z | x): 39, 86, 99 % of mass"),
         *(
@@ -420,7 +420,7 @@ def _flow_handles(gaussian):
         Line2D([], [], color=FLOW, label="flow q: 39, 86, 99 % of mass"),
     ]
     if gaussian:
-        handles.append(Line2D([], [], color=REFINED, ls="--", label="best Gaussian: 1, 2, 3 σ"))
+        handles.append(Line2D([], [], color=REFINED, ls="--", label="best Gaussian: 1, 2, 3 sd"))
     return handles
 
 

@@ -49,7 +49,8 @@ def _planted():
 
 
 def _environment(tmp_path):
-    """nbgrader's environment: its kernel is this Python (with elbo_lib on its path)."""
+    """nbgrader's environment: its kernel is this Python (with elbo_lib on its path), and the
+    scripts of this Python's environment (nbgrader calls ``alembic``) come first on PATH."""
     kernel = tmp_path / "jupyter" / "kernels" / "python3"
     kernel.mkdir(parents=True)
     spec = {
@@ -59,7 +60,13 @@ def _environment(tmp_path):
     }
     (kernel / "kernel.json").write_text(json.dumps(spec))
     path = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
-    return {**os.environ, "JUPYTER_PATH": str(tmp_path / "jupyter"), "PYTHONPATH": path}
+    scripts = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return {
+        **os.environ,
+        "JUPYTER_PATH": str(tmp_path / "jupyter"),
+        "PYTHONPATH": path,
+        "PATH": scripts,
+    }
 
 
 def _nbgrader(course, env, *arguments):

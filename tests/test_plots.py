@@ -204,7 +204,7 @@ def test_posterior_and_q_shades_the_kappa_sigma_regions_of_a_gaussian_posterior(
         ax, axis, axis, log_p, mean, np.log(sd**2), refined=(mean + 0.2, np.log(sd**2))
     )
     assert labelled(ax) and finite(ax)
-    assert len(ax.lines) == 6  # 1, 2, 3 σ of q and of q*
+    assert len(ax.lines) == 6  # 1, 2, 3 standard deviations of q and of q*
     # for a Gaussian the regions holding 99, 86, 39 % are its 3-, 2-, 1-σ ellipses, whose
     # density is the peak's times exp(−k²/2)
     peak = np.exp(log_p.max())
