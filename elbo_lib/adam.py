@@ -15,7 +15,7 @@ one CPU in every notebook that trains; this loop does not.
 
 import torch
 
-from elbo_lib._arrays import positive_number
+from elbo_lib.validation import positive_number
 
 BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
 

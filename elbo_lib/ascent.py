@@ -3,28 +3,46 @@ that the ELBO and the KL figures draw."""
 
 import numpy as np
 
-from elbo_lib._arrays import integer, number, positive_number
-from elbo_lib.kl import _unit_kl
+from elbo_lib.kl import kl_to_standard_normal
+from elbo_lib.linear_gaussian import LinearGaussian
+from elbo_lib.validation import (
+    count,
+    function,
+    instance,
+    positive_real,
+    real,
+    real_number,
+    skip_validation,
+    validate,
+)
+
+STEPS_LIMIT = 10**5
+STEP = real(0.0, 1e3)  # a step size: beyond 1e3 every path here leaves the floats at once
 
 
+@validate(
+    objective=function,
+    mean=real_number,
+    var=positive_real,
+    lr=STEP,
+    steps=count(0, STEPS_LIMIT),
+)
 def gradient_path(objective, mean, var, *, lr, steps):
     r"""Plain gradient ascent on ``objective(m, v)`` (e.g. an ELBO as a function of
     :math:`q = \mathcal N(m, v)`, written with torch) in the coordinates :math:`(m, \log v)`,
     which keep v positive: :math:`\theta \leftarrow \theta + \mathrm{lr}\,\nabla_\theta
     \mathrm{objective}`. Gradients come from torch autograd. Returns the visited (m, v) as a
-    numpy array of shape (steps + 1, 2), starting with (mean, var).
+    numpy array of shape (steps + 1, 2), starting with (mean, var). The objective runs
+    without input validation (its value is checked at every step).
     """
     import torch
 
-    if not callable(objective):
-        raise ValueError(f"objective must be a callable of (m, v), got {objective!r}")
-    steps, lr = integer(steps, "steps"), positive_number(lr, "lr")
-    mean, var = number(mean, "mean"), positive_number(var, "var")
     path = np.empty((steps + 1, 2))
     path[0] = mean, np.log(var)
     for t in range(steps):
         theta = torch.tensor(path[t], requires_grad=True)
-        value = objective(theta[0], torch.exp(theta[1]))
+        with skip_validation():
+            value = objective(theta[0], torch.exp(theta[1]))
         (grad,) = torch.autograd.grad(value, theta)
         path[t + 1] = path[t] + lr * grad.numpy()
         if not (torch.isfinite(value) and np.all(np.isfinite(path[t + 1]))):
@@ -36,25 +54,28 @@ def gradient_path(objective, mean, var, *, lr, steps):
     return path
 
 
+@validate(mean=real_number, var=positive_real, steps=count(0, STEPS_LIMIT))
 def kl_descent(mean, var, steps=40):
     r"""Gradient descent on :math:`\mathrm{KL}(\mathcal N(\mu, s^2)\,\|\,\mathcal N(0, 1))`
     from (μ, s²), step 0.15 in (μ, log s²): the path the KL term alone pulls q along."""
-    import torch
 
     return gradient_path(
-        lambda m, v: -_unit_kl(torch, m, torch.log(v)), mean, var, lr=0.15, steps=steps
+        lambda m, v: -kl_to_standard_normal(m, v, per_dimension=True),
+        mean,
+        var,
+        lr=0.15,
+        steps=steps,
     )
 
 
+@validate(model=instance(LinearGaussian), x=real_number, steps=count(0, STEPS_LIMIT))
 def elbo_ascent(model, x, steps=60):
     r"""Gradient ascent on the ELBO of the linear-Gaussian model from q = prior in
     (μ, log s²), with the step :math:`1/L`, :math:`L = 1 + w^2/\sigma^2` the ELBO's curvature in
     μ: one exact (Newton) step in μ, and below the curvature :math:`\tfrac L2 s^2 \le \tfrac L2`
     in log s² on the way down from s² = 1, so it never overshoots. Returns the (μ, s²) path."""
-    import torch
 
-    x = number(x, "x")
     curvature = 1 + model.w**2 / model.sigma2
     return gradient_path(
-        lambda mean, var: model._elbo(torch, x, mean, var), 0.0, 1.0, lr=1 / curvature, steps=steps
+        lambda mean, var: model.elbo(x, mean, var), 0.0, 1.0, lr=1 / curvature, steps=steps
     )

@@ -14,12 +14,12 @@ import time
 import ipywidgets
 import torch
 
-from elbo_lib._arrays import positive_int, positive_number
 from elbo_lib._torch import seeded
 from elbo_lib.data import check_images
 from elbo_lib.plots import latent_scatter
 from elbo_lib.rate_distortion import plot_rate_distortion, rate_distortion, train_beta_vae
 from elbo_lib.vae_plots import image_grid
+from elbo_lib.validation import positive_int, positive_number
 from elbo_lib.widgets import SliderFigure, log_slider
 
 

@@ -6,7 +6,7 @@ Functions accept numpy arrays or torch tensors and reduce over ``axis`` (the sam
 
 import math
 
-from elbo_lib._arrays import as_float, namespace
+from elbo_lib.validation import as_float, namespace
 
 
 def log_mean_exp(a, axis=-1):

@@ -9,12 +9,12 @@ import math
 
 import numpy as np
 
-from elbo_lib._arrays import (
+from elbo_lib.validation import (
     as_numpy,
     broadcastable,
     integer,
     non_negative_number,
-    positive,
+    positive_array,
     positive_number,
 )
 
@@ -102,7 +102,7 @@ def near(claim, estimate, expected, standard_error, k=4.0):
     of ``expected``: :math:`|\hat\theta - \theta| \le k\,\mathrm{se}`, entry by entry."""
     _claim(claim)
     _numbers(estimate=estimate, expected=expected)
-    positive(np, as_numpy(standard_error, "standard_error"), "standard_error")
+    positive_array(np, as_numpy(standard_error, "standard_error"), "standard_error")
     k = positive_number(k, "k")
     estimate, expected, standard_error = (
         np.asarray(_numpy(value), dtype=float) for value in (estimate, expected, standard_error)

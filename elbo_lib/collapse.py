@@ -12,7 +12,6 @@ import time
 import numpy as np
 
 from elbo_lib import schedules
-from elbo_lib._arrays import integer, non_negative_number, positive_int, positive_number
 from elbo_lib._torch import seeded
 from elbo_lib.diagnostics import (
     KL_UNIT,
@@ -24,6 +23,7 @@ from elbo_lib.diagnostics import (
 )
 from elbo_lib.made import MADEVAE
 from elbo_lib.vae import VAE, train_vae, training_steps
+from elbo_lib.validation import integer, non_negative_number, positive_int, positive_number
 
 REMEDIES = ("constant", "warm-up", "cyclical", "free bits")
 """constant β = 1; linear warm-up β_t = min(1, t/T) over the first 30 % of steps; cyclical

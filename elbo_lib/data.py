@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from elbo_lib._arrays import integer, number
+from elbo_lib.validation import integer, number
 
 IMAGE_SHAPE = (8, 8)
 # scikit-learn's copy of the UCI digits, the file its load_digits reads: one row per image,

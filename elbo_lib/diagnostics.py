@@ -12,21 +12,20 @@ import array_api_compat
 import numpy as np
 import torch
 
-from elbo_lib._arrays import (
-    as_numpy,
-    finite,
-    non_negative_number,
-    over_variance,
-    positive_int,
-    positive_number,
-)
 from elbo_lib._torch import seeded, torch_threads
 from elbo_lib.adam import Adam
 from elbo_lib.bounds import iwae_bound
-from elbo_lib.densities import LOG_2PI, log_normal
+from elbo_lib.densities import LOG_2PI, log_normal, over_variance
 from elbo_lib.kl import kl_normal, kl_to_standard_normal
 from elbo_lib.linear_gaussian import ppca_log_likelihood
 from elbo_lib.vae import VAE, reparameterize
+from elbo_lib.validation import (
+    as_numpy,
+    finite_array,
+    non_negative_number,
+    positive_int,
+    positive_number,
+)
 
 _BUDGET = 2**16  # samples × images decoded at once: ~70 MB of activations for hidden=256
 ACTIVE_THRESHOLD = 0.01
@@ -220,7 +219,9 @@ def log_aggregate_posterior(z, mu, logvar):
     (tiny variances away from 0) the exponent is computed from the differences instead, so each
     is exact to about :math:`10^{-7}` nats."""
     xp = array_api_compat.array_namespace(torch.empty(0))
-    z, mu, logvar = (finite(xp, a, name) for a, name in ((z, "z"), (mu, "mu"), (logvar, "logvar")))
+    z, mu, logvar = (
+        finite_array(xp, a, name) for a, name in ((z, "z"), (mu, "mu"), (logvar, "logvar"))
+    )
     if mu.ndim != 2 or len(mu) == 0 or logvar.shape != mu.shape:
         raise ValueError(
             f"mu and logvar must be (N, d) with N ≥ 1, got {tuple(mu.shape)} and "

@@ -7,8 +7,8 @@ r"""Fitting a Gaussian q to a target density p under the two directions of the K
 import numpy as np
 from scipy import ndimage, optimize
 
-from elbo_lib._arrays import as_numpy, non_negative_number, number
 from elbo_lib.densities import log_normal
+from elbo_lib.validation import as_numpy, non_negative_number, number
 
 OBJECTIVES = ("reverse", "forward")
 _BASINS = 4  # local minima of the lattice that are polished

@@ -13,17 +13,32 @@ their mean is the estimate, their spread the estimator's variance.
 """
 
 import math
-from numbers import Real
 
 import numpy as np
 import torch
 
-from elbo_lib._arrays import as_float, positive, positive_int
 from elbo_lib._torch import seeded, torch_threads
-from elbo_lib.densities import log_normal
 from elbo_lib.vae import reparameterize
+from elbo_lib.validation import (
+    count,
+    function,
+    positive_real,
+    real_number,
+    validate,
+)
+from elbo_lib.validation import seed as seed_kind
+
+SAMPLE_LIMIT = 10**7  # n_samples: 16 bytes each, twice
 
 
+@validate(
+    f=function,
+    mu=real_number,
+    var=positive_real,
+    n_samples=count(limit=SAMPLE_LIMIT),
+    baseline=real_number,
+    seed=seed_kind,
+)
 def score_function_gradients(f, mu, var, n_samples, *, baseline=0.0, seed=0):
     r"""Single-sample score-function estimates, shape (n_samples, 2), for
     :math:`z \sim \mathcal N(\mu, \sigma^2)`:
@@ -33,21 +48,24 @@ def score_function_gradients(f, mu, var, n_samples, *, baseline=0.0, seed=0):
               \tfrac12\Big[\frac{(z - \mu)^2}{\sigma^2} - 1\Big]\Big)
 
     f maps a 1-D torch tensor of samples to a tensor of the same shape and need not be
-    differentiable; the score comes from autograd through :func:`log_normal`.
+    differentiable.
     """
-    mu, var, n_samples, seed = _parameters(f, mu, var, n_samples, seed)
-    baseline = _finite_number(baseline, "baseline")
     with seeded(seed), torch_threads():
         eps = torch.randn(n_samples, dtype=torch.float64)
-        mus, logvars = _per_sample(mu, var, n_samples)
-        z = reparameterize(mus, logvars, eps).detach()  # a plain draw: no gradient through z
         with torch.no_grad():
+            z = reparameterize(*_per_sample(mu, var, n_samples), eps)
             fz = _evaluate(f, z)
-        log_q = log_normal(z, mus, logvar=logvars)
-        grads = torch.autograd.grad(log_q.sum(), (mus, logvars))
-        return _rows((fz - baseline) * grads[0], (fz - baseline) * grads[1])
+        # the score from ε, (ε/σ, (ε² - 1)/2): exact even where z - μ rounds to 0
+        return _rows((fz - baseline) * eps / math.sqrt(var), (fz - baseline) * 0.5 * (eps**2 - 1))
 
 
+@validate(
+    f=function,
+    mu=real_number,
+    var=positive_real,
+    n_samples=count(limit=SAMPLE_LIMIT),
+    seed=seed_kind,
+)
 def pathwise_gradients(f, mu, var, n_samples, *, seed=0):
     r"""Single-sample pathwise estimates, shape (n_samples, 2): with
     :math:`z = \mu + e^{\frac12\log\sigma^2}\varepsilon`,
@@ -58,7 +76,6 @@ def pathwise_gradients(f, mu, var, n_samples, *, seed=0):
 
     by autograd through f, which must be differentiable in z and elementwise (sample i of its
     output depends on sample i of its input only)."""
-    mu, var, n_samples, seed = _parameters(f, mu, var, n_samples, seed)
     with seeded(seed), torch_threads():
         eps = torch.randn(n_samples, dtype=torch.float64)
         mus, logvars = _per_sample(mu, var, n_samples)
@@ -66,34 +83,6 @@ def pathwise_gradients(f, mu, var, n_samples, *, seed=0):
         if not fz.requires_grad:
             raise ValueError("f must be differentiable in z: its output carries no gradient")
         return _rows(*torch.autograd.grad(fz.sum(), (mus, logvars)))
-
-
-def _parameters(f, mu, var, n_samples, seed):
-    if not callable(f):
-        raise ValueError(f"f must be a function of the samples, got {f!r}")
-    mu = _finite_number(mu, "mu")
-    var = positive(np, _scalar(var, "var"), "var")
-    positive_int(n_samples, "n_samples")
-    if isinstance(seed, bool) or not (isinstance(seed, int | np.integer) and seed >= 0):
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return mu, float(var), int(n_samples), int(seed)
-
-
-def _scalar(value, name):
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    if isinstance(value, bool) or not isinstance(value, Real | np.ndarray | np.generic):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    if np.ndim(value) != 0:
-        raise ValueError(f"{name} must be a scalar, got shape {np.shape(value)}")
-    return np.float64(value)
-
-
-def _finite_number(value, name):
-    value = as_float(np, _scalar(value, name), name)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {float(value)!r}")
-    return float(value)
 
 
 def _per_sample(mu, var, n_samples):
@@ -105,7 +94,7 @@ def _per_sample(mu, var, n_samples):
 
 
 def _evaluate(f, z):
-    value = f(z)
+    value = f(z.clone())  # f may change its argument in place
     if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(z.shape):
         shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
         raise ValueError(

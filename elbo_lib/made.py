@@ -13,9 +13,9 @@ import itertools
 import torch
 from torch import nn
 
-from elbo_lib._arrays import positive_int
 from elbo_lib._torch import seeded
-from elbo_lib.vae import VAE, _bernoulli_log_likelihood
+from elbo_lib.vae import VAE, bernoulli_log_likelihood, log_likelihood_declaration
+from elbo_lib.validation import positive_int, skip_validation
 
 
 class MaskedLinear(nn.Linear):
@@ -83,11 +83,12 @@ class MADEVAE(VAE):
     def _make_decoder(self):
         return MADE(self.x_dim, self.z_dim, self.hidden)
 
-    def _log_likelihood(self, x, z):
-        r""":math:`\sum_i x_i \ell_i - \log(1 + e^{\ell_i})` with :math:`\ell = \ell(x_{<i}, z)`,
-        unchecked (:meth:`log_likelihood` checks); z may carry leading sample axes against x of
-        shape (n, x_dim)."""
-        return _bernoulli_log_likelihood(x, self.decoder(x, z))
+    @log_likelihood_declaration
+    def log_likelihood(self, x, z):
+        r""":math:`\sum_i x_i \ell_i - \log(1 + e^{\ell_i})` with :math:`\ell = \ell(x_{<i}, z)`;
+        z may carry leading sample axes against x of shape (n, x_dim)."""
+        with skip_validation():  # the result is checked
+            return bernoulli_log_likelihood(x, self.decoder(x, z))
 
     @torch.no_grad()
     def decode(self, z):

@@ -7,9 +7,9 @@ import numpy as np
 from matplotlib import ticker
 from matplotlib.colors import LogNorm
 
-from elbo_lib._arrays import as_numpy, check_finite, number, positive, positive_number
 from elbo_lib.densities import log_normal
 from elbo_lib.kl import kl_normal
+from elbo_lib.validation import as_numpy, check_finite, number, positive_array, positive_number
 
 PRIOR, Q, POSTERIOR, TARGET = "0.45", "C0", "C3", "0.25"
 
@@ -415,11 +415,11 @@ def estimator_spread(ax, n_samples, spreads, per_sample_variances):
     each estimator in ``spreads`` (label → one value per N), beside the law
     :math:`\sqrt{v_1 / N}` from its exact single-sample variance :math:`v_1`
     (``per_sample_variances``, label → number)."""
-    shape = positive(np, as_numpy(n_samples, "n_samples"), "n_samples").shape
+    shape = positive_array(np, as_numpy(n_samples, "n_samples"), "n_samples").shape
     if len(shape) != 1 or shape[0] == 0:
         raise ValueError(f"n_samples must be a non-empty 1-D array, got shape {shape}")
     for label, spread in _labelled(spreads, "spreads").items():
-        if positive(np, as_numpy(spread, "spreads"), "spreads").shape != shape:
+        if positive_array(np, as_numpy(spread, "spreads"), "spreads").shape != shape:
             raise ValueError(f"spreads[{label!r}] must hold one value per entry of n_samples")
         if not isinstance(per_sample_variances, dict) or label not in per_sample_variances:
             raise ValueError(f"per_sample_variances must give the variance of {label!r}")

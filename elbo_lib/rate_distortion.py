@@ -11,7 +11,6 @@ noisy code, β = 1 the VAE, β > 1 buys a cheaper code with worse reconstruction
 
 import numpy as np
 
-from elbo_lib._arrays import as_numpy, check_finite, non_negative_number
 from elbo_lib._torch import seeded
 from elbo_lib.data import check_images
 from elbo_lib.diagnostics import (
@@ -22,6 +21,7 @@ from elbo_lib.diagnostics import (
     kl_per_dimension,
 )
 from elbo_lib.vae import VAE, train_vae
+from elbo_lib.validation import as_numpy, check_finite, non_negative_number
 
 
 def rate_distortion(model, x, n_samples=10, seed=0):

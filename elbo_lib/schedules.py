@@ -5,7 +5,7 @@ Each function returns a callable of the optimiser step t = 0, 1, 2, … giving :
 to pass as ``beta`` to :func:`elbo_lib.vae.train_vae`.
 """
 
-from elbo_lib._arrays import non_negative_number, number, positive_int
+from elbo_lib.validation import non_negative_number, number, positive_int
 
 
 def constant(beta):

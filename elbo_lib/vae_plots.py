@@ -13,10 +13,10 @@ from matplotlib.figure import FigureBase
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from elbo_lib._arrays import as_numpy, check_finite, integer, positive_int, positive_number
 from elbo_lib.data import IMAGE_SHAPE
 from elbo_lib.plots import latent_scatter
 from elbo_lib.vae import VAE
+from elbo_lib.validation import as_numpy, check_finite, integer, positive_int, positive_number
 from elbo_lib.widgets import SliderFigure
 
 AMORTIZED, REFINED, LOG_PX = "C0", "C2", "k"

@@ -28,10 +28,10 @@ from matplotlib.figure import Figure
 from threadpoolctl import threadpool_limits
 
 from elbo_lib import plots
-from elbo_lib._arrays import as_numpy, integer, number, positive_int, positive_number
 from elbo_lib.ascent import elbo_ascent, kl_descent
 from elbo_lib.divergences import factorised_fit, fit_gaussian, mixture_log_density
 from elbo_lib.linear_gaussian import LinearGaussian
+from elbo_lib.validation import as_numpy, integer, number, positive_int, positive_number
 
 _STYLE = {"description_width": "initial"}
 _LAYOUT = {"width": "420px"}

@@ -16,7 +16,7 @@ from elbo_lib.vae import VAE
 def _descend(optimizer_of, model, x, steps):
     optimizer = optimizer_of(list(model.parameters()))
     for _ in range(steps):
-        rec, kl = model._elbo_terms(x)
+        rec, kl = model.elbo_terms(x, per_dimension=True)
         loss = kl.sum(-1).mean() - rec.mean()
         optimizer.zero_grad()
         loss.backward()

