@@ -6,22 +6,38 @@ Functions accept numpy arrays or torch tensors and reduce over ``axis`` (the sam
 
 import math
 
-from elbo_lib.validation import as_float, namespace
+from elbo_lib.validation import index, log_weights, namespace, validate
 
 
+def _axis(name):
+    """A relation: ``axis`` is an axis of ``name``, with at least one sample along it."""
+
+    def check(values):
+        a, axis = values[name], values["axis"]
+        if not -a.ndim <= axis < a.ndim:
+            raise ValueError(f"axis {axis!r} is out of range for {name} of shape {tuple(a.shape)}")
+        if a.shape[axis] == 0:
+            raise ValueError(f"{name} needs at least one sample along axis {axis}")
+
+    return check
+
+
+@validate(_axis("a"), a=log_weights, axis=index)
 def log_mean_exp(a, axis=-1):
     r""":math:`\log \frac1K \sum_k e^{a_k} = m + \log \frac1K \sum_k e^{a_k - m}`, with
     :math:`m = \max_k a_k` so that nothing overflows."""
-    return _log_mean_exp(*_log_weights(a, axis, "a"), axis)
+    return _log_mean_exp(namespace(a), a, axis)
 
 
+@validate(_axis("log_w"), log_w=log_weights, axis=index)
 def iwae_bound(log_w, axis=-1):
     r"""The importance-weighted bound :math:`\mathcal L_K = \log \frac1K \sum_{k=1}^K w_k
     \le \log p(x)`. With K = 1 it is the (single-sample) ELBO; it rises with K towards
     :math:`\log p(x)` (Burda et al. 2016)."""
-    return _log_mean_exp(*_log_weights(log_w, axis, "log_w"), axis)
+    return _log_mean_exp(namespace(log_w), log_w, axis)
 
 
+@validate(_axis("log_w"), log_w=log_weights, axis=index)
 def jensen_gap(log_w, axis=-1):
     r""":math:`\log \frac1K\sum_k w_k - \frac1K\sum_k \log w_k \ge 0`, the gap between
     :math:`\log \mathbb E[w]` and :math:`\mathbb E[\log w]`. For weights from q(z|x) it estimates
@@ -30,25 +46,13 @@ def jensen_gap(log_w, axis=-1):
     Computed from :math:`b_k = \log w_k - \max_j \log w_j`, in which the gap is the same and
     nothing overflows; rounding cannot take it below 0 (constant weights give exactly 0).
     """
-    xp, log_w = _log_weights(log_w, axis, "log_w")
+    xp = namespace(log_w)
     top = xp.max(log_w, axis=axis, keepdims=True)
     if not bool(xp.all(xp.isfinite(top))):
         raise ValueError("log_w is -inf everywhere along axis: zero weights have no gap")
     shifted = log_w - top
     gap = _log_mean_exp(xp, shifted, axis) - xp.mean(shifted, axis=axis)
     return xp.maximum(gap, xp.zeros_like(gap))
-
-
-def _log_weights(a, axis, name):
-    xp = namespace(a)
-    a = as_float(xp, a, name)
-    if not (isinstance(axis, int) and not isinstance(axis, bool) and -a.ndim <= axis < a.ndim):
-        raise ValueError(f"axis {axis!r} is out of range for {name} of shape {tuple(a.shape)}")
-    if a.shape[axis] == 0:
-        raise ValueError(f"{name} needs at least one sample along axis {axis}")
-    if bool(xp.any(a == math.inf)):
-        raise ValueError(f"{name} contains +inf: a log-weight must be finite or -inf")
-    return xp, a
 
 
 def _log_mean_exp(xp, a, axis):

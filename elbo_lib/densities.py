@@ -9,16 +9,21 @@ import math
 import numpy as np
 
 from elbo_lib.validation import (
-    as_float,
+    array,
     broadcastable,
     given,
     namespace,
+    optional,
+    positive,
+    validate,
     variance_or_logvar,
 )
+from elbo_lib.validation import logvar as logvar_kind
 
 LOG_2PI = math.log(2 * math.pi)
 
 
+@validate(x=array, mu=array, var=optional(positive), logvar=optional(logvar_kind))
 def log_normal(x, mu=0.0, var=None, *, logvar=None):
     r""":math:`\log \mathcal N(x;\, \mu, \sigma^2) = -\tfrac12\big[\log 2\pi + \log\sigma^2
     + (x - \mu)^2/\sigma^2\big]`, elementwise. Give ``var`` or ``logvar`` (neither: the standard
@@ -26,7 +31,6 @@ def log_normal(x, mu=0.0, var=None, *, logvar=None):
     if var is None and logvar is None:
         var = 1.0
     xp = namespace(x, mu, var, logvar)
-    x, mu = as_float(xp, x, "x"), as_float(xp, mu, "mu")
     var, logvar = variance_or_logvar(xp, var, logvar)
     broadcastable(x=x, mu=mu, **{given("var", var): logvar})
     return -0.5 * (LOG_2PI + logvar + over_variance(xp, x - mu, var, logvar))

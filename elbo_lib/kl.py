@@ -9,9 +9,9 @@ import numpy as np
 from elbo_lib.densities import over_variance
 from elbo_lib.validation import (
     array,
-    as_float,
     broadcastable,
-    finite_array,
+    covariance,
+    finite,
     flag,
     given,
     namespace,
@@ -23,6 +23,14 @@ from elbo_lib.validation import (
 from elbo_lib.validation import logvar as logvar_kind
 
 
+@validate(
+    mu_q=array,
+    var_q=optional(positive),
+    mu_p=array,
+    var_p=optional(positive),
+    logvar_q=optional(logvar_kind),
+    logvar_p=optional(logvar_kind),
+)
 def kl_normal(mu_q, var_q=None, mu_p=0.0, var_p=None, *, logvar_q=None, logvar_p=None):
     r"""Elementwise
     :math:`\mathrm{KL}(\mathcal N(\mu_q, \sigma_q^2)\,\|\,\mathcal N(\mu_p, \sigma_p^2))`:
@@ -37,7 +45,6 @@ def kl_normal(mu_q, var_q=None, mu_p=0.0, var_p=None, *, logvar_q=None, logvar_p
     if var_p is None and logvar_p is None:
         var_p = 1.0
     xp = namespace(mu_q, var_q, mu_p, var_p, logvar_q, logvar_p)
-    mu_q, mu_p = as_float(xp, mu_q, "mu_q"), as_float(xp, mu_p, "mu_p")
     var_q, logvar_q = variance_or_logvar(xp, var_q, logvar_q, "var_q")
     var_p, logvar_p = variance_or_logvar(xp, var_p, logvar_p, "var_p")
     broadcastable(
@@ -87,6 +94,7 @@ def kl_to_standard_normal(mu, var=None, *, logvar=None, per_dimension=False):
     return kl if per_dimension else xp.sum(kl, axis=-1)
 
 
+@validate(mu_q=finite, cov_q=covariance, mu_p=finite, cov_p=covariance)
 def kl_mvn(mu_q, cov_q, mu_p, cov_p):
     r"""KL between multivariate normals with full covariances:
 
@@ -96,8 +104,6 @@ def kl_mvn(mu_q, cov_q, mu_p, cov_p):
     Means have shape (..., k) and covariances (..., k, k); leading axes broadcast.
     """
     xp = namespace(mu_q, cov_q, mu_p, cov_p)
-    mu_q, mu_p = finite_array(xp, mu_q, "mu_q"), finite_array(xp, mu_p, "mu_p")
-    cov_q, cov_p = _covariance(xp, cov_q, "cov_q"), _covariance(xp, cov_p, "cov_p")
     for mu, cov, name in ((mu_q, cov_q, "q"), (mu_p, cov_p, "p")):
         if mu.ndim == 0 or mu.shape[-1] != cov.shape[-1]:
             raise ValueError(
@@ -112,17 +118,3 @@ def kl_mvn(mu_q, cov_q, mu_p, cov_p):
     mahalanobis = xp.sum(diff * xp.linalg.solve(cov_p, diff), axis=(-2, -1))
     logdet_p, logdet_q = xp.linalg.slogdet(cov_p)[1], xp.linalg.slogdet(cov_q)[1]
     return 0.5 * (trace + mahalanobis - k + logdet_p - logdet_q)
-
-
-def _covariance(xp, cov, name):
-    cov = finite_array(xp, cov, name)
-    if cov.ndim < 2 or cov.shape[-1] != cov.shape[-2]:
-        raise ValueError(
-            f"{name} must be a square matrix (..., k, k), got shape {tuple(cov.shape)}"
-        )
-    asymmetry = xp.max(xp.abs(cov - xp.matrix_transpose(cov)))
-    if bool(asymmetry > 1e-8 * xp.max(xp.abs(cov))):
-        raise ValueError(f"{name} must be symmetric")
-    if bool(xp.any(xp.linalg.eigvalsh(cov) <= 0)):
-        raise ValueError(f"{name} must be positive definite")
-    return cov

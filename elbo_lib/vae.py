@@ -18,7 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from elbo_lib._torch import seeded, torch_threads
-from elbo_lib.adam import Adam
+from elbo_lib.adam import LR_LIMIT, Adam
 from elbo_lib.data import check_images
 from elbo_lib.densities import LOG_2PI, log_normal
 from elbo_lib.kl import kl_to_standard_normal
@@ -50,7 +50,6 @@ SIZE_LIMIT = 2**14  # widths of a layer
 
 
 COUNT_LIMIT = 10**6  # samples, images, epochs, steps
-LR_LIMIT = 10.0  # Adam's step: far above any step that trains these models
 FREE_BITS_LIMIT = 1e6  # nats per latent unit
 
 

@@ -446,3 +446,21 @@ def _finite_tensor(value, name, xp):
 
 
 tensor = Kind("tensor", _finite_tensor)
+index = Kind("index", lambda v, n, xp: integer(_scalar(v), n, low=-(2**62)))
+
+
+def _covariance(value, name, xp):
+    cov = finite_array(xp, value, name)
+    if cov.ndim < 2 or cov.shape[-1] != cov.shape[-2] or cov.shape[-1] == 0:
+        raise ValueError(
+            f"{name} must be a square matrix (..., k, k), got shape {tuple(cov.shape)}"
+        )
+    asymmetry = xp.max(xp.abs(cov - xp.matrix_transpose(cov)))
+    if bool(asymmetry > 1e-8 * xp.max(xp.abs(cov))):
+        raise ValueError(f"{name} must be symmetric")
+    if not bool(xp.all(xp.linalg.eigvalsh(cov) > 0)):
+        raise ValueError(f"{name} must be positive definite")
+    return cov
+
+
+covariance = Kind("covariance", _covariance, array=True)
