@@ -6,7 +6,9 @@ Functions accept numpy arrays or torch tensors and reduce over ``axis`` (the sam
 
 import math
 
-from elbo_lib.validation import index, log_weights, namespace, validate
+import numpy as np
+
+from elbo_lib.validation import index, log_weights, namespace, numpy_finite, validate
 
 
 def _axis(name):
@@ -62,3 +64,16 @@ def _log_mean_exp(xp, a, axis):
     out = m + xp.log(xp.where(mean > 0, mean, xp.ones_like(mean)))
     out = xp.where(mean > 0, out, xp.full_like(out, -math.inf))  # every weight zero: log 0
     return xp.squeeze(out, axis=axis)
+
+
+@validate(log_y=numpy_finite)
+def jensen_gap_standard_error(log_y):
+    r"""The standard error of the Jensen-gap estimate :math:`\log \bar Y - \overline{\log Y}` from
+    n draws of log Y, by the delta method: :math:`\mathrm{sd}(Y_i / \bar Y - \log Y_i)/\sqrt n`.
+    For a log-normal :math:`Y = e^{-\tau^2/2 + \tau\varepsilon}` it tends to
+    :math:`\sqrt{(e^{\tau^2} - 1 - \tau^2)/n}`."""
+    if log_y.ndim != 1 or log_y.size < 2:
+        raise ValueError(f"log_y must be a 1-D array of at least two finite draws, got {log_y!r}")
+    shifted = log_y - log_y.max()
+    ratio = np.exp(shifted - np.log(np.mean(np.exp(shifted))))  # Y_i / mean Y, without overflow
+    return float(np.std(ratio - log_y, ddof=1) / math.sqrt(log_y.size))
