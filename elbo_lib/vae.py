@@ -32,6 +32,7 @@ from elbo_lib.validation import (
     function,
     hidden,
     instance,
+    model_data,
     namespace,
     non_negative_number,
     optional,
@@ -51,15 +52,6 @@ SIZE_LIMIT = 2**14  # widths of a layer
 
 COUNT_LIMIT = 10**6  # samples, images, epochs, steps
 FREE_BITS_LIMIT = 1e6  # nats per latent unit
-
-
-def _model_data(name, model="self"):
-    """A relation: ``name`` is data for the model (``model.check_data``), in its dtype."""
-
-    def check(values):
-        values[name] = values[model].check_data(values[name], name)
-
-    return check
 
 
 def _finite_log_likelihood(out):
@@ -167,7 +159,7 @@ class VAE(nn.Module):
         :math:`\varepsilon \sim \mathcal N(0, I)`, from q(z | x) with parameters (mu, logvar)."""
         return reparameterize(mu, logvar, torch.randn_like(mu))
 
-    @validate(_model_data("x"), returns=_finite_terms, per_dimension=flag)
+    @validate(model_data("x"), returns=_finite_terms, per_dimension=flag)
     def elbo_terms(self, x, per_dimension=False):
         r"""One-sample estimates of :math:`\mathbb E_q[\log p(x \mid z)]` and the exact
         :math:`\mathrm{KL}(q(z \mid x)\,\|\,\mathcal N(0, I))`, each of shape (n,); the ELBO is
@@ -178,7 +170,7 @@ class VAE(nn.Module):
         kl = kl_to_standard_normal(mu, logvar=logvar, per_dimension=True)
         return self.log_likelihood(x, z), kl if per_dimension else kl.sum(-1)
 
-    @validate(_model_data("x"), k=count(limit=COUNT_LIMIT))
+    @validate(model_data("x"), k=count(limit=COUNT_LIMIT))
     def log_importance_weights(self, x, k):
         r""":math:`\log w_k = \log p(x \mid z_k) + \log p(z_k) - \log q(z_k \mid x)`,
         :math:`z_k \sim q(z \mid x)`, of shape (n, k). Their mean over k estimates the ELBO,
@@ -210,7 +202,7 @@ class VAE(nn.Module):
 
 
 @validate(
-    _model_data("x", model="model"),
+    model_data("x", model="model"),
     model=instance(VAE),
     epochs=count(limit=COUNT_LIMIT),
     beta=anything,

@@ -464,3 +464,20 @@ def _covariance(value, name, xp):
 
 
 covariance = Kind("covariance", _covariance, array=True)
+
+
+def _torch_finite(value, name, xp):
+    return finite_array(_namespace(True), value, name)
+
+
+torch_finite = Kind("torch_finite", _torch_finite)
+
+
+def model_data(name, model="self"):
+    """A relation: argument ``name`` is data for the argument ``model`` (a VAE), converted by
+    its ``check_data`` to the model's dtype."""
+
+    def check(values):
+        values[name] = values[model].check_data(values[name], name)
+
+    return check
