@@ -8,13 +8,25 @@ import numpy as np
 from scipy import ndimage, optimize
 
 from elbo_lib.densities import log_normal
-from elbo_lib.validation import as_numpy, non_negative_number, number
+from elbo_lib.validation import (
+    anything,
+    as_numpy,
+    choice,
+    non_negative_number,
+    number,
+    numpy_covariance,
+    numpy_finite,
+    positive_values,
+    real,
+    validate,
+)
 
 OBJECTIVES = ("reverse", "forward")
 _BASINS = 4  # local minima of the lattice that are polished
 _CHUNK = 2**21  # lattice points × grid points scored at once: a few 16 MB temporaries
 
 
+@validate(log_p=anything, grid=anything, objective=choice(*OBJECTIVES))
 def fit_gaussian(log_p, grid, objective="reverse"):
     r"""The Gaussian :math:`q = \mathcal N(m, s^2)` closest to p, a density given by unnormalised
     log values ``log_p`` on the increasing 1-D ``grid``. Returns (mean, std).
@@ -39,6 +51,7 @@ def fit_gaussian(log_p, grid, objective="reverse"):
     return _reverse_fit(log_p, grid, weights)
 
 
+@validate(mean=numpy_finite, std=positive_values, log_p=anything, grid=anything)
 def reverse_kl(mean, std, log_p, grid):
     r""":math:`\mathrm{KL}(q\,\|\,p)` on the grid for :math:`q = \mathcal N(m, s^2)`, with p
     normalised on the grid; ``mean`` and ``std`` broadcast, so a lattice is scored at once."""
@@ -122,6 +135,7 @@ def _check_density(log_p, grid):
     return grid, log_p
 
 
+@validate(grid=numpy_finite, separation=real(0.0, 1e150, strict=False), weight=real(0.0, 1.0))
 def mixture_log_density(grid, separation, weight=0.5):
     r""":math:`\log\big(\pi\,\mathcal N(z; -d/2, 1) + (1-\pi)\,\mathcal N(z; d/2, 1)\big)` at
     each z of ``grid``: two unit-variance modes a separation d apart, the left one of weight π."""
@@ -135,6 +149,7 @@ def mixture_log_density(grid, separation, weight=0.5):
     )
 
 
+@validate(mean=numpy_finite, cov=numpy_covariance, objective=choice(*OBJECTIVES))
 def factorised_fit(mean, cov, objective="reverse"):
     r"""The factorised (mean-field) Gaussian :math:`q = \prod_i \mathcal N(m_i, v_i)` closest to
     :math:`p = \mathcal N(\mu, \Sigma)`. Returns (m, v) with :math:`m = \mu` and

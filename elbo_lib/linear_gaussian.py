@@ -15,6 +15,8 @@ from elbo_lib.validation import (
     as_numpy,
     count,
     finite,
+    numpy_covariance,
+    numpy_finite,
     positive,
     positive_int,
     positive_number,
@@ -94,6 +96,7 @@ class LinearGaussian:
         return x, z
 
 
+@validate(X=numpy_finite, z_dim=count(limit=2**14))
 def fit_ppca(X, z_dim):
     r"""Maximum-likelihood probabilistic PCA (Tipping & Bishop 1999) in closed form.
 
@@ -117,6 +120,7 @@ def fit_ppca(X, z_dim):
     return W, mean, sigma2
 
 
+@validate(X=numpy_finite, W=numpy_finite, mean=numpy_finite, sigma2=positive_real)
 def ppca_log_likelihood(X, W, mean, sigma2):
     r""":math:`\log p(x) = \log \mathcal N(x;\, \mu,\, W W^\top + \sigma^2 I)` for each row of X."""
     X, W, mean = _ppca_arguments(X, W, mean, sigma2)
@@ -134,6 +138,7 @@ def _data_matrix(X):
     return X
 
 
+@validate(X=numpy_finite, W=numpy_finite, mean=numpy_finite, sigma2=positive_real)
 def ppca_posterior(X, W, mean, sigma2):
     r"""The exact posterior of probabilistic PCA for each row x of X:
     :math:`p(z \mid x) = \mathcal N\big(M^{-1} W^\top (x - \mu),\ \sigma^2 M^{-1}\big)`,
@@ -144,6 +149,14 @@ def ppca_posterior(X, W, mean, sigma2):
     return np.linalg.solve(M, W.T @ (X - mean).T).T, sigma2 * np.linalg.inv(M)
 
 
+@validate(
+    X=numpy_finite,
+    W=numpy_finite,
+    mean=numpy_finite,
+    sigma2=positive_real,
+    q_means=numpy_finite,
+    q_cov=numpy_covariance,
+)
 def ppca_elbo(X, W, mean, sigma2, q_means, q_cov):
     r"""The ELBO of probabilistic PCA for :math:`q(z \mid x) = \mathcal N(m_x, S)`, per row:
 

@@ -187,6 +187,7 @@ class VAE(nn.Module):
         """n draws of the decoder's output (probabilities or means) at z ~ p(z): (n, x_dim)."""
         return self.pixel_means(self.decode(torch.randn(n, self.z_dim)))
 
+    @validate(out=tensor)
     def pixel_means(self, out):
         """The decoder's output as pixel means: the probabilities sigmoid(logits) of a Bernoulli
         decoder, a Gaussian decoder's means as they are."""

@@ -16,13 +16,33 @@ from matplotlib.patches import Patch
 from elbo_lib.data import IMAGE_SHAPE
 from elbo_lib.plots import latent_scatter
 from elbo_lib.vae import VAE
-from elbo_lib.validation import as_numpy, check_finite, integer, positive_int, positive_number
+from elbo_lib.validation import (
+    COUNT_LIMIT,
+    anything,
+    as_numpy,
+    axes,
+    check_finite,
+    count,
+    finite_values,
+    flag,
+    integer,
+    optional,
+    positive_int,
+    positive_number,
+    positive_real,
+    text,
+    vae_model,
+    validate,
+)
 from elbo_lib.widgets import SliderFigure
 
 AMORTIZED, REFINED, LOG_PX = "C0", "C2", "k"
 APPROXIMATION, AMORTIZATION = "C1", "C0"
 
 
+@validate(
+    ax=axes, images=anything, ncols=count(limit=1000), row_labels=anything, title=optional(text)
+)
 def image_grid(ax, images, ncols=10, row_labels=None, title=None):
     """Tile 8×8 images row by row, ``ncols`` per row (black ink on white); ``row_labels`` name
     the rows."""
@@ -49,6 +69,7 @@ def image_grid(ax, images, ncols=10, row_labels=None, title=None):
         ax.set_title(title)
 
 
+@validate(ax=axes, history=anything, reference=anything, reference_label=optional(text))
 def training_curve(ax, history, reference=None, reference_label=None):
     """The per-epoch training ELBO from :func:`elbo_lib.vae.train_vae`'s history, with an
     optional horizontal ``reference`` line."""
@@ -63,6 +84,9 @@ def training_curve(ax, history, reference=None, reference_label=None):
     ax.legend(fontsize=8, loc="lower right")
 
 
+@validate(
+    ax=axes, ks=anything, log_likelihoods=anything, amortized_elbo=anything, refined_elbo=anything
+)
 def iwae_against_k(ax, ks, log_likelihoods, amortized_elbo, refined_elbo):
     r"""The importance-sampled :math:`\log p(x)` estimates (average over images) against the
     number of samples K, beside the amortized and refined ELBOs they bound from above."""
@@ -81,6 +105,13 @@ def iwae_against_k(ax, ks, log_likelihoods, amortized_elbo, refined_elbo):
     ax.legend(fontsize=8, loc="lower right")
 
 
+@validate(
+    ax=axes,
+    log_likelihood=anything,
+    refined_elbo=anything,
+    amortized_elbo=anything,
+    title=optional(text),
+)
 def gap_bars(ax, log_likelihood, refined_elbo, amortized_elbo, title=None):
     r"""The three numbers of one image (or averages) as points on a common nats axis, with the
     two gaps of :math:`\log p(x) - \mathrm{ELBO} = \text{approximation gap} +
@@ -122,6 +153,7 @@ def gap_bars(ax, log_likelihood, refined_elbo, amortized_elbo, title=None):
     ax.set(ylabel="nats", title=title or "log p(x) − ELBO = approximation + amortization gap")
 
 
+@validate(images=anything, gaps=anything)
 def gap_explorer(images, gaps):
     """A slider over ``images`` showing each one beside its :func:`gap_bars`; ``gaps`` is the
     per-image dict of :func:`elbo_lib.diagnostics.inference_gaps`."""
@@ -148,6 +180,7 @@ def gap_explorer(images, gaps):
     return SliderFigure(draw, {"index": slider}, ncols=2, width_ratios=(1, 3), figsize=(8, 3.4))
 
 
+@validate(ax=axes, z=finite_values, labels=finite_values, title=optional(text))
 def aggregate_posterior(ax, z, labels, title=None):
     r"""Samples of the aggregate posterior :math:`\bar q(z) = \frac1N\sum_n q(z \mid x_n)` in a 2-D
     latent space, coloured by digit, over the prior's 1-, 2- and 3-σ circles."""
@@ -167,6 +200,7 @@ def aggregate_posterior(ax, z, labels, title=None):
     ax.set_title(title or "Aggregate posterior q̄(z) against the prior p(z)")
 
 
+@validate(ax=axes, surgery=anything, n=count(limit=COUNT_LIMIT))
 def surgery_bar(ax, surgery, n):
     r"""The average KL as a stacked bar: :math:`I_q(X; Z)` + KL(q̄(z) ‖ p(z)), with log N, the
     ceiling of the mutual information over N images."""
@@ -192,6 +226,7 @@ def surgery_bar(ax, surgery, n):
     ax.legend(fontsize=8, loc="upper right")
 
 
+@validate(ax=axes, betas=finite_values, results=anything, n=count(limit=COUNT_LIMIT))
 def surgery_against_beta(ax, betas, results, n):
     """The three terms of :func:`elbo_lib.diagnostics.elbo_surgery` against β (log scale),
     with log N."""
@@ -208,6 +243,7 @@ def surgery_against_beta(ax, betas, results, n):
     ax.legend(fontsize=8)
 
 
+@validate(model=vae_model, unit=anything, values=anything)
 def traversal_images(model, unit, values):
     r"""The decoder's output along one latent axis: :math:`z = v\,e_{\text{unit}}` for each v in
     ``values``, every other unit at the prior mean 0. Pixel probabilities (Bernoulli decoder) or
@@ -226,6 +262,14 @@ def traversal_images(model, unit, values):
     return out.sigmoid() if model.likelihood == "bernoulli" else out
 
 
+@validate(
+    ax=axes,
+    model=vae_model,
+    units=anything,
+    values=anything,
+    row_labels=anything,
+    title=optional(text),
+)
 def latent_traversals(ax, model, units, values, row_labels=None, title=None):
     """Latent traversals: one row per unit of ``units``, the decoder's output as that unit runs
     over ``values`` (:func:`traversal_images`), left to right."""
@@ -248,6 +292,17 @@ POSTERIOR = "C1"
 _Q_STYLES = ((AMORTIZED, "-"), (REFINED, "--"))  # q(z | x) and the refined q*
 
 
+@validate(
+    ax=axes,
+    z1=anything,
+    z2=anything,
+    log_posterior=anything,
+    mu=anything,
+    logvar=anything,
+    refined=anything,
+    title=optional(text),
+    legend=flag,
+)
 def posterior_and_q(ax, z1, z2, log_posterior, mu, logvar, refined=None, title=None, legend=True):
     r"""The true posterior p(z | x) of a 2-D latent on a grid (``log_posterior`` of shape
     (len(z2), len(z1)), normalised, from :func:`elbo_lib.diagnostics.posterior_on_grid`) as the
@@ -308,6 +363,7 @@ def posterior_and_q(ax, z1, z2, log_posterior, mu, logvar, refined=None, title=N
         )
 
 
+@validate(fig=anything, refined=flag)
 def posterior_legend(fig, refined=True):
     """One key below all the :func:`posterior_and_q` panels of ``fig`` (constrained layout)."""
     if not isinstance(fig, FigureBase):
@@ -328,6 +384,7 @@ def _posterior_handles(refined):
     ]
 
 
+@validate(ax=axes, images=anything, extent=positive_real)
 def latent_manifold(ax, images, extent):
     r"""The decoded images of an m × m grid of latent points over :math:`[-e, e]^2`
     (e = ``extent``), tiled at their positions: ``images`` has shape (m, m, 64), row i and
@@ -357,6 +414,7 @@ def latent_manifold(ax, images, extent):
     ax.set(xlabel="$z_1$", ylabel="$z_2$", title="Decoded digits over the latent plane")
 
 
+@validate(ax=axes, z=anything, labels=anything, point=anything)
 def latent_codes(ax, z, labels, point):
     r"""Points in a 2-D latent space (e.g. posterior means) coloured by class label, each label
     written at the median of its points (cheaper to redraw than a legend), and ``point``

@@ -481,3 +481,58 @@ def model_data(name, model="self"):
         values[name] = values[model].check_data(values[name], name)
 
     return check
+
+
+def _finite_values(value, name, xp):
+    as_numpy(value, name)
+    return value
+
+
+finite_values = Kind("finite_values", _finite_values)  # checked, passed on as given
+
+
+def _axes(value, name, xp):
+    from matplotlib.axes import Axes
+
+    if not isinstance(value, Axes):
+        raise ValueError(f"{name} must be a matplotlib Axes, got {type(value).__name__}")
+    return value
+
+
+axes = Kind("axes", _axes)
+
+
+def _positive_numpy(value, name, xp):
+    return positive_array(np, as_numpy(value, name), name)
+
+
+positive_values = Kind("positive_values", _positive_numpy)
+numpy_covariance = Kind(
+    "covariance", lambda v, n, xp: _covariance(as_numpy(v, n), n, _namespace(False))
+)
+
+
+def _model_of(module, cls):
+    def check(value, name, xp):
+        import importlib
+
+        expected = getattr(importlib.import_module(module), cls)
+        if not isinstance(value, expected):
+            raise ValueError(f"{name} must be a {cls}, got {type(value).__name__}")
+        return value
+
+    return Kind("model", check, limits=(module, cls))
+
+
+vae_model = _model_of("elbo_lib.vae", "VAE")  # imported on use: no torch for numpy callers
+linear_gaussian_model = _model_of("elbo_lib.linear_gaussian", "LinearGaussian")
+
+
+def _layers(value, name, xp):
+    sizes = _sizes(value, name, xp)
+    if not sizes:
+        raise ValueError(f"{name} must hold at least one layer size, got {value!r}")
+    return sizes
+
+
+layers = Kind("hidden", _layers)  # at least one hidden layer
