@@ -80,9 +80,15 @@ def _reverse_kl(mean, std, log_p, grid, weights):
 def _reverse_kl_chunk(mean, std, log_p, grid, weights):
     log_p = np.maximum(log_p, log_p.max() - 1e4)  # where p vanishes, a finite, huge penalty
     log_p = log_p - (log_p.max() + np.log(np.exp(log_p - log_p.max()) @ weights))
-    log_q = -0.5 * ((grid - mean[..., None]) / std[..., None]) ** 2 - np.log(std[..., None])
-    log_q = log_q - np.log(np.exp(log_q) @ weights)[..., None]  # q normalised on the grid
-    return (np.exp(log_q) * (log_q - log_p)) @ weights
+    with np.errstate(over="ignore"):  # a q far narrower than the grid's steps: -inf, correctly
+        log_q = -0.5 * ((grid - mean[..., None]) / std[..., None]) ** 2
+    top = log_q.max(axis=-1, keepdims=True)
+    if not np.all(np.isfinite(top)):
+        raise ValueError("mean and std put no mass of q on any point of grid")
+    log_q = log_q - (top + np.log(np.exp(log_q - top) @ weights)[..., None])  # normalised
+    with np.errstate(invalid="ignore"):  # 0 · (-inf) where q vanishes: 0 log 0 = 0
+        terms = np.where(log_q > -np.inf, np.exp(log_q) * (log_q - log_p), 0.0)
+    return terms @ weights
 
 
 def _reverse_fit(log_p, grid, weights):
