@@ -71,12 +71,14 @@ class Adam:
         self.v = [torch.zeros_like(p) for p in self.params]
         self.t = 0
 
+    @validate()
     def zero_grad(self):
         """Forget the gradients (set each ``.grad`` to None)."""
         for p in self.params:
             p.grad = None
 
     @torch.no_grad()
+    @validate()
     def step(self):
         """One update of every parameter from its ``.grad`` (those without one are left as they
         are, as torch.optim.Adam leaves them)."""

@@ -279,7 +279,7 @@ def train_vae(
     return history
 
 
-@validate(n=count(limit=math.inf), epochs=count(limit=math.inf), batch_size=count(limit=math.inf))
+@validate(n=count(limit=2**62), epochs=count(limit=2**62), batch_size=count(limit=2**62))
 def training_steps(n, epochs, batch_size=BATCH_SIZE):
     r"""The number of optimiser steps :func:`train_vae` takes on n images:
     :math:`\text{epochs} \cdot \lceil n / \text{batch\_size} \rceil`."""

@@ -57,9 +57,12 @@ def as_float(xp, value, name):
     if not (is_tensor or isinstance(value, _ARRAY_TYPES)) or isinstance(value, str):
         raise ValueError(f"{name} must be a number or an array, got {type(value).__name__}")
     if not is_tensor and array_api_compat.is_torch_namespace(xp):
-        value = np.asarray(value) if isinstance(value, list | tuple) else value
-        # numpy arrays keep their dtype; numbers take torch's default float, as torch does
-        value = xp.asarray(value) if isinstance(value, Real) else xp.asarray(np.asarray(value))
+        try:
+            value = np.asarray(value) if isinstance(value, list | tuple) else value
+            # numpy arrays keep their dtype; numbers take torch's default float, as torch does
+            value = xp.asarray(value) if isinstance(value, Real) else xp.asarray(np.asarray(value))
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number or an array of numbers") from None
     elif not is_tensor:
         try:
             value = xp.asarray(value)
@@ -281,7 +284,11 @@ def validate(*relations, returns=None, **kinds):
             checked.__closure__,
         )
         functools.update_wrapper(checked, function)
-        checked.declaration = kinds
+        checked.declaration = kinds | {
+            name: kind
+            for relation in relations
+            for name, kind in getattr(relation, "kinds", {}).items()
+        }
         return checked
 
     return decorate
@@ -480,6 +487,7 @@ def model_data(name, model="self"):
     def check(values):
         values[name] = values[model].check_data(values[name], name)
 
+    check.kinds = {name: Kind("data", None)}  # declared by the relation
     return check
 
 

@@ -1,4 +1,4 @@
-"""Adam against torch.optim.Adam and its update written out (bad input: test_hostile_inputs)."""
+"""Adam against torch.optim.Adam and its update written out (bad input: test_validation)."""
 
 import subprocess
 import sys
