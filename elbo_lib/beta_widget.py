@@ -138,7 +138,7 @@ class BetaWidget(SliderFigure):
         ax_latent.set(xlim=LATENT_LIMITS, ylim=LATENT_LIMITS)
         ax_latent.set_title(f"Posterior means of the test digits (β = {self.beta:.3g})")
         shown = self.x_test[:N_SHOWN]
-        reconstructed = self.model.decode(self.model.encode(shown)[0]).sigmoid()
+        reconstructed = self.model.pixel_means(self.model.decode(self.model.encode(shown)[0]))
         image_grid(
             ax_reconstruction,
             torch.cat([shown, reconstructed]),

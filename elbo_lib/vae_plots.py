@@ -6,7 +6,6 @@ figure behind a slider with :class:`elbo_lib.widgets.SliderFigure`.
 
 import math
 
-import ipywidgets
 import numpy as np
 import torch
 from matplotlib.figure import FigureBase
@@ -34,7 +33,6 @@ from elbo_lib.validation import (
     vae_model,
     validate,
 )
-from elbo_lib.widgets import SliderFigure
 
 AMORTIZED, REFINED, LOG_PX = "C0", "C2", "k"
 APPROXIMATION, AMORTIZATION = "C1", "C0"
@@ -153,33 +151,6 @@ def gap_bars(ax, log_likelihood, refined_elbo, amortized_elbo, title=None):
     ax.set(ylabel="nats", title=title or "log p(x) − ELBO = approximation + amortization gap")
 
 
-@validate(images=anything, gaps=anything)
-def gap_explorer(images, gaps):
-    """A slider over ``images`` showing each one beside its :func:`gap_bars`; ``gaps`` is the
-    per-image dict of :func:`elbo_lib.diagnostics.inference_gaps`."""
-    images = as_numpy(images, "images")
-    if not len(images):
-        raise ValueError("images holds no image")
-    if not {"log_likelihood", "refined_elbo", "amortized_elbo"} <= set(gaps):
-        raise ValueError("gaps must be the dict of elbo_lib.diagnostics.inference_gaps")
-    numbers = {key: as_numpy(value, f"gaps[{key!r}]") for key, value in gaps.items()}
-    slider = ipywidgets.IntSlider(
-        value=0, min=0, max=len(images) - 1, description="test image", continuous_update=True
-    )
-
-    def draw(ax_image, ax_bars, index):
-        image_grid(ax_image, images[index : index + 1], ncols=1, title=f"test image {index}")
-        gap_bars(
-            ax_bars,
-            numbers["log_likelihood"][index],
-            numbers["refined_elbo"][index],
-            numbers["amortized_elbo"][index],
-            title="its ELBOs and log p(x)",
-        )
-
-    return SliderFigure(draw, {"index": slider}, ncols=2, width_ratios=(1, 3), figsize=(8, 3.4))
-
-
 @validate(ax=axes, z=finite_values, labels=finite_values, title=optional(text))
 def aggregate_posterior(ax, z, labels, title=None):
     r"""Samples of the aggregate posterior :math:`\bar q(z) = \frac1N\sum_n q(z \mid x_n)` in a 2-D
@@ -259,7 +230,7 @@ def traversal_images(model, unit, values):
     z[:, unit] = values
     with torch.no_grad():
         out = model.decode(z)
-    return out.sigmoid() if model.likelihood == "bernoulli" else out
+    return model.pixel_means(out)
 
 
 @validate(

@@ -19,10 +19,10 @@ ascent path behind a slider) runs them inside ``with skip_validation():``, where
 declarations are not applied: each formula has one name, checked or not.
 """
 
-import contextlib
 import functools
 import inspect
 import math
+import sys
 import types
 from dataclasses import dataclass, field
 from numbers import Integral, Real
@@ -37,8 +37,8 @@ _ARRAY_TYPES = (Real, list, tuple, np.ndarray, np.generic)
 def namespace(*args):
     """The array namespace of the inputs: torch's if any is a torch tensor (numpy arrays and
     numbers beside it are converted by :func:`as_float`), else numpy's."""
-    torch = any(array_api_compat.is_torch_array(a) for a in args)
-    return _namespace(torch)
+    torch = sys.modules.get("torch")  # no tensor can exist before torch is imported
+    return _namespace(torch is not None and any(isinstance(a, torch.Tensor) for a in args))
 
 
 @functools.cache
@@ -214,13 +214,13 @@ class _Switch:
     skipping = 0
 
 
-@contextlib.contextmanager
-def skip_validation():
+class skip_validation:
     """Within the block, declared functions take their arguments as given, unchecked."""
-    _Switch.skipping += 1
-    try:
-        yield
-    finally:
+
+    def __enter__(self):
+        _Switch.skipping += 1
+
+    def __exit__(self, *exc):
         _Switch.skipping -= 1
 
 
@@ -251,19 +251,29 @@ def validate(*relations, returns=None, **kinds):
             raise TypeError(f"{function.__qualname__} has no parameters {sorted(unknown)}")
         arrays = [name for name, kind in kinds.items() if kind.array]
         switch, space = _Switch, namespace
+        parameters = signature.parameters.values()
+        positional = [p.name for p in parameters if p.kind == p.POSITIONAL_OR_KEYWORD]
+        defaults = {p.name: p.default for p in parameters if p.default is not p.empty}
+        if any(p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL) for p in parameters):
+            raise TypeError(f"{function.__qualname__}: declare keyword-capable parameters only")
 
         def checked(*args, **kwargs):
             if switch.skipping:
                 return function(*args, **kwargs)
-            bound = signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            values = bound.arguments
+            if len(args) > len(positional) or any(n in kwargs for n in positional[: len(args)]):
+                signature.bind(*args, **kwargs)  # Python's own TypeError
+            values = dict(zip(positional, args, strict=False)) | kwargs
+            for name in kinds:
+                if name not in values:
+                    if name not in defaults:
+                        signature.bind(*args, **kwargs)  # a required argument is missing
+                    values[name] = defaults[name]
             xp = space(*(values[name] for name in arrays))
             for name, kind in kinds.items():
                 values[name] = kind(values[name], name, xp)
             for relation in relations:
                 relation(values)
-            result = function(*bound.args, **bound.kwargs)
+            result = function(**values)
             if returns is not None:
                 returns(result)
             return result

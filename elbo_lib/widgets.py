@@ -496,8 +496,40 @@ def latent_explorer(model, mu, labels, extent=3.0):
         ax_latent.set_title("Posterior means of the digits; + is z")
         with torch.no_grad():
             decoded = model.decode(torch.tensor([[z1, z2]], dtype=torch.float32))
-        pixels = decoded.sigmoid() if model.likelihood == "bernoulli" else decoded
+        pixels = model.pixel_means(decoded)
         title = "p(pixel = 1) at z" if model.likelihood == "bernoulli" else "decoder mean at z"
         vae_plots.image_grid(ax_digit, pixels.numpy(), ncols=1, title=title)
 
     return SliderFigure(draw, sliders, ncols=2, width_ratios=(1.6, 1), figsize=(7, 3.8))
+
+
+@validate(images=anything, gaps=anything)
+def gap_explorer(images, gaps):
+    """A slider over ``images`` showing each one beside its
+    :func:`elbo_lib.vae_plots.gap_bars`; ``gaps`` is the per-image dict of
+    :func:`elbo_lib.diagnostics.inference_gaps`."""
+    from elbo_lib import vae_plots
+
+    images = as_numpy(images, "images")
+    if not len(images):
+        raise ValueError("images holds no image")
+    if not {"log_likelihood", "refined_elbo", "amortized_elbo"} <= set(gaps):
+        raise ValueError("gaps must be the dict of elbo_lib.diagnostics.inference_gaps")
+    numbers = {key: as_numpy(value, f"gaps[{key!r}]") for key, value in gaps.items()}
+    slider = ipywidgets.IntSlider(
+        value=0, min=0, max=len(images) - 1, description="test image", continuous_update=True
+    )
+
+    def draw(ax_image, ax_bars, index):
+        vae_plots.image_grid(
+            ax_image, images[index : index + 1], ncols=1, title=f"test image {index}"
+        )
+        vae_plots.gap_bars(
+            ax_bars,
+            numbers["log_likelihood"][index],
+            numbers["refined_elbo"][index],
+            numbers["amortized_elbo"][index],
+            title="its ELBOs and log p(x)",
+        )
+
+    return SliderFigure(draw, {"index": slider}, ncols=2, width_ratios=(1, 3), figsize=(8, 3.4))

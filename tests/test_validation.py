@@ -519,8 +519,8 @@ BASELINES = {
             "title": None,
         },
     ),
-    "vae_plots.gap_explorer": lambda: (
-        vae_plots.gap_explorer,
+    "widgets.gap_explorer": lambda: (
+        widgets.gap_explorer,
         {
             "images": X[:2],
             "gaps": {
