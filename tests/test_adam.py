@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from elbo_lib.adam import Adam
-from elbo_lib.made import MADEVAE
 from elbo_lib.vae import VAE
 
 
@@ -24,9 +23,8 @@ def _descend(optimizer_of, model, x, steps):
     return [p.detach().clone() for p in model.parameters()]
 
 
-@pytest.mark.parametrize("make", [VAE, MADEVAE, lambda: VAE(likelihood="gaussian")])
 @pytest.mark.parametrize("foreach", [False, True])
-def test_adam_equals_torch_adam_to_the_last_bit(make, foreach):
+def test_adam_equals_torch_adam_to_the_last_bit(foreach, make=VAE):
     x = torch.rand(32, 64).round()
     torch.manual_seed(0)
     ours = _descend(lambda p: Adam(p, lr=3e-3), make(), x, steps=25)

@@ -192,7 +192,7 @@ def test_elbo_surgery_terms_add_up_and_match_an_independent_mixture(trained):
     assert 0 < result["mutual_information"] <= math.log(len(x))
 
 
-def testlog_aggregate_posterior_is_a_brute_force_mixture_density():
+def test_log_aggregate_posterior_is_a_brute_force_mixture_density():
     # 5000 components: the 2000 codes are split into blocks of 838 rows
     generator = torch.Generator().manual_seed(3)
     mu = torch.randn(5000, 3, generator=generator, dtype=torch.float64)
