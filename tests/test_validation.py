@@ -953,28 +953,53 @@ def _no_nan(out):
             )
 
 
-@pytest.mark.filterwarnings("ignore")
-@pytest.mark.parametrize(("name", "parameter"), CASES, ids=[f"{n}:{p}" for n, p in CASES])
-@settings(
-    max_examples=6,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
-@given(data=st.data())
-def test_a_hostile_value_is_refused_by_name(name, parameter, data):
-    function, kwargs = BASELINES[name]()
-    kind = validation.declared(public_callables()[name])[parameter]
-    bad = data.draw(hostile(kind), label=parameter)
+def _refused_by_name(function, kwargs, parameter, bad):
     try:
         out = _call(function, kwargs | {parameter: bad})
     except ValueError as error:
-        assert re.search(rf"(?<![\w\[]){re.escape(parameter)}\b", str(error)), (bad, str(error))
-        return
+        if re.search(rf"(?<![\w\[]){re.escape(parameter)}\b", str(error)):
+            return None
+        return f"{parameter}={bad!r:.60}: the message names something else: {error}"
     except Hang:
-        pytest.fail(f"{name}({parameter}={bad!r}) hangs")
-    pytest.fail(f"{name}({parameter}={bad!r}) accepted: returned {type(out).__name__}")
+        return f"{parameter}={bad!r:.60} hangs"
+    return f"{parameter}={bad!r:.60} is accepted: returned {type(out).__name__}"
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize(("name", "parameter"), CASES, ids=[f"{n}:{p}" for n, p in CASES])
+def test_every_hostile_value_of_the_kind_is_refused_by_name(name, parameter):
+    function, kwargs = BASELINES[name]()
+    kind = validation.declared(public_callables()[name])[parameter]
+    values = [v for v in hostile_values(kind)[0] if v is not None or "optional" not in kind.limits]
+    problems = [_refused_by_name(function, kwargs, parameter, bad) for bad in values]
+    assert not any(problems), [p for p in problems if p]
+
+
+def _bounded(kind):
+    """A count, a seed, or a real number with a finite limit: numbers beyond it exist."""
+    if kind.tag == "real":
+        return math.isfinite(kind.limits[0]) or math.isfinite(kind.limits[1])
+    return kind.tag in ("count", "seed")
+
+
+BEYOND = [
+    (name, parameter)
+    for name, parameter in CASES
+    if _bounded(validation.declared(public_callables()[name])[parameter])
+]
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize(("name", "parameter"), BEYOND, ids=[f"{n}:{p}" for n, p in BEYOND])
+@settings(max_examples=4, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_a_number_beyond_the_limits_is_refused_by_name(name, parameter, data):
+    function, kwargs = BASELINES[name]()
+    kind = validation.declared(public_callables()[name])[parameter]
+    extra = hostile_values(kind)[1]
+    bad = data.draw(extra, label=parameter)
+    problem = _refused_by_name(function, kwargs, parameter, bad)
+    assert problem is None, problem
 
 
 SPELLINGS = [
