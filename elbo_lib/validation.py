@@ -12,7 +12,9 @@ arrays of the call's namespace (torch if any array argument is a tensor, else nu
 ``float`` or ``int`` (numpy numbers, 0-d arrays and 0-d tensors are scalars too). Counts are
 bounded, so that no count allocates or loops without end. Relations between arguments (shapes
 that must match) are functions of the checked arguments, passed positionally to
-:func:`validate`. ``tests/test_validation.py`` derives hostile inputs from every declaration.
+:func:`validate`. ``tests/test_validation.py`` derives hostile inputs from every declaration;
+it fails for a public callable without a declaration or without a valid call in its
+``BASELINES``.
 
 Hot code that calls public functions on values it has already checked (a training step, an
 ascent path behind a slider) runs them inside ``with skip_validation():``, where the
@@ -322,16 +324,13 @@ def _scalar(value):
     return value
 
 
-def _optional(kind):
+def optional(kind):
+    """``kind`` or None."""
+
     def check(value, name, xp):
         return None if value is None else kind(value, name, xp)
 
     return Kind(kind.tag, check, kind.array, (*kind.limits, "optional"))
-
-
-def optional(kind):
-    """``kind`` or None."""
-    return _optional(kind)
 
 
 # Arrays: floating arrays of the call's namespace, NaN refused.
