@@ -1,6 +1,8 @@
 r"""Gradient ascent in the parameters of a Gaussian :math:`q = \mathcal N(m, v)`: the paths
 that the ELBO and the KL figures draw."""
 
+import math
+
 import numpy as np
 
 from elbo_lib.kl import kl_to_standard_normal
@@ -45,7 +47,7 @@ def gradient_path(objective, mean, var, *, lr, steps):
             value = objective(theta[0], torch.exp(theta[1]))
         (grad,) = torch.autograd.grad(value, theta)
         path[t + 1] = path[t] + lr * grad.numpy()
-        if not (torch.isfinite(value) and np.all(np.isfinite(path[t + 1]))):
+        if not (math.isfinite(value.item()) and all(map(math.isfinite, path[t + 1]))):
             raise ValueError(
                 f"the objective or its gradient is not finite at step {t}, (m, v) = "
                 f"({path[t, 0]!r}, {np.exp(path[t, 1])!r}): value {value.item()!r}"
