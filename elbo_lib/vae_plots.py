@@ -280,11 +280,7 @@ def posterior_and_q(ax, z1, z2, log_posterior, mu, logvar, refined=None, title=N
         if value.shape != (2,):
             raise ValueError(f"{name} must hold two numbers, got shape {value.shape}")
     if refined is not None:
-        if not (isinstance(refined, tuple | list) and len(refined) == 2):
-            raise ValueError(f"refined must be a pair (mu, logvar), got {refined!r}")
-        refined = tuple(as_numpy(r, "refined") for r in refined)
-        if any(r.shape != (2,) for r in refined):
-            raise ValueError("refined must be a pair (mu, logvar) of two numbers each")
+        refined = _gaussian_pair(refined, "refined")
     z1, z2 = np.asarray(z1, dtype=float), np.asarray(z2, dtype=float)
     density = np.exp(np.asarray(log_posterior, dtype=float))
     levels = _mass_levels(density, ELLIPSE_MASSES)
@@ -294,35 +290,54 @@ def posterior_and_q(ax, z1, z2, log_posterior, mu, logvar, refined=None, title=N
     box = [z1[inside.any(0)].min(), z1[inside.any(0)].max()]
     box += [z2[inside.any(1)].min(), z2[inside.any(1)].max()]
     gaussians = [(mu, logvar)] if refined is None else [(mu, logvar), refined]
-    angle = np.linspace(0, 2 * np.pi, 100)
     for (m, lv), (colour, style) in zip(gaussians, _Q_STYLES, strict=False):
-        m, sd = np.asarray(m, dtype=float), np.exp(0.5 * np.asarray(lv, dtype=float))
-        for k in (1, 2, 3):
-            ax.plot(
-                m[0] + k * sd[0] * np.cos(angle),
-                m[1] + k * sd[1] * np.sin(angle),
-                color=colour,
-                ls=style,
-                lw=1.2,
-            )
-        box = [
-            min(box[0], m[0] - 3 * sd[0]),
-            max(box[1], m[0] + 3 * sd[0]),
-            min(box[2], m[1] - 3 * sd[1]),
-            max(box[3], m[1] + 3 * sd[1]),
-        ]
+        box = _sd_ellipses(ax, m, lv, box, colour, style, lw=1.2)
+    handles = _posterior_handles(refined is not None) if legend else None
+    _square_view(ax, box, title or "True posterior and q", handles)
+
+
+def _gaussian_pair(value, name):
+    """``value`` as a pair (mu, logvar) of two numpy arrays of two numbers each, or a ValueError
+    naming ``name``."""
+    if not (isinstance(value, tuple | list) and len(value) == 2):
+        raise ValueError(f"{name} must be a pair (mu, logvar), got {value!r}")
+    value = tuple(as_numpy(v, name) for v in value)
+    if any(v.shape != (2,) for v in value):
+        raise ValueError(f"{name} must be a pair (mu, logvar) of two numbers each")
+    return value
+
+
+def _sd_ellipses(ax, mu, logvar, box, colour, style, lw):
+    r"""The ellipses of :math:`\mathcal N(\mu, \mathrm{diag}\,e^{\log s^2})` at 1, 2 and 3
+    standard deviations; returns ``box`` (x min, x max, y min, y max) grown to hold the last."""
+    m, sd = np.asarray(mu, dtype=float), np.exp(0.5 * np.asarray(logvar, dtype=float))
+    angle = np.linspace(0, 2 * np.pi, 100)
+    for k in (1, 2, 3):
+        ax.plot(
+            m[0] + k * sd[0] * np.cos(angle),
+            m[1] + k * sd[1] * np.sin(angle),
+            color=colour,
+            ls=style,
+            lw=lw,
+        )
+    return [
+        min(box[0], m[0] - 3 * sd[0]),
+        max(box[1], m[0] + 3 * sd[0]),
+        min(box[2], m[1] - 3 * sd[1]),
+        max(box[3], m[1] + 3 * sd[1]),
+    ]
+
+
+def _square_view(ax, box, title, handles=None):
+    """The square (with a margin) around ``box`` in the latent plane, its labels and title, and
+    a key right of the axes from ``handles`` (None: no key)."""
     centre = np.array([box[0] + box[1], box[2] + box[3]]) / 2
     half = 0.55 * max(box[1] - box[0], box[3] - box[2])
     ax.set(xlim=(centre[0] - half, centre[0] + half), ylim=(centre[1] - half, centre[1] + half))
     ax.set_aspect("equal", adjustable="box")
-    ax.set(xlabel="$z_1$", ylabel="$z_2$", title=title or "True posterior and q")
-    if legend:
-        ax.legend(
-            handles=_posterior_handles(refined is not None),
-            fontsize=7,
-            loc="upper left",
-            bbox_to_anchor=(1.02, 1),
-        )
+    ax.set(xlabel="$z_1$", ylabel="$z_2$", title=title)
+    if handles is not None:
+        ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
 
 
 def posterior_legend(fig, refined=True):
@@ -353,16 +368,12 @@ def posterior_and_flow(ax, z1, z2, log_posterior, log_q, gaussian=None, title=No
     lines of a density q given on the same grid (``log_q``, e.g. a flow's,
     :func:`elbo_lib.flows.grid_log_density`) that enclose 39 %, 86 % and 99 % of q's mass: where
     q is the posterior, the lines trace the shading's edges. ``gaussian`` = (mu, logvar) adds a
-    diagonal Gaussian's 1-, 2- and 3-σ ellipses (the same masses), dashed. The view is the square
-    that holds the posterior's 99 % and q's 99 %."""
+    diagonal Gaussian's ellipses at 1, 2 and 3 standard deviations (the same masses), dashed.
+    The view is the square that holds the posterior's 99 % and q's 99 %."""
     _check_posterior(z1, z2, log_posterior)
     _check_posterior(z1, z2, log_q, name="log_q")
     if gaussian is not None:
-        if not (isinstance(gaussian, tuple | list) and len(gaussian) == 2):
-            raise ValueError(f"gaussian must be a pair (mu, logvar), got {gaussian!r}")
-        gaussian = tuple(as_numpy(g, "gaussian") for g in gaussian)
-        if any(g.shape != (2,) for g in gaussian):
-            raise ValueError("gaussian must be a pair (mu, logvar) of two numbers each")
+        gaussian = _gaussian_pair(gaussian, "gaussian")
     z1, z2 = np.asarray(z1, dtype=float), np.asarray(z2, dtype=float)
     box = [np.inf, -np.inf, np.inf, -np.inf]
     for log_density, filled in ((log_posterior, True), (log_q, False)):
@@ -380,29 +391,10 @@ def posterior_and_flow(ax, z1, z2, log_posterior, log_q, gaussian=None, title=No
             min(box[2], z2[inside.any(1)].min()),
             max(box[3], z2[inside.any(1)].max()),
         ]
-    if gaussian is not None:
-        m, sd = gaussian[0].astype(float), np.exp(0.5 * gaussian[1].astype(float))
-        angle = np.linspace(0, 2 * np.pi, 100)
-        for k in (1, 2, 3):
-            ax.plot(
-                m[0] + k * sd[0] * np.cos(angle),
-                m[1] + k * sd[1] * np.sin(angle),
-                color=REFINED,
-                ls="--",
-                lw=1.0,
-            )
-    centre = np.array([box[0] + box[1], box[2] + box[3]]) / 2
-    half = 0.55 * max(box[1] - box[0], box[3] - box[2])
-    ax.set(xlim=(centre[0] - half, centre[0] + half), ylim=(centre[1] - half, centre[1] + half))
-    ax.set_aspect("equal", adjustable="box")
-    ax.set(xlabel="$z_1$", ylabel="$z_2$", title=title or "True posterior and the flow's q")
-    if legend:
-        ax.legend(
-            handles=_flow_handles(gaussian is not None),
-            fontsize=7,
-            loc="upper left",
-            bbox_to_anchor=(1.02, 1),
-        )
+    if gaussian is not None:  # the view stays on the posterior and q
+        _sd_ellipses(ax, *gaussian, box, REFINED, "--", lw=1.0)
+    handles = _flow_handles(gaussian is not None) if legend else None
+    _square_view(ax, box, title or "True posterior and the flow's q", handles)
 
 
 def flow_legend(fig, gaussian=True):
