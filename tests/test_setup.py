@@ -32,7 +32,8 @@ def set_up_commands(path, tmp_path):
     """The commands ``make`` would run to set up a new venv, with only ``path`` and the system's
     folders to find Pythons on."""
     env = os.environ | {"PATH": f"{path}:/usr/bin:/bin"}
-    env.pop("PYTHON", None)
+    for name in ("PYTHON", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKELEVEL"):
+        env.pop(name, None)  # nor from a make that runs these tests (.ci/run's PYTHON=…)
     venv = tmp_path / "venv"
     run = subprocess.run(
         ["make", "-n", "-B", f"{venv}/.ready", f"VENV={venv}"],
