@@ -1377,3 +1377,4 @@ def check_trained_vae(train_vae_with_warmup):
 
 
 ALLOWED_CALLS = _LOG_JOINT | _MODEL_CALLS  # every library call some answer may make
+HANDED_OVER = (_square, _sine)  # the private functions a check gives an answer to call

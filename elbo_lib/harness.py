@@ -19,6 +19,7 @@ import copy
 import ctypes
 import functools
 import importlib
+import inspect
 import math
 import os
 import sys
@@ -149,7 +150,7 @@ FORBIDDEN = (  # where the asked-for quantities are computed: (folder, what to c
     (str(Path(stats.__file__).resolve().parent) + "/", "scipy.stats"),
     (str(Path(torch.distributions.__file__).resolve().parent) + "/", "torch.distributions"),
 )
-CHECK_FILES = frozenset(  # the modules of checks, whose functions a check may hand to an answer
+CHECK_FILES = frozenset(  # the modules of checks, whose functions a check hands to answers
     str(path) for path in [_HERE / "exercises.py", *sorted(_HERE.glob("problems_*.py"))]
 )
 
@@ -171,6 +172,21 @@ def find_check(name):
 def allowed_calls():
     """The library calls some answer may make (each module's ``ALLOWED_CALLS``)."""
     return frozenset().union(*(getattr(m, "ALLOWED_CALLS", ()) for m in check_modules()))
+
+
+@functools.cache
+def references():
+    """The code of the checks' own answers: the private module-level functions of the modules of
+    checks (``_gaussian_kl``, ``_reference_loss``, …), but for those a module hands to answers
+    (its ``HANDED_OVER``). An answer may not call them."""
+    found = set()
+    for module in check_modules():
+        handed = set(getattr(module, "HANDED_OVER", ()))
+        for name, value in vars(module).items():
+            private = name.startswith("_") and inspect.isfunction(value)
+            if private and value.__module__ == module.__name__ and value not in handed:
+                found.add(value.__code__)
+    return frozenset(found)
 
 
 @functools.cache
@@ -206,7 +222,7 @@ def delegation(frame, allow, entry):
     other libraries, by the answer's own code while the answer runs (the call of the answer is
     the frame of code ``entry``). None for a call made inside the library itself."""
     code = frame.f_code
-    package = _forbidden(code.co_filename)
+    package = "the checks" if code in references() else _forbidden(code.co_filename)
     if package is None or code in allow:
         return None
     student, caller = False, frame.f_back

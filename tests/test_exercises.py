@@ -697,6 +697,17 @@ def test_delegation_leaves_the_library_working(capsys):
     assert sys.getprofile() is None
 
 
+def test_the_checks_own_answers_are_off_limits(capsys):
+    def borrowed(mu, logvar):
+        return ex._gaussian_kl(mu, np.exp(logvar), 0.0, 1.0).sum(-1)
+
+    assert not ex.check_kl_diag_gaussian(borrowed)
+    assert "not with elbo_lib.exercises._gaussian_kl" in capsys.readouterr().out
+    assert ex._gaussian_kl.__code__ in harness.references()
+    assert ex._square.__code__ not in harness.references()
+    assert ex.check_score_function_grad(score_function_grad)
+
+
 def test_a_caught_delegation_is_still_found(capsys):
     def sneaky(mu, logvar):
         try:

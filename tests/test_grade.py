@@ -44,6 +44,11 @@ DELEGATING_KL = (
     + KL
     + "    return kl_to_standard_normal(mu, logvar=logvar)\n"
 )
+BORROWED_KL = (  # the check's own reference: pure numpy, so only the grader's hook can tell
+    "from elbo_lib.exercises import _gaussian_kl\n\n\n"
+    + KL
+    + "    return _gaussian_kl(mu, np.exp(logvar), 0.0, 1.0).sum(-1)\n"
+)
 
 
 def solution():
@@ -132,6 +137,10 @@ def planted(folder):
         "stub_kept_answer_below": (stub_kept, "pass fail fail"),
         "metadata_lost": (lost, "pass pass pass"),
         "wrong": (answer(solution(), "ex03_kl_diag_gaussian", WRONG_KL), "fail pass pass"),
+        "borrows_the_checks_answer": (
+            answer(solution(), "ex03_kl_diag_gaussian", BORROWED_KL),
+            "fail pass pass",
+        ),
         "delegating": (
             answer(
                 answer(solution(), "ex03_kl_diag_gaussian", DELEGATING_KL),
@@ -288,6 +297,7 @@ CASES = [
     "metadata_lost",
     "wrong",
     "delegating",
+    "borrows_the_checks_answer",
     "hard_coded_table",
     "hangs",
     "hangs_when_its_cell_runs",
