@@ -160,18 +160,18 @@ def _best_linear_vae(v, sigma2, beta):
 
 @exercise("Exercise 2, linear_vae_optimum")
 def check_linear_vae_optimum(linear_vae_optimum):
-    r"""``linear_vae_optimum(v, sigma2, beta) -> (w2, rate, distortion)``: the β-VAE with
+    r"""``linear_vae_optimum(lam, sigma2, beta) -> (w2, rate, distortion)``: the β-VAE with
     :math:`p(z) = \mathcal N(0,1)`, :math:`p(x \mid z) = \mathcal N(wz, \sigma^2)` (σ² fixed),
-    :math:`q(z \mid x) = \mathcal N(ax, s^2)`, trained on data :math:`x \sim \mathcal N(0, v)`:
-    w², R and D at the minimum of D + βR over (w, a, s²); against a numerical minimisation of
-    D + βR computed by quadrature over x."""
+    :math:`q(z \mid x) = \mathcal N(ax, s^2)`, trained on data
+    :math:`x \sim \mathcal N(0, \lambda)`: w², R and D at the minimum of D + βR over (w, a, s²);
+    against a numerical minimisation of D + βR computed by quadrature over x."""
     rng = input_rng(202)
     cases = [(3.0, 0.5, 2.0), (1.0, 0.5, 4.0), (2.0, 1.0, 1.0), (0.3, 0.2, 0.5)]
     for ratio in (rng.uniform(1.5, 6.0), rng.uniform(0.15, 0.7)):  # one on each side
         v, sigma2 = float(rng.uniform(0.5, 4.0)), float(rng.uniform(0.2, 1.0))
         cases.append((v, sigma2, float(v / (ratio * sigma2))))
     for v, sigma2, beta in cases:
-        case = f"v = {v:.4g}, σ² = {sigma2:.4g}, β = {beta:.4g}"
+        case = f"λ = {v:.4g}, σ² = {sigma2:.4g}, β = {beta:.4g}"
         out = call(linear_vae_optimum, v, sigma2, beta)
         if not (isinstance(out, tuple | list) and len(out) == 3):
             raise Wrong(f"you returned a {type(out).__name__}: return a triple (w2, rate, D).")
@@ -185,7 +185,7 @@ def check_linear_vae_optimum(linear_vae_optimum):
             mistakes=[
                 (v - threshold, "w² cannot be negative: below the threshold the optimum is w = 0"),
                 (max(0.0, v - sigma2), "β is missing: the threshold is βσ², not σ²"),
-                (v, "w² = v leaves no room for the decoder noise σ²: w² + βσ² = v"),
+                (v, "w² = λ leaves no room for the decoder noise: w² + βσ² = λ"),
             ],
             nonfinite="w² is finite",
             rtol=1e-4,
@@ -202,9 +202,9 @@ def check_linear_vae_optimum(linear_vae_optimum):
                 ),
                 (
                     0.5 * math.log(v / sigma2) if v > sigma2 else 0.0,
-                    "β is missing from the rate: R = ½ log(v / βσ²) above the threshold",
+                    "β is missing from the rate: R = ½ log(λ / βσ²) above the threshold",
                 ),
-                (math.log(v / threshold), "the rate has a ½: R = ½ log(v / βσ²)"),
+                (math.log(v / threshold), "the rate has a ½: R = ½ log(λ / βσ²)"),
             ],
             nonfinite="R is finite",
             rtol=1e-4,
@@ -230,8 +230,8 @@ def check_linear_vae_optimum(linear_vae_optimum):
             atol=1e-5,
         )
     return (
-        "The code collapses exactly when v ≤ βσ²: then w = 0, R = 0 and D = ½ log 2πσ² + v/2σ². "
-        "Above, w² = v − βσ², R = ½ log(v/βσ²) and D = ½ log 2πσ² + β/2."
+        "The code collapses exactly when λ ≤ βσ²: then w = 0, R = 0 and D = ½ log 2πσ² + λ/2σ². "
+        "Above, w² = λ − βσ², R = ½ log(λ/βσ²) and D = ½ log 2πσ² + β/2."
     )
 
 
@@ -351,12 +351,12 @@ def check_rate_split(rate_split):
 # Exercise 4 · InfoVAE's divergence: the unbiased MMD² estimator ----------------------------------
 
 
-def _mmd2_reference(z, y, lengthscale):
+def _mmd2_reference(z, y, bandwidth):
     r"""The unbiased :math:`\widehat{\mathrm{MMD}}^2_u` of Gretton et al. (2012) with
-    :math:`k(u, v) = \exp(-\lVert u - v\rVert^2 / 2\ell^2)`, the biased V-statistic, and the
+    :math:`\kappa(u, u') = \exp(-\lVert u - u'\rVert^2 / 2h^2)`, the biased V-statistic, and the
     statistic with the kernel's 2 forgotten."""
     out = []
-    for scale in (2 * lengthscale**2, lengthscale**2):
+    for scale in (2 * bandwidth**2, bandwidth**2):
         kzz, kyy = (np.exp(-cdist(a, a, "sqeuclidean") / scale) for a in (z, y))
         kzy = np.exp(-cdist(z, y, "sqeuclidean") / scale)
         n, m = len(z), len(y)
@@ -368,84 +368,79 @@ def _mmd2_reference(z, y, lengthscale):
     return unbiased, biased, no_two, unbiased + kzy.mean()
 
 
-def _gaussian_kernel_mean(mean, cov, lengthscale):
-    r""":math:`\mathbb E\,k(u, v)` for :math:`u - v \sim \mathcal N(\text{mean}, \text{cov})`:
-    :math:`\det(I + \Sigma/\ell^2)^{-1/2} \exp(-\tfrac12 m^\top (\Sigma + \ell^2 I)^{-1} m)`."""
+def _gaussian_kernel_mean(mean, cov, bandwidth):
+    r""":math:`\mathbb E\,\kappa(u, u')` for
+    :math:`u - u' \sim \mathcal N(\text{mean}, \text{cov})`:
+    :math:`\det(I + \Sigma/h^2)^{-1/2} \exp(-\tfrac12 m^\top (\Sigma + h^2 I)^{-1} m)`."""
     d = len(mean)
-    scaled = np.eye(d) + cov / lengthscale**2
-    quad = mean @ np.linalg.solve(cov + lengthscale**2 * np.eye(d), mean)
+    scaled = np.eye(d) + cov / bandwidth**2
+    quad = mean @ np.linalg.solve(cov + bandwidth**2 * np.eye(d), mean)
     return float(np.exp(-0.5 * quad) / math.sqrt(np.linalg.det(scaled)))
 
 
-def exact_mmd2(mean, cov, lengthscale):
+def exact_mmd2(mean, cov, bandwidth):
     r""":math:`\mathrm{MMD}^2(\mathcal N(\text{mean}, \text{cov}), \mathcal N(0, I))` with the
-    Gaussian kernel of lengthscale ℓ, in closed form."""
+    Gaussian kernel of bandwidth h, in closed form."""
     d = len(mean)
     return (
-        _gaussian_kernel_mean(np.zeros(d), 2 * cov, lengthscale)
-        + _gaussian_kernel_mean(np.zeros(d), 2 * np.eye(d), lengthscale)
-        - 2 * _gaussian_kernel_mean(np.asarray(mean), cov + np.eye(d), lengthscale)
+        _gaussian_kernel_mean(np.zeros(d), 2 * cov, bandwidth)
+        + _gaussian_kernel_mean(np.zeros(d), 2 * np.eye(d), bandwidth)
+        - 2 * _gaussian_kernel_mean(np.asarray(mean), cov + np.eye(d), bandwidth)
     )
 
 
 @exercise("Exercise 4, mmd2_unbiased")
 def check_mmd2_unbiased(mmd2_unbiased):
-    r"""``mmd2_unbiased(z, y, lengthscale)``: Gretton et al.'s unbiased estimate of
-    :math:`\mathrm{MMD}^2` between the samples z (n, d) and y (m, d) with the Gaussian kernel
-    :math:`\exp(-\lVert u - v\rVert^2/2\ell^2)`, the divergence InfoVAE puts in place of the KL;
+    r"""``mmd2_unbiased(z, z_prior, bandwidth)``: Gretton et al.'s unbiased estimate of
+    :math:`\mathrm{MMD}^2` between the samples z (S, d) and z_prior (S', d) with the Gaussian kernel
+    :math:`\exp(-\lVert u - u'\rVert^2/2h^2)`, the divergence InfoVAE puts in place of the KL;
     against a reference on drawn samples, and unbiased against the closed form on Gaussians."""
     rng = input_rng(204)
     cases = [
-        ("z (6, 2), y (4, 2), ℓ = 1", rng.normal(size=(6, 2)) + 1.0, rng.normal(size=(4, 2)), 1.0),
         (
-            "z (50, 3), y (40, 3), ℓ = 0.7",
+            "z (6, 2), z_prior (4, 2), h = 1",
+            rng.normal(size=(6, 2)) + 1.0,
+            rng.normal(size=(4, 2)),
+            1.0,
+        ),
+        (
+            "z (50, 3), z_prior (40, 3), h = 0.7",
             rng.normal(size=(50, 3)) * 1.5,
             rng.normal(size=(40, 3)),
             0.7,
         ),
-        ("two samples from the same points, ℓ = 2", *(2 * [rng.normal(size=(5, 2))]), 2.0),
+        ("two samples of the same points, h = 2", *(2 * [rng.normal(size=(5, 2))]), 2.0),
     ]
-    for case, z, y, lengthscale in cases:
-        unbiased, biased, no_two, single = _mmd2_reference(z, y, lengthscale)
+    for case, z, y, bandwidth in cases:
+        unbiased, biased, no_two, single = _mmd2_reference(z, y, bandwidth)
         compare(
-            call(mmd2_unbiased, z, y, lengthscale),
+            call(mmd2_unbiased, z, y, bandwidth),
             unbiased,
             case,
             mistakes=[
                 (
                     biased,
-                    "that is the biased V-statistic: leave out the i = j terms of k(z, z) "
-                    "and k(y, y), and divide by n(n − 1) and m(m − 1)",
+                    "that is the biased V-statistic: leave out the i = j terms of κ(z, z) "
+                    "and κ(z′, z′), and divide by S(S − 1) and S′(S′ − 1)",
                 ),
-                (no_two, "the kernel is exp(−‖u − v‖² / 2ℓ²): the 2 is missing"),
-                (single, "the cross term counts twice: − 2/(nm) Σ k(z_i, y_j)"),
+                (no_two, "the kernel is exp(−‖u − u′‖² / 2h²): the 2 is missing"),
+                (single, "the cross term counts twice: − 2/(SS′) Σ κ(z_i, z′_j)"),
             ],
             shapes={(len(z), len(y)): "sum the kernel matrices to one number"},
             nonfinite="every kernel value lies in (0, 1]",
             rtol=1e-6,
             atol=1e-9,
         )
-    mean, cov, lengthscale = np.array([0.8, -0.3]), np.array([[1.5, 0.4], [0.4, 0.6]]), 1.2
-    factor = np.linalg.cholesky(cov)
+    mean, cov, bandwidth = np.array([0.8, -0.3]), np.array([[1.5, 0.4], [0.4, 0.6]]), 1.2
+    factor, base = np.linalg.cholesky(cov), int(rng.integers(2**31))
 
     def estimate(seed):
-        draws = np.random.default_rng([seed, 204])
+        draws = np.random.default_rng([base, seed])
         z = mean + draws.standard_normal((4, 2)) @ factor.T
-        return call(mmd2_unbiased, z, draws.standard_normal((5, 2)), lengthscale)
+        return call(mmd2_unbiased, z, draws.standard_normal((5, 2)), bandwidth)
 
-    exact = exact_mmd2(mean, cov, lengthscale)
-    biased_mean = (
-        exact
-        + (1 - _gaussian_kernel_mean(np.zeros(2), 2 * cov, lengthscale)) / 4
-        + (1 - _gaussian_kernel_mean(np.zeros(2), 2 * np.eye(2), lengthscale)) / 5
-    )
-    monte_carlo(
-        estimate,
-        exact,
-        "4 draws of N((0.8, −0.3), Σ) against 5 of N(0, I)",
-        seeds=400,
-        hints=[(biased_mean, "biased upwards by the i = j terms: leave them out")],
-    )
+    exact = exact_mmd2(mean, cov, bandwidth)
+    monte_carlo(estimate, exact, "4 draws of N((0.8, −0.3), Σ) against 5 of N(0, I)", seeds=400)
     return (
         f"It matches the reference, and over 400 small samples it averages to the exact "
         f"MMD² = {exact:.4f}: unbiased, even from 4 and 5 draws."
