@@ -18,6 +18,7 @@ from scipy.spatial.distance import cdist
 from torch.distributions import Normal, kl_divergence
 
 from elbo_lib._torch import seeded, torch_threads
+from elbo_lib.checks import estimate
 from elbo_lib.collapse import make_model
 from elbo_lib.data import load_digits
 from elbo_lib.diagnostics import KL_UNIT, evaluate_elbo, kl_per_dimension
@@ -477,7 +478,8 @@ def check_units_prediction(predicted_units):
     with torch_threads():
         units, rate = measure_units(seed)
     told = (
-        f"you predicted {int(got)}, the run (seed {seed}) keeps {units} of 8 (rate {rate:.2f} nats)"
+        f"you predicted {int(got)}; the run (seed {seed}) keeps {estimate(units, 0)} of 8 units "
+        f"above {KL_UNIT} nats (rate {estimate(rate)} nats)"
     )
     if abs(int(got) - units) <= PREDICT_TOLERANCE:
         return f"{told}: β > 1 switches units off rather than shrinking all of them."
@@ -573,9 +575,10 @@ def check_collapse_plan(collapse_plan):
     if used != betas:
         raise Wrong("the training did not use your β at every step")  # never expected
     told = (
-        f"seed {seed}: your plan keeps {units} of {PROJECT_UNITS} units above {KL_UNIT} nats "
-        f"(KL {kl:.2f} nats) at a test −ELBO of {nats:.2f} nats; the baseline, constant β = 1, "
-        f"keeps {base_units} (KL {base_kl:.2f}) at {base_nats:.2f} nats"
+        f"seed {seed}: your plan keeps {estimate(units, 0)} of {PROJECT_UNITS} units above "
+        f"{KL_UNIT} nats (KL {estimate(kl)} nats) at a test −ELBO of {estimate(nats)} nats; the "
+        f"baseline, constant β = 1, keeps {estimate(base_units, 0)} (KL {estimate(base_kl)}) at "
+        f"{estimate(base_nats)} nats"
     )
     if units < PROJECT_MIN_UNITS:
         raise Wrong(
