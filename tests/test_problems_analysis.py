@@ -354,3 +354,17 @@ def test_a_plan_that_falls_short_is_told_why(plan, hint, capsys):
     result, out = verdict(pa.check_collapse_plan, plan, capsys)
     assert result is False
     assert hint in out, out
+
+
+def test_a_training_that_ignores_the_plan_is_caught(monkeypatch, capsys):
+    """The check reads the β of every step from the training itself: a training that ran on
+    anything but the plan cannot pass as the plan's."""
+    original = pa.train_vae
+
+    def ignoring_the_schedule(model, x, **options):
+        return original(model, x, **{**options, "beta": 1.0})
+
+    monkeypatch.setattr(pa, "train_vae", ignoring_the_schedule)
+    result, out = verdict(pa.check_collapse_plan, collapse_plan, capsys)
+    assert result is False
+    assert "the training did not use your β at every step" in out
