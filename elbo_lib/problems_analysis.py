@@ -593,5 +593,4 @@ def check_collapse_plan(collapse_plan):
     return f"{told}: a live code at an ELBO within {PROJECT_MARGIN} nats of the collapsed one."
 
 
-# The one library call an answer may make: none. Every quantity is the answer's own.
-ALLOWED_CALLS = frozenset()
+ALLOWED_CALLS = frozenset()  # no library call: every quantity asked for is the answer's own
