@@ -1,6 +1,6 @@
-r"""Checks for the problems of notebook 18 (the theory: lectures 01–05).
+r"""Checks for the exercises of notebook 18, the problem set on the theory (lectures 01–05).
 
-Each ``check_<problem>(your_function)`` calls your function on inputs drawn when it runs (from
+Each ``check_<exercise>(your_function)`` calls your function on inputs drawn when it runs (from
 :data:`elbo_lib.harness.SEED`, which the grader replaces) and on hand-picked edge cases, and
 compares the result with an independent reference: ``torch.distributions``, Gauss–Hermite or grid
 quadrature, a numerical optimum, or a measurement the check makes itself. It never raises and
@@ -45,7 +45,7 @@ def _kl_to_prior(mu, s2):
     return kl_divergence(Normal(mu, s2.sqrt()), Normal(0.0, 1.0)).numpy()
 
 
-# Problem 1 · the KL between two full-covariance Gaussians ---------------------------------------
+# Exercise 1 · the KL between two full-covariance Gaussians ---------------------------------------
 
 
 def _spd(rng, d, spread=1.0):
@@ -69,7 +69,7 @@ def _kl_parts(m1, s1, m2, s2):
     return np.trace(inv2 @ s1), diff @ inv2 @ diff, logdet, len(m1)
 
 
-@exercise("Problem 1, kl_full_covariance")
+@exercise("Exercise 1, kl_full_covariance")
 def check_kl_full_covariance(kl_full_covariance):
     r"""``kl_full_covariance(m1, S1, m2, S2)``: :math:`\mathrm{KL}(\mathcal N(m_1, S_1)\,\|\,
     \mathcal N(m_2, S_2))` for full covariances in any dimension, against
@@ -140,7 +140,7 @@ def check_kl_full_covariance(kl_full_covariance):
     )
 
 
-# Problem 2 · the ELBO of a Poisson model in closed form -----------------------------------------
+# Exercise 2 · the ELBO of a Poisson model in closed form -----------------------------------------
 
 
 def _poisson_reference(x, mu, s2, w):
@@ -158,7 +158,7 @@ def _poisson_reference(x, mu, s2, w):
     return fit - _kl_to_prior(mu, s2)
 
 
-@exercise("Problem 2, poisson_elbo")
+@exercise("Exercise 2, poisson_elbo")
 def check_poisson_elbo(poisson_elbo):
     r"""``poisson_elbo(x, mu, s2, w)``: the ELBO of :math:`q = \mathcal N(\mu, s^2)` for
     :math:`p(z) = \mathcal N(0, 1)`, :math:`p(x \mid z) = \mathrm{Poisson}(x; e^{wz})`, in closed
@@ -222,7 +222,7 @@ def check_poisson_elbo(poisson_elbo):
     )
 
 
-# Problem 3 · how often one draw beats the evidence ---------------------------------------------
+# Exercise 3 · how often one draw beats the evidence ---------------------------------------------
 
 _ZGRID = np.linspace(-1.0, 1.0, 400001)  # scaled to ±12 standard deviations of q in each case
 
@@ -242,7 +242,7 @@ def _prob_above(x, mu, s2, w, sigma2, compared="evidence"):
     return float(np.sum(np.exp(log_q) * above) * (z[1] - z[0]))
 
 
-@exercise("Problem 3, prob_above_evidence")
+@exercise("Exercise 3, prob_above_evidence")
 def check_prob_above_evidence(prob_above_evidence):
     r"""``prob_above_evidence(x, mu, s2, w, sigma2)``: the probability under
     :math:`q = \mathcal N(\mu, s^2)` that one log-weight :math:`\log p(x, z) - \log q(z)` exceeds
@@ -328,7 +328,7 @@ def check_prob_above_evidence(prob_above_evidence):
     )
 
 
-# Problem 4 · the variational Rényi bound (Li & Turner 2016) ------------------------------------
+# Exercise 4 · the variational Rényi bound (Li & Turner 2016) ------------------------------------
 
 _RGRID = np.linspace(-40.0, 40.0, 800001)
 
@@ -344,7 +344,7 @@ def _renyi_reference(x, mu, s2, w, sigma2, alpha):
     return float((logsumexp(terms) + math.log(_RGRID[1] - _RGRID[0])) / (1 - alpha))
 
 
-@exercise("Problem 4, renyi_bound")
+@exercise("Exercise 4, renyi_bound")
 def check_renyi_bound(renyi_bound):
     r"""``renyi_bound(x, mu, s2, w, sigma2, alpha)``: the variational Rényi bound
     :math:`\mathcal L_\alpha` of Li & Turner (2016) for :math:`q = \mathcal N(\mu, s^2)` in the
@@ -419,7 +419,7 @@ def check_renyi_bound(renyi_bound):
     )
 
 
-# Problem 5 · predict the bias of the log of an average -----------------------------------------
+# Exercise 5 · predict the bias of the log of an average -----------------------------------------
 
 JENSEN_TAU = 1.0  # the spread of the log-weights, nats
 JENSEN_KS = (10, 100)  # the number K of weights averaged before the log
@@ -439,7 +439,7 @@ def _jensen_gap(k, repeats, rng, chunk=10**6):
     return total / repeats
 
 
-@exercise("Problem 5, predict the gap of a K-sample average")
+@exercise("Exercise 5, predict the gap of a K-sample average")
 def check_jensen_gap_prediction(predicted_gaps):
     r"""``predicted_gaps() -> (gap at K = 10, gap at K = 100)``: the student's prediction of
     :math:`\log\mathbb E[Y] - \mathbb E[\log \frac1K\sum_k Y_k]` for log-normal Y with
@@ -479,7 +479,7 @@ def check_jensen_gap_prediction(predicted_gaps):
     )
 
 
-# Problem 6 · the mini-project: stochastic ascent on a non-conjugate ELBO ------------------------
+# Exercise 6 · the mini-project: stochastic ascent on a non-conjugate ELBO ------------------------
 
 PROJECT_POINTS = 40  # observations of the logistic model
 PROJECT_TOLERANCE = 0.01  # nats the fitted q may lie below the best Gaussian's ELBO
@@ -542,7 +542,7 @@ def _trace(out):
     return mu, s2, trace
 
 
-@exercise("Problem 6, the mini-project")
+@exercise("Exercise 6, the mini-project")
 def check_fitted_q(fit_q):
     r"""``fit_q(a, y, seed) -> (mu, s2, trace)``: q = N(μ, s²) fitted by the student's own
     stochastic gradient ascent on the ELBO of a one-weight logistic regression with a N(0, 1)
