@@ -2,6 +2,7 @@
 yet", each planted mistake gets its own hint, a delegating answer is refused, and the inputs
 change with the grading seed, so a table of answers for one seed fails under another."""
 
+import itertools
 import math
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ import nbformat
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from scipy.special import expit, gammaln, log_expit, ndtr
 from torch.distributions import MultivariateNormal, kl_divergence
@@ -497,3 +500,27 @@ def test_every_kind_of_exercise_is_there():
     for kind in ("proof", "paper to code", "predict then measure", "mini-project"):
         assert kind in kinds
     assert "written answer" in kinds
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    x=st.floats(-3, 3),
+    mu=st.floats(-1.5, 1.5),
+    s2=st.floats(0.2, 2.0),
+    w=st.floats(0.3, 2.0),
+    sigma2=st.floats(0.2, 2.0),
+)
+def test_the_references_keep_the_papers_properties(x, mu, s2, w, sigma2):
+    """The Rényi reference is log p(x) at α = 0, non-increasing in α and the ELBO at α = 1 (Li &
+    Turner's Theorem 1); the grid probability of a draw above log p(x) is that of the closed
+    form, and 0 < it < 1 away from the posterior."""
+    model = LinearGaussian(w, sigma2)
+    bounds = [pt._renyi_reference(x, mu, s2, w, sigma2, a) for a in (0.0, 0.3, 0.7, 1.0)]
+    assert abs(bounds[0] - float(model.log_evidence(x))) < 1e-7
+    assert abs(bounds[-1] - float(model.elbo(x, mu, s2))) < 1e-12
+    assert all(b >= c - 1e-9 for b, c in itertools.pairwise(bounds))
+    above = pt._prob_above(x, mu, s2, w, sigma2)
+    assert abs(above - prob_above_evidence(x, mu, s2, w, sigma2)) < 2e-4
+    m, v = posterior(x, w, sigma2)
+    if abs(s2 - v) + abs(mu - m) > 0.05:
+        assert 0.0 < above < 1.0
