@@ -88,7 +88,7 @@ def score_function_grad(f, mu, sigma, n_samples, rng):
 
 
 def predicted_ratio():
-    return 7.5
+    return 825 / 64
 
 
 def single_sample_elbo(x, mu, logvar, decode, eps):
@@ -531,8 +531,8 @@ MISTAKES = {
         (lambda f, mu, s, n, rng: 2 * mu, "for every seed"),
     ],
     ex.check_variance_ratio_prediction: [
-        (lambda: 1 / 7.5, "you predicted the inverse"),
-        (lambda: 1.0, "E[ε²] + 4E[ε⁴]"),
+        (lambda: 64 / 825, "you predicted the inverse"),
+        (lambda: 7.5, "(81/16)E[ε²] + 9E[ε⁴]"),
     ],
     ex.check_single_sample_elbo: [
         (
