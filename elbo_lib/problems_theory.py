@@ -23,6 +23,7 @@ from elbo_lib.harness import (
     compare,
     exercise,
     finite,
+    in_key,
     input_rng,
     numbers,
 )
@@ -454,7 +455,7 @@ def check_jensen_gap_prediction(predicted_gaps):
         )
     predicted = [float(numbers(v).reshape(-1)[0]) for v in out]
     rng = input_rng(105)
-    measured = [_jensen_gap(10, 400_000, rng), _jensen_gap(100, 100_000, rng)]
+    measured = in_key([_jensen_gap(10, 400_000, rng), _jensen_gap(100, 100_000, rng)])
     told = "; ".join(
         f"K = {k}: you predicted {p:.4f}, measured {m:.4f} nats"
         for k, p, m in zip(JENSEN_KS, predicted, measured, strict=True)
@@ -560,7 +561,7 @@ def check_fitted_q(fit_q):
     mu, s2, trace = _trace(call(fit_q, a, y, seed, limit=PROJECT_TIME_LIMIT))
     if not s2 > 0:
         raise Wrong(f"your s2 = {s2:.4g}: a variance is positive (step in log s² to keep it so).")
-    best_mu, best_s2, best = _best_gaussian(a, y)
+    best_mu, best_s2, best = in_key(_best_gaussian(a, y))
     prior, log_py = float(_logistic_elbo(a, y, 0.0, 1.0)), _log_evidence(a, y)
     got = float(_logistic_elbo(a, y, mu, s2))
     told = (
