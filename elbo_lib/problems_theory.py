@@ -486,7 +486,8 @@ def check_jensen_gap_prediction(predicted_gaps):
 
 PROJECT_POINTS = 40  # observations of the logistic model
 PROJECT_TOLERANCE = 0.01  # nats the fitted q may lie below the best Gaussian's ELBO
-PROJECT_MIN_STEPS = 100  # recorded steps of the ascent
+PROJECT_MIN_STEPS = 100  # recorded steps of the ascent, at least
+PROJECT_MAX_STEPS = 10_000  # and at most
 PROJECT_MAX_STEP = 0.5  # largest move of μ or log s² in one recorded step
 PROJECT_MAX_LAG1 = 0.5  # the lag-1 correlation of the estimates' errors (0 for fresh samples)
 PROJECT_TIME_LIMIT = 20.0  # seconds of training (the grader gives an exercise 30 s in all)
@@ -536,11 +537,18 @@ def _trace(out):
             f"you returned a {type(out).__name__}: return (mu, s2, trace), the trace a list of "
             "(mu, s2, elbo_estimate) per step"
         )
-    mu, s2 = (float(numbers(v).reshape(-1)[0]) for v in out[:2])
+    mu, s2 = (
+        float(finite(v, "the q you returned", "return finite numbers").reshape(-1)[0])
+        for v in out[:2]
+    )
     trace = finite(out[2], "the trace", "every recorded step must be finite")
     if trace.ndim != 2 or trace.shape[1] != 3:
         raise Wrong(
             f"your trace has shape {trace.shape}: record one row (mu, s2, elbo_estimate) per step"
+        )
+    if trace.shape[0] > PROJECT_MAX_STEPS:
+        raise Wrong(
+            f"your trace has {trace.shape[0]} rows: record at most {PROJECT_MAX_STEPS:,} steps"
         )
     return mu, s2, trace
 

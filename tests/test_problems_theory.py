@@ -321,6 +321,21 @@ def test_a_fabricated_trace_is_refused(capsys):
     assert "drift smoothly" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("returned", "hint"),
+    [
+        (lambda: (math.nan, 0.1, [(0.0, 1.0, -30.0)] * 200), "NaN for the q you returned"),
+        (lambda: (0.0, 1.0, np.zeros((20_000, 3))), "record at most 10,000 steps"),
+        (lambda: (0.0, 1.0, np.zeros((200, 2))), "record one row (mu, s2, elbo_estimate)"),
+        (lambda: (0.0, 1.0), "return (mu, s2, trace)"),
+    ],
+)
+def test_a_malformed_mini_project_answer_is_told_what_to_return(returned, hint, capsys):
+    result, out = verdict(pt.check_fitted_q, lambda a, y, seed: returned(), capsys)
+    assert result is False
+    assert out.startswith("✗") and hint in out, out
+
+
 # Delegation and seeds ------------------------------------------------------------------------
 
 
