@@ -2,6 +2,7 @@
 yet", each planted mistake gets its own hint, a delegating answer is refused, and the inputs
 change with the grading seed, so a table of answers for one seed fails under another."""
 
+import csv
 import itertools
 import math
 import sys
@@ -539,3 +540,38 @@ def test_the_references_keep_the_papers_properties(x, mu, s2, w, sigma2):
     m, v = posterior(x, w, sigma2)
     if abs(s2 - v) + abs(mu - m) > 0.05:
         assert 0.0 < above < 1.0
+
+
+def test_the_grader_passes_the_solutions_and_fails_the_stubs_and_a_delegation(tmp_path):
+    """tools/grade.py, its workers and the seed it draws: the solution version passes every
+    exercise, the student version none, and a submission whose KL hands the work to
+    torch.distributions (in a new cell, the stub left in place) fails that exercise only."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("grade", ROOT / "tools" / "grade.py")
+    grade = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grade)
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    solution = nbformat.read(SOLUTION, as_version=4)
+    nbformat.write(solution, folder / "solution.ipynb")
+    nbformat.write(nbformat.read(STUDENT, as_version=4), folder / "student.ipynb")
+    delegating = nbformat.read(SOLUTION, as_version=4)
+    source = (
+        "import torch\nfrom torch.distributions import MultivariateNormal, kl_divergence\n\n\n"
+        "def kl_full_covariance(m1, S1, m2, S2):\n"
+        "    t = [torch.as_tensor(np.asarray(a, float)) for a in (m1, S1, m2, S2)]\n"
+        "    p, q = MultivariateNormal(t[0], t[1]), MultivariateNormal(t[2], t[3])\n"
+        "    return float(kl_divergence(p, q))"
+    )
+    delegating.cells.append(nbformat.v4.new_code_cell(source))
+    nbformat.write(delegating, folder / "delegating.ipynb")
+    out = tmp_path / "grades.csv"
+    grade.main([str(folder), "--solution", str(SOLUTION), "--out", str(out)])
+    with out.open() as f:
+        rows = {row["submission"]: row for row in csv.DictReader(f)}
+    exercises = [k for k in rows["solution.ipynb"] if k.startswith("theory_")]
+    assert len(exercises) == CODE_EXERCISES
+    assert [rows["solution.ipynb"][e] for e in exercises] == ["pass"] * CODE_EXERCISES
+    assert [rows["student.ipynb"][e] for e in exercises] == ["fail"] * CODE_EXERCISES
+    assert [rows["delegating.ipynb"][e] for e in exercises] == ["fail"] + ["pass"] * 5
