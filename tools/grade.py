@@ -53,6 +53,12 @@ SOLUTIONS = ROOT / "instructors"
 STATUSES = ("pass", "fail", "error", "timeout", "invalid")
 ATTEMPTS = 3  # tries to start a worker
 MEMORY = 2 << 30  # bytes a worker may allocate beyond what it starts with
+_PARSING = threading.Lock()  # ast.parse in two threads can fail in CPython 3.11 (gh-106905)
+
+
+def _parse(source):
+    with _PARSING:
+        return ast.parse(source)
 
 
 def _nbgrader(cell):
@@ -88,7 +94,7 @@ def exercises(template):
         if not _is_check(cell):
             continue
         name = _key(cell).removeprefix("check_")
-        call = ast.parse(cell.source.strip()).body[0].value
+        call = _parse(cell.source.strip()).body[0].value
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.args):
             raise ValueError(f"the check cell of {name} is not a call of a check: {cell.source!r}")
         function = call.args[0].id
@@ -104,7 +110,8 @@ def _python(source):
     from IPython.core.inputtransformer2 import TransformerManager
 
     try:
-        return TransformerManager().transform_cell(source)
+        with _PARSING:
+            return TransformerManager().transform_cell(source)
     except Exception:  # a cell IPython cannot read is given to Python as it is
         return source
 
@@ -112,7 +119,7 @@ def _python(source):
 def _defines(source, name):
     """Whether the cell ``source`` binds ``name`` at its top level (def, class or assignment)."""
     try:
-        tree = ast.parse(source)
+        tree = _parse(source)
     except (SyntaxError, ValueError):
         return False
     for node in tree.body:
