@@ -1,0 +1,501 @@
+r"""Checks for notebook 21, the problem set on closing the gaps (lectures 13–16).
+
+Each ``check_<function>(your_function)`` calls the answer through :mod:`elbo_lib.harness` on
+inputs drawn from the grading seed (and on hand-picked edge cases), compares it with an
+independent computation, and prints one verdict (``…``, ``✗`` with a hint, or ``✓``):
+
+* the IWAE gradient of a linear-Gaussian model, against ``torch.autograd``;
+* the coordinate-ascent fixed point of the Normal–Gamma model, against a numerical maximisation of
+  the mean-field ELBO computed by quadrature from ``scipy.stats`` densities;
+* the largest fall of a single draw of the IWAE estimate, against the supremum
+  :math:`\log(K/m)` and the example's own log-mean-exps;
+* the radial flow and its log-determinant, against ``torch.autograd``'s Jacobian.
+"""
+
+import math
+
+import numpy as np
+import torch
+from scipy import optimize, special, stats
+
+from elbo_lib.harness import (
+    Wrong,
+    call,
+    compare,
+    exercise,
+    finite,
+    input_generator,
+    input_rng,
+    numbers,
+    pair,
+    show,
+)
+
+# Exercise 1 · notebook 13 -----------------------------------------------------------------------
+
+
+def _log_weights(x, mu, log_s, w, sigma2, eps, path=True, density=True):
+    r""":math:`\log r_k = \log \mathcal N(z_k; 0, 1) + \log \mathcal N(x; w z_k, \sigma^2) -
+    \log q(z_k)` at :math:`z_k = \mu + e^{\log s}\varepsilon_k` in torch (float64). ``path`` or
+    ``density`` False cuts one of the two ways q's parameters enter :math:`\log q(z_k)` (the
+    draw, the density), as a common mistake does."""
+    s = log_s.exp()
+    z = mu + s * eps
+    z_q = z if path else z.detach()
+    mu_q, s_q = (mu, s) if density else (mu.detach(), s.detach())
+    log_q = -0.5 * math.log(2 * math.pi) - s_q.log() - 0.5 * ((z_q - mu_q) / s_q) ** 2
+    log_prior = -0.5 * math.log(2 * math.pi) - 0.5 * z**2
+    log_lik = -0.5 * math.log(2 * math.pi * sigma2) - 0.5 * (x - w * z) ** 2 / sigma2
+    return log_prior + log_lik - log_q
+
+
+def _iwae_reference(x, mu, log_s, w, sigma2, eps):
+    """The normalised weights and autograd's gradient of log (1/K) Σ r_k in (μ, log s, w), with
+    the gradients of the common mistakes."""
+    params = [
+        torch.tensor(float(v), dtype=torch.float64, requires_grad=True) for v in (mu, log_s, w)
+    ]
+    eps_t = torch.as_tensor(eps, dtype=torch.float64)
+
+    def grad(value):
+        return np.array([g.item() for g in torch.autograd.grad(value, params, retain_graph=True)])
+
+    log_r = _log_weights(x, *params[:2], params[2], sigma2, eps_t)
+    k = len(eps)
+    bound = torch.logsumexp(log_r, 0) - math.log(k)
+    weights = torch.softmax(log_r, 0).detach().numpy()
+    gradient = grad(bound)
+    mistakes = {
+        "uniform": grad(log_r.mean()),
+        "no path": grad(
+            torch.logsumexp(_log_weights(x, *params[:2], params[2], sigma2, eps_t, path=False), 0)
+        ),
+        "no density": grad(
+            torch.logsumexp(
+                _log_weights(x, *params[:2], params[2], sigma2, eps_t, density=False), 0
+            )
+        ),
+        "no entropy": gradient - np.array([0.0, 1.0, 0.0]),
+    }
+    return weights, gradient, log_r.detach().numpy(), mistakes
+
+
+@exercise("Exercise 1, iwae_gradient")
+def check_iwae_gradient(iwae_gradient):
+    r"""``iwae_gradient(x, mu, log_s, w, sigma2, eps) -> (weights, gradient)``: for
+    :math:`p(z) = \mathcal N(0, 1)`, :math:`p(x \mid z) = \mathcal N(wz, \sigma^2)`,
+    :math:`q = \mathcal N(\mu, s^2)` and the draws :math:`z_k = \mu + s\varepsilon_k`, the
+    normalised weights :math:`\tilde r_k` (K,) and the gradient of
+    :math:`\log\frac1K\sum_k r_k` in :math:`(\mu, \log s, w)` (3,), against ``torch.autograd``."""
+    rng = input_rng(1)
+    k = int(rng.integers(3, 9))
+    cases = [
+        (
+            f"K = {k}, x, μ, log s, w, σ² and ε drawn at random",
+            float(rng.normal(0, 2)),
+            float(rng.normal()),
+            float(rng.uniform(-1.0, 0.5)),
+            float(rng.normal(1.0, 0.5)),
+            float(rng.uniform(0.3, 2.0)),
+            rng.standard_normal(k),
+        ),
+        (
+            "K = 1 (the ELBO): x = 1.2, μ = 0.3, log s = -0.5, w = 1.5, σ² = 0.4, ε = (0.7)",
+            1.2,
+            0.3,
+            -0.5,
+            1.5,
+            0.4,
+            np.array([0.7]),
+        ),
+        (
+            "log-weights hundreds of nats apart: x = 2, μ = 0, log s = 3, w = 2, σ² = 0.5, "
+            "ε = (-3, 0.1, 3)",
+            2.0,
+            0.0,
+            3.0,
+            2.0,
+            0.5,
+            np.array([-3.0, 0.1, 3.0]),
+        ),
+    ]
+    for case, x, mu, log_s, w, sigma2, eps in cases:
+        weights, gradient, log_r, mistakes = _iwae_reference(x, mu, log_s, w, sigma2, eps)
+        got_weights, got_gradient = pair(
+            call(iwae_gradient, x, mu, log_s, w, sigma2, eps.copy()), "(weights, gradient)"
+        )
+        with np.errstate(all="ignore"):
+            raw = np.exp(log_r)
+        compare(
+            got_weights,
+            weights,
+            case + ", the weights",
+            mistakes=[
+                (
+                    np.full(len(eps), 1 / len(eps)),
+                    "uniform weights 1/K give the ELBO's gradient "
+                    "averaged over the draws: each draw counts by its share r_k / Σ_j r_j",
+                ),
+                (raw, "these are the weights r_k themselves: normalise them to sum to 1"),
+                (raw / len(eps), "these are r_k / K: normalise by Σ_j r_j, not by K"),
+            ],
+            shapes={(): "one weight per draw: return an array of shape (K,)"},
+            nonfinite="exp(log r_k) under- or overflows here: subtract the largest log-weight "
+            "before exponentiating (a softmax of the log-weights)",
+        )
+        compare(
+            got_gradient,
+            gradient,
+            case + ", the gradient",
+            mistakes=[
+                (
+                    mistakes["uniform"],
+                    "that is the gradient of the average log-weight (the "
+                    "ELBO's estimate): weight each draw's gradient by its normalised weight",
+                ),
+                (
+                    mistakes["no entropy"],
+                    "the log s entry misses +1: log q(z_k) = −log s − ε_k²/2 "
+                    "− ½ log 2π along the path, so −log q(z_k) adds +1 to ∂ log r_k / ∂ log s",
+                ),
+                (
+                    mistakes["no path"],
+                    "you held z_k fixed inside log q(z_k): z_k moves with μ "
+                    "and s, and that motion cancels the density's own dependence on them",
+                ),
+                (
+                    mistakes["no density"],
+                    "you let log q(z_k) change only through z_k: q's "
+                    "parameters enter its density too (the two together give ∂ log q(z_k) = "
+                    "−∂ log s)",
+                ),
+            ],
+            shapes={(2,): "three entries: (μ, log s, w), the decoder's weight w included"},
+            nonfinite="the gradient is finite: compute it from the normalised weights",
+        )
+    return (
+        "∇ log (1/K) Σ r_k = Σ_k r̃_k ∇ log r_k, with ∂ log r_k/∂μ = g(z_k), ∂/∂ log s = "
+        "g(z_k) s ε_k + 1 and ∂/∂w = (x − w z_k) z_k / σ², g(z) = −z + w (x − w z)/σ²."
+    )
+
+
+# Exercise 2 · notebook 16 -----------------------------------------------------------------------
+
+_HERMITE = np.polynomial.hermite.hermgauss(24)
+_LEGENDRE = np.polynomial.legendre.leggauss(120)
+
+
+def _mean_field_elbo(x, mu0, lambda0, a0, b0, m, s2, a, b):
+    r"""The mean-field ELBO :math:`\mathbb E_q[\log p(x, \mu, \tau)] + H[q(\mu)] + H[q(\tau)]` of
+    :math:`q(\mu)q(\tau) = \mathcal N(m, s^2)\,\mathrm{Gamma}(a, b)` by quadrature: Gauss–Hermite
+    in μ, Gauss–Legendre in log τ (whose density is ``scipy.stats.loggamma``'s, shifted by
+    −log b), with the log-joint and the entropies from ``scipy.stats``."""
+    t, wt = _HERMITE
+    mus = m + math.sqrt(2 * s2) * t
+    lo, hi = special.digamma(a) - 35 / a - 2, math.log(a + 40 * math.sqrt(a) + 40)  # 1e-15 tails
+    u = (lo + hi) / 2 + (hi - lo) / 2 * _LEGENDRE[0]
+    wy = _LEGENDRE[1] * (hi - lo) / 2 * stats.loggamma.pdf(u, a)
+    taus = np.exp(u) / b
+    mu_grid, tau_grid = mus[:, None], taus[None, :]
+    sd = 1 / np.sqrt(tau_grid)
+    log_joint = (
+        stats.norm.logpdf(np.asarray(x)[:, None, None], mu_grid, sd).sum(0)
+        + stats.norm.logpdf(mu_grid, mu0, sd / math.sqrt(lambda0))
+        + stats.gamma.logpdf(tau_grid, a0, scale=1 / b0)
+    )
+    expected = (wt / math.sqrt(math.pi)) @ log_joint @ wy
+    return expected + stats.norm(m, math.sqrt(s2)).entropy() + stats.gamma(a, scale=1 / b).entropy()
+
+
+def mean_field_optimum(x, mu0, lambda0, a0, b0):
+    """The (m, s², a, b) that maximise :func:`_mean_field_elbo`, found by BFGS in (m, log s²,
+    log a, log b) from a start built from the data's moments."""
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    start = np.array(
+        [
+            x.mean(),
+            math.log((x.var() + 1) / n),
+            math.log(a0 + n / 2),
+            math.log(b0 + n * x.var() / 2 + 1),
+        ]
+    )
+
+    def loss(v):
+        return -_mean_field_elbo(x, mu0, lambda0, a0, b0, v[0], *np.exp(v[1:]))
+
+    result = optimize.minimize(loss, start, method="BFGS", options={"gtol": 1e-8})
+    return np.array([result.x[0], *np.exp(result.x[1:])])
+
+
+def _normal_gamma_sweeps(x, mu0, lambda0, a0, b0, mistake=None, sweeps=500):
+    """The coordinate-ascent fixed point as a common ``mistake`` computes it (or right: None)."""
+    n, total = len(x), float(np.sum(x))
+    m = (lambda0 * mu0 + total) / (lambda0 + n)
+    a = a0 + (n if mistake == "half" else n + 1) / 2
+    e_tau = a0 / b0
+    for _ in range(sweeps):
+        precision = (n if mistake == "no prior" else lambda0 + n) * e_tau
+        s2 = 1 / precision
+        spread = 0.0 if mistake == "plug-in" else s2
+        b = b0 + 0.5 * (np.sum((x - m) ** 2) + n * spread + lambda0 * ((m - mu0) ** 2 + spread))
+        e_tau = a / b
+    return np.array([m, s2, a, 1 / b if mistake == "scale" else b])
+
+
+@exercise("Exercise 2, cavi_normal_gamma")
+def check_cavi_normal_gamma(cavi_normal_gamma):
+    r"""``cavi_normal_gamma(x, mu0, lambda0, a0, b0) -> (m, s2, a, b)``: the fixed point of
+    coordinate ascent for :math:`x_i \sim \mathcal N(\mu, 1/\tau)`,
+    :math:`\mu \mid \tau \sim \mathcal N(\mu_0, 1/(\lambda_0\tau))`,
+    :math:`\tau \sim \mathrm{Gamma}(a_0, b_0)` (rate :math:`b_0`) with
+    :math:`q = \mathcal N(m, s^2)\,\mathrm{Gamma}(a, b)`, against the maximum of the mean-field
+    ELBO found numerically (quadrature and BFGS)."""
+    rng = input_rng(2)
+    n = int(rng.integers(6, 25))
+    cases = [
+        (
+            f"N = {n} points and a prior drawn at random",
+            rng.normal(rng.normal(0, 3), rng.uniform(0.5, 3), n),
+            float(rng.normal()),
+            float(rng.uniform(0.2, 3)),
+            float(rng.uniform(1, 4)),
+            float(rng.uniform(0.5, 3)),
+        ),
+        (
+            "a single point x = (2.5), μ₀ = 0, λ₀ = 1, a₀ = 2, b₀ = 1",
+            np.array([2.5]),
+            0.0,
+            1.0,
+            2.0,
+            1.0,
+        ),
+        (
+            "five points far from the prior's mean: x = (9.1, 10.4, 8.7, 11.2, 9.9), μ₀ = -1, "
+            "λ₀ = 4, a₀ = 1.5, b₀ = 2",
+            np.array([9.1, 10.4, 8.7, 11.2, 9.9]),
+            -1.0,
+            4.0,
+            1.5,
+            2.0,
+        ),
+    ]
+    for case, x, mu0, lambda0, a0, b0 in cases:
+        expected = mean_field_optimum(x, mu0, lambda0, a0, b0)
+        got = call(cavi_normal_gamma, x.copy(), mu0, lambda0, a0, b0)
+        if not (isinstance(got, tuple | list) and len(got) == 4):
+            raise Wrong(
+                f"you returned a {type(got).__name__}: return the four numbers (m, s2, a, b)."
+            )
+        got = np.array(
+            [float(numbers(v).reshape(-1)[0]) if numbers(v).size == 1 else np.nan for v in got]
+        )
+
+        def variant(mistake):
+            return _normal_gamma_sweeps(x, mu0, lambda0, a0, b0, mistake)
+
+        compare(
+            got,
+            expected,
+            case,
+            mistakes=[
+                (
+                    variant("half"),
+                    "a = a₀ + N/2 forgets that μ's prior also carries τ: "
+                    "p(μ | τ) = N(μ₀, 1/(λ₀τ)) contributes τ^{1/2}, so a = a₀ + (N + 1)/2",
+                ),
+                (
+                    variant("plug-in"),
+                    "your b uses (x_i − m)² where E_q[(x_i − μ)²] = "
+                    "(x_i − m)² + s² belongs (and likewise for λ₀(μ − μ₀)²)",
+                ),
+                (
+                    variant("no prior"),
+                    "the precision of q(μ) is (λ₀ + N)·E[τ]: the prior's λ₀ is missing",
+                ),
+                (variant("scale"), "b is the rate of the Gamma (mean a/b), not its scale"),
+            ],
+            rtol=1e-4,
+            nonfinite="every update is finite for N ≥ 1",
+        )
+    return (
+        "It is the maximum of the mean-field ELBO. Note m = (λ₀μ₀ + Σx_i)/(λ₀ + N), the exact "
+        "posterior mean of μ, while s² is smaller than the exact posterior variance."
+    )
+
+
+# Exercise 3 · notebook 13 -----------------------------------------------------------------------
+
+
+def _log_mean_exp(log_w):
+    top = np.max(log_w)
+    return top + math.log(np.mean(np.exp(log_w - top)))
+
+
+@exercise("Exercise 3, largest_drop")
+def check_largest_drop(largest_drop):
+    r"""``largest_drop(m, K) -> (drop, log_w)``: the supremum over single draws of
+    :math:`\hat{\mathcal L}_m - \hat{\mathcal L}_K` (the first m of the same K log-weights),
+    :math:`\log(K/m)`, and finite log-weights whose drop comes within 0.01 nats of it."""
+    rng = input_rng(3)
+    k = int(rng.integers(5, 40))
+    m = int(rng.integers(2, k))
+    for m, k in ((1, 2), (m, k), (3, 4), (1, 50)):
+        case = f"m = {m}, K = {k}"
+        drop, log_w = pair(call(largest_drop, m, k), "(drop, log_w)")
+        supremum = math.log(k / m)
+        drop = numbers(drop)
+        if drop.size != 1:
+            raise Wrong(f"for {case} the drop has shape {drop.shape}: return one number.")
+        compare(
+            drop.reshape(()),
+            supremum,
+            case + ", the largest drop",
+            mistakes=[
+                (0.0, "a single draw can fall: with K = 2, L̂₂ < L̂₁ whenever r₂ < r₁"),
+                (
+                    math.log(2),
+                    "log 2 is the largest fall from K = 2 to m = 1 only: redo the bound for m of K",
+                ),
+                (math.log(k), "the largest fall depends on m as well as K"),
+            ],
+            nonfinite="the drop is bounded: the K weights include the first m",
+        )
+        log_w = finite(
+            log_w,
+            case,
+            "give finite log-weights: the supremum is approached as the "
+            "other weights shrink, never reached",
+        )
+        if log_w.shape != (k,):
+            raise Wrong(
+                f"for {case} your log-weights have shape {log_w.shape}: return K = {k} of them."
+            )
+        fall = _log_mean_exp(log_w[:m]) - _log_mean_exp(log_w)
+        if fall < supremum - 0.01:
+            raise Wrong(
+                f"for {case} your log-weights fall by {fall:.4f} nats from L̂_m to L̂_K, more "
+                "than 0.01 below the largest drop: make the last K − m weights much smaller "
+                "than the first m"
+            )
+    return (
+        "A single draw of L̂_K can lie up to log(K/m) below L̂_m, and only in expectation does the "
+        "bound rise with K."
+    )
+
+
+# Exercise 4 · notebook 14 -----------------------------------------------------------------------
+
+
+def _radial_reference(z, z0, alpha, beta, constrain=True):
+    """The radial map's value at each row of z and log |det| of autograd's Jacobian."""
+    beta_hat = -alpha + torch.nn.functional.softplus(beta) if constrain else beta
+
+    def radial_map(point):
+        r = (point - z0).norm()
+        return point + beta_hat / (alpha + r) * (point - z0)
+
+    out = torch.stack([radial_map(p) for p in z])
+    log_det = torch.stack(
+        [torch.linalg.slogdet(torch.autograd.functional.jacobian(radial_map, p))[1] for p in z]
+    )
+    return out, log_det
+
+
+def _radial_mistakes(z, z0, alpha, beta):
+    """What common mistakes return for the log-determinant."""
+    d = z.shape[-1]
+    beta_hat = -alpha + torch.nn.functional.softplus(beta)
+    r = (z - z0).norm(dim=-1)
+    h = 1 / (alpha + r)
+    one = 1 + beta_hat * h
+    last = one - beta_hat * h**2 * r
+    return [
+        (d * one.log() + (last / one).log(), "the power of (1 + βh) is d − 1, not d"),
+        (
+            d * one.log(),
+            "the last factor is 1 + βh + βh′(r)·r, with h′ = −1/(α + r)²: the "
+            "derivative of h along the radius is missing",
+        ),
+        (
+            (d - 1) * one.log() + (one + beta_hat * h**2 * r).log(),
+            "h′(r) = −1/(α + r)²: the sign of the derivative is flipped",
+        ),
+    ]
+
+
+@exercise("Exercise 4, radial_flow")
+def check_radial_flow(radial_flow):
+    r"""``radial_flow(z, z0, alpha, beta) -> (out, log_det)``: the radial layer of Rezende &
+    Mohamed (2015), :math:`f(z) = z + \hat\beta\,h(\alpha, r)(z - z_0)`, :math:`r = \|z - z_0\|`,
+    :math:`h = 1/(\alpha + r)`, with :math:`\hat\beta = -\alpha + \log(1 + e^\beta)`, on rows of
+    z, and its :math:`\log|\det \partial f/\partial z|`, against ``torch.autograd``."""
+    gen = input_generator(4)
+    d = int(torch.randint(2, 6, (1,), generator=gen))
+    drawn = (
+        torch.randn(6, d, generator=gen, dtype=torch.float64) * 2,
+        torch.randn(d, generator=gen, dtype=torch.float64),
+        torch.rand((), generator=gen, dtype=torch.float64) * 2 + 0.1,
+        torch.randn((), generator=gen, dtype=torch.float64) * 2,
+    )
+    t = torch.tensor
+    f64 = torch.float64
+    cases = [
+        (f"6 points in d = {d}, z₀, α and β drawn at random", *drawn),
+        (
+            "d = 1, z = (-2, 0.5, 3), z₀ = 0.5, α = 1, β = 0",
+            t([[-2.0], [0.5], [3.0]], dtype=f64),
+            t([0.5], dtype=f64),
+            t(1.0, dtype=f64),
+            t(0.0, dtype=f64),
+        ),
+        (
+            "d = 3, β = -6 (β̂ close to -α: the strongest contraction), α = 0.5",
+            t([[0.3, -1.0, 2.0], [0.1, 0.1, 0.1], [4.0, 0.0, -3.0]], dtype=f64),
+            t([0.0, 0.0, 0.5], dtype=f64),
+            t(0.5, dtype=f64),
+            t(-6.0, dtype=f64),
+        ),
+        (
+            "d = 2, α = 0.2, β = 3, one point at z₀ itself",
+            t([[1.0, -1.0], [0.0, 2.0], [1.5, 0.5]], dtype=f64),
+            t([1.0, -1.0], dtype=f64),
+            t(0.2, dtype=f64),
+            t(3.0, dtype=f64),
+        ),
+    ]
+    for case, z, z0, alpha, beta in cases:
+        out, log_det = _radial_reference(z, z0, alpha, beta)
+        got_out, got_log_det = pair(
+            call(radial_flow, z.clone(), z0.clone(), alpha.clone(), beta.clone()), "(out, log_det)"
+        )
+        raw, _ = _radial_reference(z, z0, alpha, beta, constrain=False)
+        compare(
+            got_out,
+            out.detach(),
+            case + ", f(z)",
+            mistakes=[
+                (
+                    raw.detach(),
+                    "use β̂ = −α + log(1 + e^β), which keeps β̂ ≥ −α and the "
+                    "map invertible (Rezende & Mohamed 2015, appendix A.2), not β itself",
+                )
+            ],
+            shapes={tuple(z.shape[::-1]): "one row per point: (n, d)"},
+            nonfinite="f is finite everywhere, even at z = z₀ (r = 0)",
+        )
+        compare(
+            got_log_det,
+            log_det.detach(),
+            case + ", log |det|",
+            mistakes=_radial_mistakes(z, z0, alpha, beta),
+            shapes={(): "one log-determinant per point: shape (n,)"},
+            nonfinite="log |det| is finite: 1 + β̂h > 0 whenever β̂ > −α",
+        )
+    return (
+        "log |det| = (d − 1) log(1 + β̂h) + log(1 + β̂h + β̂h′r): one radial direction and d − 1 "
+        "tangential ones, as autograd's full Jacobian says."
+    )
+
+
+ALLOWED_CALLS = frozenset()  # no answer of this set may call elbo_lib
