@@ -28,7 +28,6 @@ from elbo_lib.harness import (
     input_rng,
     numbers,
     pair,
-    show,
 )
 
 # Exercise 1 · notebook 13 -----------------------------------------------------------------------
@@ -291,29 +290,30 @@ def check_cavi_normal_gamma(cavi_normal_gamma):
             [float(numbers(v).reshape(-1)[0]) if numbers(v).size == 1 else np.nan for v in got]
         )
 
-        def variant(mistake):
-            return _normal_gamma_sweeps(x, mu0, lambda0, a0, b0, mistake)
-
+        model = (x, mu0, lambda0, a0, b0)
         compare(
             got,
             expected,
             case,
             mistakes=[
                 (
-                    variant("half"),
+                    _normal_gamma_sweeps(*model, "half"),
                     "a = a₀ + N/2 forgets that μ's prior also carries τ: "
                     "p(μ | τ) = N(μ₀, 1/(λ₀τ)) contributes τ^{1/2}, so a = a₀ + (N + 1)/2",
                 ),
                 (
-                    variant("plug-in"),
+                    _normal_gamma_sweeps(*model, "plug-in"),
                     "your b uses (x_i − m)² where E_q[(x_i − μ)²] = "
                     "(x_i − m)² + s² belongs (and likewise for λ₀(μ − μ₀)²)",
                 ),
                 (
-                    variant("no prior"),
+                    _normal_gamma_sweeps(*model, "no prior"),
                     "the precision of q(μ) is (λ₀ + N)·E[τ]: the prior's λ₀ is missing",
                 ),
-                (variant("scale"), "b is the rate of the Gamma (mean a/b), not its scale"),
+                (
+                    _normal_gamma_sweeps(*model, "scale"),
+                    "b is the rate of the Gamma (mean a/b), not its scale",
+                ),
             ],
             rtol=1e-4,
             nonfinite="every update is finite for N ≥ 1",
@@ -338,9 +338,9 @@ def check_largest_drop(largest_drop):
     :math:`\hat{\mathcal L}_m - \hat{\mathcal L}_K` (the first m of the same K log-weights),
     :math:`\log(K/m)`, and finite log-weights whose drop comes within 0.01 nats of it."""
     rng = input_rng(3)
-    k = int(rng.integers(5, 40))
-    m = int(rng.integers(2, k))
-    for m, k in ((1, 2), (m, k), (3, 4), (1, 50)):
+    k_drawn = int(rng.integers(5, 40))
+    drawn = (int(rng.integers(2, k_drawn)), k_drawn)
+    for m, k in ((1, 2), drawn, (3, 4), (1, 50)):
         case = f"m = {m}, K = {k}"
         drop, log_w = pair(call(largest_drop, m, k), "(drop, log_w)")
         supremum = math.log(k / m)
