@@ -19,6 +19,9 @@ import numpy as np
 import torch
 from scipy import optimize, special, stats
 
+from elbo_lib._torch import seeded, torch_threads
+from elbo_lib.adam import Adam
+from elbo_lib.flows import FlowPosterior, PlanarFlow
 from elbo_lib.harness import (
     Wrong,
     call,
@@ -515,4 +518,153 @@ def check_radial_flow(radial_flow):
     )
 
 
-ALLOWED_CALLS = frozenset()  # no answer of this set may call elbo_lib
+# Exercise 6 · notebook 14, the mini-project -------------------------------------------------------
+
+BANANA_NOISE = 0.1  # σ² of x given z in the mini-project's model
+PROJECT_FACTOR = 0.25  # the flow's KL must be at most this share of the best Gaussian's
+PROJECT_MAX_LAYERS = 16
+PROJECT_TIME_LIMIT = 20.0  # seconds for the answer's fit (the solution takes about 4)
+_KL_DRAWS = 20_000  # draws of the flow's Monte Carlo ELBO
+_AXIS = np.linspace(-6.0, 6.0, 241)  # the quadrature grid of each latent coordinate
+
+
+def banana_log_joint(x, z):
+    r""":math:`\log p(x, z)` for :math:`z \sim \mathcal N(0, I_2)`,
+    :math:`x \mid z \sim \mathcal N(z_2 + z_1^2, \sigma^2)`, σ² = :data:`BANANA_NOISE`, at points
+    z (..., 2) (numpy or torch): a posterior curved along the parabola :math:`z_2 = x - z_1^2`."""
+    z1, z2 = z[..., 0], z[..., 1]
+    return (
+        -0.5 * (z1**2 + z2**2)
+        - math.log(2 * math.pi)
+        - 0.5 * (x - z2 - z1**2) ** 2 / BANANA_NOISE
+        - 0.5 * math.log(2 * math.pi * BANANA_NOISE)
+    )
+
+
+def _banana_grid(x):
+    """The log-joint on the grid (601, 601) and log p(x) by quadrature."""
+    z = np.stack(np.meshgrid(_AXIS, _AXIS, indexing="ij"), axis=-1)
+    log_joint = banana_log_joint(x, z)
+    cell = (_AXIS[1] - _AXIS[0]) ** 2
+    top = log_joint.max()
+    return log_joint, top + math.log(np.exp(log_joint - top).sum() * cell)
+
+
+def best_gaussian_kl(x):
+    r""":math:`\min \mathrm{KL}(\mathcal N(m, \mathrm{diag}\, s^2)\,\|\,p(z \mid x))` over the
+    diagonal Gaussians, the KL by quadrature on the grid, minimised by Nelder–Mead."""
+    log_joint, log_px = _banana_grid(x)
+    log_post = log_joint - log_px
+    cell = (_AXIS[1] - _AXIS[0]) ** 2
+    a, b = np.meshgrid(_AXIS, _AXIS, indexing="ij")
+
+    def kl(v):
+        log_q = (
+            -0.5 * ((a - v[0]) ** 2 / math.exp(v[2]) + (b - v[1]) ** 2 / math.exp(v[3]))
+            - math.log(2 * math.pi)
+            - 0.5 * (v[2] + v[3])
+        )
+        q = np.exp(log_q)
+        return float(np.sum(q * (log_q - log_post)) * cell)
+
+    starts = [np.array([0.0, x / 2, -1.0, -1.0]), np.array([1.0, x - 1, -1.0, -2.0])]
+    fits = [
+        optimize.minimize(kl, v, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-9})
+        for v in starts
+    ]
+    return min(f.fun for f in fits)
+
+
+def _flow_posterior(params):
+    """The answer's (mu, logvar, u, w, b) as a float64 FlowPosterior of one image, or Wrong."""
+    if not (isinstance(params, tuple | list) and len(params) == 5):
+        raise Wrong(
+            f"you returned a {type(params).__name__}: return the five arrays "
+            "(mu, logvar, u, w, b) of the fitted flow"
+        )
+    names = ("mu", "logvar", "u", "w", "b")
+    mu, logvar, u, w, b = (
+        finite(p, f"{name} of your flow", "train with a smaller step size: the fit diverged")
+        for p, name in zip(params, names, strict=True)
+    )
+    length = len(b) if b.ndim == 1 else -1
+    wanted = {"mu": (2,), "logvar": (2,), "u": (length, 2), "w": (length, 2), "b": (length,)}
+    for name, value in zip(names, (mu, logvar, u, w, b), strict=True):
+        if value.shape != wanted[name]:
+            raise Wrong(
+                f"{name} has shape {value.shape}: return mu and logvar of shape (2,), and the "
+                "L layers' u and w of shape (L, 2) and b of shape (L,)"
+            )
+    if not 1 <= length <= PROJECT_MAX_LAYERS:
+        raise Wrong(f"your flow has {length} layers: use between 1 and {PROJECT_MAX_LAYERS}.")
+    with seeded(0):  # the layers' random start, overwritten below, leaves torch's state alone
+        q = FlowPosterior(torch.tensor(mu)[None], torch.tensor(logvar)[None], length).double()
+    with torch.no_grad():
+        q.flow.u.copy_(torch.tensor(u)[:, None])
+        q.flow.w.copy_(torch.tensor(w)[:, None])
+        q.flow.b.copy_(torch.tensor(b)[:, None])
+    return q
+
+
+def flow_kl(x, q, generator):
+    r""":math:`\mathrm{KL}(q \,\|\, p(z \mid x)) = \log p(x) - \mathrm{ELBO}(q)`, the ELBO by
+    Monte Carlo over :data:`_KL_DRAWS` draws of q (``FlowPosterior.sample``) and log p(x) by
+    quadrature; returns the KL and its standard error."""
+    eps = torch.randn(_KL_DRAWS, 1, 2, generator=generator, dtype=torch.float64)
+    with torch.no_grad():
+        z, log_q = q.sample(eps)
+        log_w = (banana_log_joint(x, z[:, 0]) - log_q[:, 0]).numpy()
+    _, log_px = _banana_grid(x)
+    return log_px - log_w.mean(), log_w.std(ddof=1) / math.sqrt(_KL_DRAWS)
+
+
+def _flow_calls():
+    """The library calls the mini-project's answer may make: the flow of notebook 14 and Adam."""
+    methods = [
+        FlowPosterior.__init__,
+        FlowPosterior.sample,
+        FlowPosterior._sample,
+        PlanarFlow.__init__,
+        PlanarFlow.forward,
+        PlanarFlow._forward,
+        PlanarFlow.u_hat,
+        PlanarFlow._check,
+        Adam.__init__,
+        Adam.zero_grad,
+        Adam.step,
+    ]
+    return frozenset(m.__code__ for m in methods)
+
+
+_FLOW_CALLS = _flow_calls()
+
+
+@exercise("Exercise 6, the mini-project")
+def check_fit_flow_posterior(fit_flow_posterior):
+    r"""``fit_flow_posterior(x, seed) -> (mu, logvar, u, w, b)``: a planar flow
+    (:class:`elbo_lib.flows.FlowPosterior` of one image, 1 to 16 layers) fitted to the posterior of
+    :func:`banana_log_joint` at an x drawn at grading time. Its
+    :math:`\mathrm{KL}(q\,\|\,p(z \mid x))`, measured here from the returned parameters (Monte
+    Carlo ELBO, log p(x) by quadrature), plus three standard errors, must be at most a quarter of
+    the best diagonal Gaussian's, which the check finds itself (quadrature and Nelder–Mead)."""
+    rng = input_rng(6)
+    x, seed = round(float(rng.uniform(0.5, 2.0)), 3), int(rng.integers(1000))
+    with torch_threads():
+        params = call(fit_flow_posterior, x, seed, limit=PROJECT_TIME_LIMIT, allow=_FLOW_CALLS)
+        q = _flow_posterior(params)
+        kl, se = flow_kl(x, q, input_generator(60))
+        gaussian = best_gaussian_kl(x)
+    told = (
+        f"at x = {x}: KL(q ‖ p(z|x)) = {kl:.3f} ± {se:.3f} nats for your flow of {len(q.flow.b)} "
+        f"layers, {gaussian:.3f} for the best diagonal Gaussian"
+    )
+    if not kl + 3 * se <= PROJECT_FACTOR * gaussian:
+        raise Wrong(
+            f"{told}: reach {PROJECT_FACTOR * gaussian:.3f} nats (a quarter of the Gaussian's). "
+            "Start q wide (at the prior), anneal the log-joint's weight from 0 to 1 over the first "
+            "steps, and give the fit more steps or layers"
+        )
+    return f"{told}: cut {gaussian / kl:.0f}-fold." if kl > 0 else f"{told}."
+
+
+ALLOWED_CALLS = _FLOW_CALLS  # every library call some answer of this set may make

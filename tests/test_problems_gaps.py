@@ -10,6 +10,8 @@ from scipy import special, stats
 
 from elbo_lib import harness
 from elbo_lib import problems_gaps as gaps
+from elbo_lib.adam import Adam
+from elbo_lib.flows import FlowPosterior
 
 # Honest answers, written as a student would --------------------------------------------------
 
@@ -64,6 +66,25 @@ def radial_flow(z, z0, alpha, beta, power=None, sign=-1.0, constrain=True, radia
     last = one + sign * beta_hat * h**2 * r if radial_term else one
     log_det = (d - 1) * one.log() + last.log()
     return z + beta_hat * h * (z - z0), log_det.squeeze(-1)
+
+
+def fit_flow_posterior(x, seed, layers=8, steps=1500):
+    torch.manual_seed(seed)
+    q = FlowPosterior(torch.zeros(1, 2), torch.zeros(1, 2), layers)
+    optimizer = Adam(list(q.parameters()), lr=0.02)
+    for t in range(steps):
+        z, log_q = q.sample(torch.randn(64, 1, 2))
+        z1, z2 = z[:, 0, 0], z[:, 0, 1]
+        log_joint = -0.5 * (z1**2 + z2**2) - 0.5 * (x - z2 - z1**2) ** 2 / 0.1
+        loss = -(min(1.0, (t + 1) / 500) * log_joint - log_q[:, 0]).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    flow = q.flow
+    return tuple(
+        p.detach().double().numpy()
+        for p in (q.mu[0], q.logvar[0], flow.u[:, 0], flow.w[:, 0], flow.b[:, 0])
+    )
 
 
 HONEST = [
@@ -337,3 +358,83 @@ def test_the_drawn_inputs_change_with_the_grading_seed(check, answer, monkeypatc
     assert same(first, _seen(check, answer, 0, monkeypatch, capsys))
     assert not same(first, _seen(check, answer, 2027, monkeypatch, capsys))
     assert check(answer) is True  # and the honest answer passes at the other seed too
+
+
+# The mini-project ---------------------------------------------------------------------------
+
+
+def test_the_mini_project_passes_a_fitted_flow(capsys):
+    result, out = verdict(gaps.check_fit_flow_posterior, fit_flow_posterior, capsys)
+    assert result is True, out
+    assert "for the best diagonal Gaussian" in out
+
+
+def test_the_baseline_is_the_best_diagonal_gaussian():
+    """At x = 0 the best diagonal Gaussian's KL by quadrature is not beaten by a grid of other
+    diagonal Gaussians, each KL by Monte Carlo through the flow's own evaluation (0 layers)."""
+    best = gaps.best_gaussian_kl(0.0)
+    assert 0.2 < best < 1.0
+    z = torch.randn(200_000, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    _, log_px = gaps._banana_grid(0.0)
+    for m2 in (-0.6, -0.3, 0.0):
+        for log_s1, log_s2 in ((-0.4, -1.2), (-0.2, -1.0), (0.0, -0.8)):
+            points = torch.stack([math.exp(log_s1) * z[:, 0], m2 + math.exp(log_s2) * z[:, 1]], -1)
+            log_q = stats.norm.logpdf(points[:, 0], 0, math.exp(log_s1)) + stats.norm.logpdf(
+                points[:, 1], m2, math.exp(log_s2)
+            )
+            kl = log_px - np.mean(gaps.banana_log_joint(0.0, points).numpy() - log_q)
+            assert kl > best - 0.01
+
+
+def _gaussian_only(x, seed):
+    """The best diagonal Gaussian found by a fit with the flow's layers switched off."""
+    mu, logvar, u, w, b = fit_flow_posterior(x, seed, layers=1, steps=600)
+    return mu, logvar, np.zeros_like(u), w, b
+
+
+def _nan_flow(x, seed):
+    mu, logvar, u, w, b = fit_flow_posterior(x, seed, layers=2, steps=1)
+    return mu, logvar, u * np.nan, w, b
+
+
+def _too_long(x, seed):
+    mu, logvar, u, w, b = fit_flow_posterior(x, seed, layers=17, steps=1)
+    return mu, logvar, u, w, b
+
+
+def _delegating(x, seed):
+    gaps.best_gaussian_kl(x)
+    return fit_flow_posterior(x, seed, layers=1, steps=1)
+
+
+@pytest.mark.parametrize(
+    "answer, hint",
+    [
+        (_gaussian_only, "reach"),
+        (lambda x, seed: fit_flow_posterior(x, seed)[:4], "return the five arrays"),
+        (lambda x, seed: fit_flow_posterior(x, seed, 2, 1)[::-1], "has shape"),
+        (_nan_flow, "train with a smaller step size"),
+        (_too_long, "use between 1 and 16"),
+        (_delegating, "compute it yourself, not with elbo_lib.problems_gaps.best_gaussian_kl"),
+    ],
+    ids=["gaussian", "four arrays", "shapes", "nan", "17 layers", "delegation"],
+)
+def test_the_mini_project_refuses(answer, hint, capsys):
+    result, out = verdict(gaps.check_fit_flow_posterior, answer, capsys)
+    assert result is False, out
+    assert out.startswith("✗") and hint in out, out
+
+
+def test_the_mini_project_is_not_done_and_its_x_changes_with_the_seed(monkeypatch, capsys):
+    seen = []
+
+    def stub(x, seed):
+        seen.append((x, seed))
+        raise NotImplementedError()
+
+    for seed in (0, 0, 2027):
+        monkeypatch.setattr(harness, "SEED", seed)
+        assert gaps.check_fit_flow_posterior(stub) is False
+        assert capsys.readouterr().out.startswith("… Exercise 6, the mini-project: not done yet")
+    assert seen[0] == seen[1] != seen[2]
+    assert all(0.5 <= x <= 2.0 for x, _ in seen)
