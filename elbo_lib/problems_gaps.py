@@ -198,11 +198,12 @@ _HERMITE = np.polynomial.hermite.hermgauss(24)
 _LEGENDRE = np.polynomial.legendre.leggauss(120)
 
 
-def _mean_field_elbo(x, mu0, lambda0, a0, b0, m, s2, a, b):
+def _mean_field_elbo(x, mu0, nu0, kappa0, eta0, m, s2, a, b):
     r"""The mean-field ELBO :math:`\mathbb E_q[\log p(x, \mu, \tau)] + H[q(\mu)] + H[q(\tau)]` of
-    :math:`q(\mu)q(\tau) = \mathcal N(m, s^2)\,\mathrm{Gamma}(a, b)` by quadrature: Gauss–Hermite
-    in μ, Gauss–Legendre in log τ (whose density is ``scipy.stats.loggamma``'s, shifted by
-    −log b), with the log-joint and the entropies from ``scipy.stats``."""
+    :math:`q(\mu)q(\tau) = \mathcal N(m, s^2)\,\mathrm{Gamma}(a, b)` (shape a, rate b) by
+    quadrature: Gauss–Hermite in μ, Gauss–Legendre in log τ (whose density is
+    ``scipy.stats.loggamma``'s, shifted by −log b), with the log-joint and the entropies from
+    ``scipy.stats``."""
     t, wt = _HERMITE
     mus = m + math.sqrt(2 * s2) * t
     lo, hi = special.digamma(a) - 35 / a - 2, math.log(a + 40 * math.sqrt(a) + 40)  # 1e-15 tails
@@ -213,63 +214,64 @@ def _mean_field_elbo(x, mu0, lambda0, a0, b0, m, s2, a, b):
     sd = 1 / np.sqrt(tau_grid)
     log_joint = (
         stats.norm.logpdf(np.asarray(x)[:, None, None], mu_grid, sd).sum(0)
-        + stats.norm.logpdf(mu_grid, mu0, sd / math.sqrt(lambda0))
-        + stats.gamma.logpdf(tau_grid, a0, scale=1 / b0)
+        + stats.norm.logpdf(mu_grid, mu0, sd / math.sqrt(nu0))
+        + stats.gamma.logpdf(tau_grid, kappa0, scale=1 / eta0)
     )
     expected = (wt / math.sqrt(math.pi)) @ log_joint @ wy
     return expected + stats.norm(m, math.sqrt(s2)).entropy() + stats.gamma(a, scale=1 / b).entropy()
 
 
-def mean_field_optimum(x, mu0, lambda0, a0, b0):
-    """The (m, s², a, b) that maximise :func:`_mean_field_elbo`, found by BFGS in (m, log s²,
+def mean_field_optimum(x, mu0, nu0, kappa0, eta0):
+    """The (m, s², κ, η) that maximise :func:`_mean_field_elbo`, found by BFGS in (m, log s²,
     log a, log b) from a start built from the data's moments."""
     x = np.asarray(x, dtype=float)
-    return _optimum(x.tobytes(), float(mu0), float(lambda0), float(a0), float(b0)).copy()
+    return _optimum(x.tobytes(), float(mu0), float(nu0), float(kappa0), float(eta0)).copy()
 
 
 @functools.lru_cache(maxsize=64)
-def _optimum(data, mu0, lambda0, a0, b0):
+def _optimum(data, mu0, nu0, kappa0, eta0):
     x = np.frombuffer(data)
     n = len(x)
     start = np.array(
         [
             x.mean(),
             math.log((x.var() + 1) / n),
-            math.log(a0 + n / 2),
-            math.log(b0 + n * x.var() / 2 + 1),
+            math.log(kappa0 + n / 2),
+            math.log(eta0 + n * x.var() / 2 + 1),
         ]
     )
 
     def loss(v):
-        return -_mean_field_elbo(x, mu0, lambda0, a0, b0, v[0], *np.exp(v[1:]))
+        return -_mean_field_elbo(x, mu0, nu0, kappa0, eta0, v[0], *np.exp(v[1:]))
 
     result = optimize.minimize(loss, start, method="BFGS", options={"gtol": 1e-8})
     return np.array([result.x[0], *np.exp(result.x[1:])])
 
 
-def _normal_gamma_sweeps(x, mu0, lambda0, a0, b0, mistake=None, sweeps=500):
+def _normal_gamma_sweeps(x, mu0, nu0, kappa0, eta0, mistake=None, sweeps=500):
     """The coordinate-ascent fixed point as a common ``mistake`` computes it (or right: None)."""
     n, total = len(x), float(np.sum(x))
-    m = (lambda0 * mu0 + total) / (lambda0 + n)
-    a = a0 + (n if mistake == "half" else n + 1) / 2
-    e_tau = a0 / b0
+    m = (nu0 * mu0 + total) / (nu0 + n)
+    a = kappa0 + (n if mistake == "half" else n + 1) / 2
+    e_tau = kappa0 / eta0
     for _ in range(sweeps):
-        precision = (n if mistake == "no prior" else lambda0 + n) * e_tau
+        precision = (n if mistake == "no prior" else nu0 + n) * e_tau
         s2 = 1 / precision
         spread = 0.0 if mistake == "plug-in" else s2
-        b = b0 + 0.5 * (np.sum((x - m) ** 2) + n * spread + lambda0 * ((m - mu0) ** 2 + spread))
+        b = eta0 + 0.5 * (np.sum((x - m) ** 2) + n * spread + nu0 * ((m - mu0) ** 2 + spread))
         e_tau = a / b
     return np.array([m, s2, a, 1 / b if mistake == "scale" else b])
 
 
 @exercise("Exercise 2, cavi_normal_gamma")
 def check_cavi_normal_gamma(cavi_normal_gamma):
-    r"""``cavi_normal_gamma(x, mu0, lambda0, a0, b0) -> (m, s2, a, b)``: the fixed point of
+    r"""``cavi_normal_gamma(x, mu0, nu0, kappa0, eta0) -> (m, s2, kappa, eta)``: the fixed point of
     coordinate ascent for :math:`x_i \sim \mathcal N(\mu, 1/\tau)`,
-    :math:`\mu \mid \tau \sim \mathcal N(\mu_0, 1/(\lambda_0\tau))`,
-    :math:`\tau \sim \mathrm{Gamma}(a_0, b_0)` (rate :math:`b_0`) with
-    :math:`q = \mathcal N(m, s^2)\,\mathrm{Gamma}(a, b)`, against the maximum of the mean-field
-    ELBO found numerically (quadrature and BFGS)."""
+    :math:`\mu \mid \tau \sim \mathcal N(\mu_0, 1/(\nu_0\tau))`,
+    :math:`\tau \sim \mathrm{Gamma}(\kappa_0, \eta_0)` (rate :math:`\eta_0`) with
+    :math:`q = \mathcal N(m, s^2)\,\mathrm{Gamma}(\kappa, \eta)` (Bishop's λ₀, a, b renamed: λ
+    and b mean other things in this course), against the maximum of the mean-field ELBO found
+    numerically (quadrature and BFGS)."""
     rng = input_rng(2)
     n = int(rng.integers(6, 25))
     cases = [
@@ -282,7 +284,7 @@ def check_cavi_normal_gamma(cavi_normal_gamma):
             float(rng.uniform(0.5, 3)),
         ),
         (
-            "a single point x = (2.5), μ₀ = 0, λ₀ = 1, a₀ = 2, b₀ = 1",
+            "a single point x = (2.5), μ₀ = 0, ν₀ = 1, κ₀ = 2, η₀ = 1",
             np.array([2.5]),
             0.0,
             1.0,
@@ -291,7 +293,7 @@ def check_cavi_normal_gamma(cavi_normal_gamma):
         ),
         (
             "five points far from the prior's mean: x = (9.1, 10.4, 8.7, 11.2, 9.9), μ₀ = -1, "
-            "λ₀ = 4, a₀ = 1.5, b₀ = 2",
+            "ν₀ = 4, κ₀ = 1.5, η₀ = 2",
             np.array([9.1, 10.4, 8.7, 11.2, 9.9]),
             -1.0,
             4.0,
@@ -299,18 +301,18 @@ def check_cavi_normal_gamma(cavi_normal_gamma):
             2.0,
         ),
     ]
-    for case, x, mu0, lambda0, a0, b0 in cases:
-        expected = mean_field_optimum(x, mu0, lambda0, a0, b0)
-        got = call(cavi_normal_gamma, x.copy(), mu0, lambda0, a0, b0)
+    for case, x, mu0, nu0, kappa0, eta0 in cases:
+        expected = mean_field_optimum(x, mu0, nu0, kappa0, eta0)
+        got = call(cavi_normal_gamma, x.copy(), mu0, nu0, kappa0, eta0)
         if not (isinstance(got, tuple | list) and len(got) == 4):
             raise Wrong(
-                f"you returned a {type(got).__name__}: return the four numbers (m, s2, a, b)."
+                f"you returned a {type(got).__name__}: return the four numbers (m, s2, kappa, eta)."
             )
         got = np.array(
             [float(numbers(v).reshape(-1)[0]) if numbers(v).size == 1 else np.nan for v in got]
         )
 
-        model = (x, mu0, lambda0, a0, b0)
+        model = (x, mu0, nu0, kappa0, eta0)
         compare(
             got,
             expected,
@@ -318,28 +320,28 @@ def check_cavi_normal_gamma(cavi_normal_gamma):
             mistakes=[
                 (
                     _normal_gamma_sweeps(*model, "half"),
-                    "a = a₀ + N/2 forgets that μ's prior also carries τ: "
-                    "p(μ | τ) = N(μ₀, 1/(λ₀τ)) contributes τ^{1/2}, so a = a₀ + (N + 1)/2",
+                    "κ = κ₀ + N/2 forgets that μ's prior also carries τ: "
+                    "p(μ | τ) = N(μ₀, 1/(ν₀τ)) contributes τ^{1/2}, so κ = κ₀ + (N + 1)/2",
                 ),
                 (
                     _normal_gamma_sweeps(*model, "plug-in"),
-                    "your b uses (x_i − m)² where E_q[(x_i − μ)²] = "
-                    "(x_i − m)² + s² belongs (and likewise for λ₀(μ − μ₀)²)",
+                    "your η uses (x_i − m)² where E_q[(x_i − μ)²] = "
+                    "(x_i − m)² + s² belongs (and likewise for ν₀(μ − μ₀)²)",
                 ),
                 (
                     _normal_gamma_sweeps(*model, "no prior"),
-                    "the precision of q(μ) is (λ₀ + N)·E[τ]: the prior's λ₀ is missing",
+                    "the precision of q(μ) is (ν₀ + N)·E[τ]: the prior's ν₀ is missing",
                 ),
                 (
                     _normal_gamma_sweeps(*model, "scale"),
-                    "b is the rate of the Gamma (mean a/b), not its scale",
+                    "η is the rate of the Gamma (mean κ/η), not its scale",
                 ),
             ],
             rtol=1e-4,
             nonfinite="every update is finite for N ≥ 1",
         )
     return (
-        "It is the maximum of the mean-field ELBO. Note m = (λ₀μ₀ + Σx_i)/(λ₀ + N), the exact "
+        "It is the maximum of the mean-field ELBO. Note m = (ν₀μ₀ + Σx_i)/(ν₀ + N), the exact "
         "posterior mean of μ, while s² is smaller than the exact posterior variance."
     )
 
@@ -407,13 +409,13 @@ def check_largest_drop(largest_drop):
 # Exercise 4 · notebook 14 -----------------------------------------------------------------------
 
 
-def _radial_reference(z, z0, alpha, beta, constrain=True):
+def _radial_reference(z, z0, alpha, gamma, constrain=True):
     """The radial map's value at each row of z and log |det| of autograd's Jacobian."""
-    beta_hat = -alpha + torch.nn.functional.softplus(beta) if constrain else beta
+    gamma_hat = -alpha + torch.nn.functional.softplus(gamma) if constrain else gamma
 
     def radial_map(point):
         r = (point - z0).norm()
-        return point + beta_hat / (alpha + r) * (point - z0)
+        return point + gamma_hat / (alpha + r) * (point - z0)
 
     out = torch.stack([radial_map(p) for p in z])
     log_det = torch.stack(
@@ -422,34 +424,36 @@ def _radial_reference(z, z0, alpha, beta, constrain=True):
     return out, log_det
 
 
-def _radial_mistakes(z, z0, alpha, beta):
+def _radial_mistakes(z, z0, alpha, gamma):
     """What common mistakes return for the log-determinant."""
     d = z.shape[-1]
-    beta_hat = -alpha + torch.nn.functional.softplus(beta)
+    gamma_hat = -alpha + torch.nn.functional.softplus(gamma)
     r = (z - z0).norm(dim=-1)
     h = 1 / (alpha + r)
-    one = 1 + beta_hat * h
-    last = one - beta_hat * h**2 * r
+    one = 1 + gamma_hat * h
+    last = one - gamma_hat * h**2 * r
     return [
-        (d * one.log() + last.log(), "the power of (1 + βh) is d − 1, not d"),
+        (d * one.log() + last.log(), "the power of (1 + γ̂h) is d − 1, not d"),
         (
             d * one.log(),
-            "the last factor is 1 + βh + βh′(r)·r, with h′ = −1/(α + r)²: the "
+            "the last factor is 1 + γ̂h + γ̂h′(ρ)ρ, with h′ = −1/(α + ρ)²: the "
             "derivative of h along the radius is missing",
         ),
         (
-            (d - 1) * one.log() + (one + beta_hat * h**2 * r).log(),
-            "h′(r) = −1/(α + r)²: the sign of the derivative is flipped",
+            (d - 1) * one.log() + (one + gamma_hat * h**2 * r).log(),
+            "h′(ρ) = −1/(α + ρ)²: the sign of the derivative is flipped",
         ),
     ]
 
 
 @exercise("Exercise 4, radial_flow")
 def check_radial_flow(radial_flow):
-    r"""``radial_flow(z, z0, alpha, beta) -> (out, log_det)``: the radial layer of Rezende &
-    Mohamed (2015), :math:`f(z) = z + \hat\beta\,h(\alpha, r)(z - z_0)`, :math:`r = \|z - z_0\|`,
-    :math:`h = 1/(\alpha + r)`, with :math:`\hat\beta = -\alpha + \log(1 + e^\beta)`, on rows of
-    z, and its :math:`\log|\det \partial f/\partial z|`, against ``torch.autograd``."""
+    r"""``radial_flow(z, z0, alpha, gamma) -> (out, log_det)``: the radial layer of Rezende &
+    Mohamed (2015), :math:`f(z) = z + \hat\gamma\,h(\alpha, \rho)(z - z_0)`,
+    :math:`\rho = \|z - z_0\|`, :math:`h = 1/(\alpha + \rho)`, with
+    :math:`\hat\gamma = -\alpha + \log(1 + e^\gamma)` (the paper's β, renamed: β weighs the KL
+    here), on rows of z, and its :math:`\log|\det \partial f/\partial z|`, against
+    ``torch.autograd``."""
     gen = input_generator(4)
     d = int(torch.randint(2, 6, (1,), generator=gen))
     drawn = (
@@ -461,35 +465,35 @@ def check_radial_flow(radial_flow):
     t = torch.tensor
     f64 = torch.float64
     cases = [
-        (f"6 points in d = {d}, z₀, α and β drawn at random", *drawn),
+        (f"6 points in d = {d}, z₀, α and γ drawn at random", *drawn),
         (
-            "d = 1, z = (-2, 0.5, 3), z₀ = 0.5, α = 1, β = 0",
+            "d = 1, z = (-2, 0.5, 3), z₀ = 0.5, α = 1, γ = 0",
             t([[-2.0], [0.5], [3.0]], dtype=f64),
             t([0.5], dtype=f64),
             t(1.0, dtype=f64),
             t(0.0, dtype=f64),
         ),
         (
-            "d = 3, β = -6 (β̂ close to -α: the strongest contraction), α = 0.5",
+            "d = 3, γ = -6 (γ̂ close to -α: the strongest contraction), α = 0.5",
             t([[0.3, -1.0, 2.0], [0.1, 0.1, 0.1], [4.0, 0.0, -3.0]], dtype=f64),
             t([0.0, 0.0, 0.5], dtype=f64),
             t(0.5, dtype=f64),
             t(-6.0, dtype=f64),
         ),
         (
-            "d = 2, α = 0.2, β = 3, one point at z₀ itself",
+            "d = 2, α = 0.2, γ = 3, one point at z₀ itself",
             t([[1.0, -1.0], [0.0, 2.0], [1.5, 0.5]], dtype=f64),
             t([1.0, -1.0], dtype=f64),
             t(0.2, dtype=f64),
             t(3.0, dtype=f64),
         ),
     ]
-    for case, z, z0, alpha, beta in cases:
-        out, log_det = _radial_reference(z, z0, alpha, beta)
+    for case, z, z0, alpha, gamma in cases:
+        out, log_det = _radial_reference(z, z0, alpha, gamma)
         got_out, got_log_det = pair(
-            call(radial_flow, z.clone(), z0.clone(), alpha.clone(), beta.clone()), "(out, log_det)"
+            call(radial_flow, z.clone(), z0.clone(), alpha.clone(), gamma.clone()), "(out, log_det)"
         )
-        raw, _ = _radial_reference(z, z0, alpha, beta, constrain=False)
+        raw, _ = _radial_reference(z, z0, alpha, gamma, constrain=False)
         compare(
             got_out,
             out.detach(),
@@ -497,23 +501,23 @@ def check_radial_flow(radial_flow):
             mistakes=[
                 (
                     raw.detach(),
-                    "use β̂ = −α + log(1 + e^β), which keeps β̂ ≥ −α and the "
-                    "map invertible (Rezende & Mohamed 2015, appendix A.2), not β itself",
+                    "use γ̂ = −α + log(1 + e^γ), which keeps γ̂ ≥ −α and the "
+                    "map invertible (Rezende & Mohamed 2015, appendix A.2), not γ itself",
                 )
             ],
             shapes={tuple(z.shape[::-1]): "one row per point: (n, d)"},
-            nonfinite="f is finite everywhere, even at z = z₀ (r = 0)",
+            nonfinite="f is finite everywhere, even at z = z₀ (ρ = 0)",
         )
         compare(
             got_log_det,
             log_det.detach(),
             case + ", log |det|",
-            mistakes=_radial_mistakes(z, z0, alpha, beta),
+            mistakes=_radial_mistakes(z, z0, alpha, gamma),
             shapes={(): "one log-determinant per point: shape (n,)"},
-            nonfinite="log |det| is finite: 1 + β̂h > 0 whenever β̂ > −α",
+            nonfinite="log |det| is finite: 1 + γ̂h > 0 whenever γ̂ > −α",
         )
     return (
-        "log |det| = (d − 1) log(1 + β̂h) + log(1 + β̂h + β̂h′r): one radial direction and d − 1 "
+        "log |det| = (d − 1) log(1 + γ̂h) + log(1 + γ̂h + γ̂h′ρ): one radial direction and d − 1 "
         "tangential ones, as autograd's full Jacobian says."
     )
 

@@ -38,15 +38,15 @@ def iwae_gradient(x, mu, log_s, w, sigma2, eps):
     return weights, weights @ per_draw
 
 
-def cavi_normal_gamma(x, mu0, lambda0, a0, b0, half=False, plug_in=False, no_prior=False):
+def cavi_normal_gamma(x, mu0, nu0, kappa0, eta0, half=False, plug_in=False, no_prior=False):
     n = len(x)
-    m = (lambda0 * mu0 + x.sum()) / (lambda0 + n)
-    a = a0 + (n if half else n + 1) / 2
-    e_tau = a0 / b0
+    m = (nu0 * mu0 + x.sum()) / (nu0 + n)
+    a = kappa0 + (n if half else n + 1) / 2
+    e_tau = kappa0 / eta0
     for _ in range(10_000):
-        s2 = 1 / ((n if no_prior else lambda0 + n) * e_tau)
+        s2 = 1 / ((n if no_prior else nu0 + n) * e_tau)
         spread = 0.0 if plug_in else s2
-        b = b0 + 0.5 * (np.sum((x - m) ** 2) + n * spread + lambda0 * ((m - mu0) ** 2 + spread))
+        b = eta0 + 0.5 * (np.sum((x - m) ** 2) + n * spread + nu0 * ((m - mu0) ** 2 + spread))
         if abs(a / b - e_tau) < 1e-14 * e_tau:
             break
         e_tau = a / b
@@ -57,15 +57,15 @@ def largest_drop(m, k):
     return math.log(k / m), np.concatenate([np.zeros(m), np.full(k - m, -50.0)])
 
 
-def radial_flow(z, z0, alpha, beta, power=None, sign=-1.0, constrain=True, radial_term=True):
-    beta_hat = -alpha + torch.nn.functional.softplus(beta) if constrain else beta
+def radial_flow(z, z0, alpha, gamma, power=None, sign=-1.0, constrain=True, radial_term=True):
+    gamma_hat = -alpha + torch.nn.functional.softplus(gamma) if constrain else gamma
     r = (z - z0).norm(dim=-1, keepdim=True)
     h = 1 / (alpha + r)
-    one = 1 + beta_hat * h
+    one = 1 + gamma_hat * h
     d = z.shape[-1] if power is None else power
-    last = one + sign * beta_hat * h**2 * r if radial_term else one
+    last = one + sign * gamma_hat * h**2 * r if radial_term else one
     log_det = (d - 1) * one.log() + last.log()
-    return z + beta_hat * h * (z - z0), log_det.squeeze(-1)
+    return z + gamma_hat * h * (z - z0), log_det.squeeze(-1)
 
 
 def fit_flow_posterior(x, seed, layers=8, steps=1500):
@@ -144,37 +144,37 @@ def test_the_iwae_reference_is_autograd_of_the_log_mean_weight():
 
 
 @pytest.mark.parametrize(
-    "x, mu0, lambda0, a0, b0",
+    "x, mu0, nu0, kappa0, eta0",
     [(np.array([2.5]), 0.0, 1.0, 2.0, 1.0), (np.array([0.3, -1.0, 2.2, 0.9]), 1.0, 0.5, 1.2, 3.0)],
 )
-def test_the_quadrature_optimum_is_the_coordinate_ascent_fixed_point(x, mu0, lambda0, a0, b0):
+def test_the_quadrature_optimum_is_the_coordinate_ascent_fixed_point(x, mu0, nu0, kappa0, eta0):
     """BFGS on the quadrature ELBO lands on the CAVI fixed point (Bishop 2006, §10.1.3), and the
     quadrature ELBO equals its closed form there."""
-    m, s2, a, b = cavi_normal_gamma(x, mu0, lambda0, a0, b0)
+    m, s2, a, b = cavi_normal_gamma(x, mu0, nu0, kappa0, eta0)
     np.testing.assert_allclose(
-        gaps.mean_field_optimum(x, mu0, lambda0, a0, b0), [m, s2, a, b], rtol=1e-5
+        gaps.mean_field_optimum(x, mu0, nu0, kappa0, eta0), [m, s2, a, b], rtol=1e-5
     )
     n, e_tau, e_log_tau = len(x), a / b, special.digamma(a) - math.log(b)
-    sq = np.sum((x - m) ** 2) + n * s2 + lambda0 * ((m - mu0) ** 2 + s2)
+    sq = np.sum((x - m) ** 2) + n * s2 + nu0 * ((m - mu0) ** 2 + s2)
     closed = (
         (n + 1) / 2 * (e_log_tau - math.log(2 * math.pi))
-        + 0.5 * math.log(lambda0)
+        + 0.5 * math.log(nu0)
         - 0.5 * e_tau * sq
-        + a0 * math.log(b0)
-        - special.gammaln(a0)
-        + (a0 - 1) * e_log_tau
-        - b0 * e_tau
+        + kappa0 * math.log(eta0)
+        - special.gammaln(kappa0)
+        + (kappa0 - 1) * e_log_tau
+        - eta0 * e_tau
         + 0.5 * math.log(2 * math.pi * math.e * s2)
         + a
         - math.log(b)
         + special.gammaln(a)
         + (1 - a) * special.digamma(a)
     )
-    assert gaps._mean_field_elbo(x, mu0, lambda0, a0, b0, m, s2, a, b) == pytest.approx(closed)
+    assert gaps._mean_field_elbo(x, mu0, nu0, kappa0, eta0, m, s2, a, b) == pytest.approx(closed)
     # the mean of q(μ) is the exact posterior mean, its variance (a_N − 1)/a_N of the exact one
-    lam_n, a_n = lambda0 + n, a0 + n / 2
-    b_n = b0 + 0.5 * np.sum((x - x.mean()) ** 2) + lambda0 * n * (x.mean() - mu0) ** 2 / (2 * lam_n)
-    assert m == pytest.approx((lambda0 * mu0 + x.sum()) / lam_n)
+    lam_n, a_n = nu0 + n, kappa0 + n / 2
+    b_n = eta0 + 0.5 * np.sum((x - x.mean()) ** 2) + nu0 * n * (x.mean() - mu0) ** 2 / (2 * lam_n)
+    assert m == pytest.approx((nu0 * mu0 + x.sum()) / lam_n)
     assert s2 == pytest.approx(b_n / (lam_n * (a_n - 1)) * (a_n - 1) / a_n)
 
 
@@ -230,18 +230,18 @@ def with_torch_distributions(x, mu, log_s, w, sigma2, eps):
     return iwae_gradient(x, mu, log_s, w, sigma2, eps)
 
 
-def scale_not_rate(x, mu0, lambda0, a0, b0):
-    m, s2, a, b = cavi_normal_gamma(x, mu0, lambda0, a0, b0)
+def scale_not_rate(x, mu0, nu0, kappa0, eta0):
+    m, s2, a, b = cavi_normal_gamma(x, mu0, nu0, kappa0, eta0)
     return m, s2, a, 1 / b
 
 
-def with_scipy_stats(x, mu0, lambda0, a0, b0):
-    stats.gamma(a0, scale=1 / b0).mean()
-    return cavi_normal_gamma(x, mu0, lambda0, a0, b0)
+def with_scipy_stats(x, mu0, nu0, kappa0, eta0):
+    stats.gamma(kappa0, scale=1 / eta0).mean()
+    return cavi_normal_gamma(x, mu0, nu0, kappa0, eta0)
 
 
-def three_numbers(x, mu0, lambda0, a0, b0):
-    return cavi_normal_gamma(x, mu0, lambda0, a0, b0)[:3]
+def three_numbers(x, mu0, nu0, kappa0, eta0):
+    return cavi_normal_gamma(x, mu0, nu0, kappa0, eta0)[:3]
 
 
 def never_falls(m, k):
@@ -276,7 +276,7 @@ PLANTED = [
     (
         gaps.check_cavi_normal_gamma,
         lambda *a: cavi_normal_gamma(*a, half=True),
-        "a = a₀ + N/2 forgets that μ's prior also carries τ",
+        "κ = κ₀ + N/2 forgets that μ's prior also carries τ",
     ),
     (
         gaps.check_cavi_normal_gamma,
@@ -286,11 +286,11 @@ PLANTED = [
     (
         gaps.check_cavi_normal_gamma,
         lambda *a: cavi_normal_gamma(*a, no_prior=True),
-        "the prior's λ₀ is missing",
+        "the prior's ν₀ is missing",
     ),
-    (gaps.check_cavi_normal_gamma, scale_not_rate, "b is the rate of the Gamma"),
+    (gaps.check_cavi_normal_gamma, scale_not_rate, "η is the rate of the Gamma"),
     (gaps.check_cavi_normal_gamma, with_scipy_stats, "compute it yourself, not with scipy.stats"),
-    (gaps.check_cavi_normal_gamma, three_numbers, "return the four numbers (m, s2, a, b)"),
+    (gaps.check_cavi_normal_gamma, three_numbers, "return the four numbers (m, s2, kappa, eta)"),
     (gaps.check_largest_drop, never_falls, "a single draw can fall"),
     (gaps.check_largest_drop, always_log_2, "log 2 is the largest fall from K = 2 to m = 1 only"),
     (gaps.check_largest_drop, log_k, "the largest fall depends on m as well as K"),
@@ -299,7 +299,7 @@ PLANTED = [
     (
         gaps.check_radial_flow,
         lambda *a: radial_flow(*a, power=a[0].shape[-1] + 1),
-        "the power of (1 + βh) is d − 1, not d",
+        "the power of (1 + γ̂h) is d − 1, not d",
     ),
     (
         gaps.check_radial_flow,
@@ -314,7 +314,7 @@ PLANTED = [
     (
         gaps.check_radial_flow,
         lambda *a: radial_flow(*a, constrain=False),
-        "use β̂ = −α + log(1 + e^β)",
+        "use γ̂ = −α + log(1 + e^γ)",
     ),
 ]
 
