@@ -668,7 +668,7 @@ def check_fit_flow_posterior(fit_flow_posterior):
             "Start q wide (at the prior), anneal the log-joint's weight from 0 to 1 over the first "
             "steps, and give the fit more steps or layers"
         )
-    return f"{told}: cut {gaussian / kl:.0f}-fold." if kl > 0 else f"{told}."
+    return f"{told}: cut ≈ {gaussian / kl:.0f}-fold." if kl > 0 else f"{told}."
 
 
 ALLOWED_CALLS = _FLOW_CALLS  # every library call some answer of this set may make
