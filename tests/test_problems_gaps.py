@@ -152,7 +152,7 @@ def test_the_quadrature_optimum_is_the_coordinate_ascent_fixed_point(x, mu0, nu0
     quadrature ELBO equals its closed form there."""
     m, s2, a, b = cavi_normal_gamma(x, mu0, nu0, kappa0, eta0)
     np.testing.assert_allclose(
-        gaps.mean_field_optimum(x, mu0, nu0, kappa0, eta0), [m, s2, a, b], rtol=1e-5
+        gaps._mean_field_optimum(x, mu0, nu0, kappa0, eta0), [m, s2, a, b], rtol=1e-5
     )
     n, e_tau, e_log_tau = len(x), a / b, special.digamma(a) - math.log(b)
     sq = np.sum((x - m) ** 2) + n * s2 + nu0 * ((m - mu0) ** 2 + s2)
@@ -240,6 +240,10 @@ def with_scipy_stats(x, mu0, nu0, kappa0, eta0):
     return cavi_normal_gamma(x, mu0, nu0, kappa0, eta0)
 
 
+def with_the_checks_optimum(x, mu0, nu0, kappa0, eta0):
+    return tuple(gaps._mean_field_optimum(x, mu0, nu0, kappa0, eta0))
+
+
 def three_numbers(x, mu0, nu0, kappa0, eta0):
     return cavi_normal_gamma(x, mu0, nu0, kappa0, eta0)[:3]
 
@@ -290,6 +294,11 @@ PLANTED = [
     ),
     (gaps.check_cavi_normal_gamma, scale_not_rate, "η is the rate of the Gamma"),
     (gaps.check_cavi_normal_gamma, with_scipy_stats, "compute it yourself, not with scipy.stats"),
+    (
+        gaps.check_cavi_normal_gamma,
+        with_the_checks_optimum,
+        "compute it yourself, not with elbo_lib.problems_gaps._mean_field_optimum",
+    ),
     (gaps.check_cavi_normal_gamma, three_numbers, "return the four numbers (m, s2, kappa, eta)"),
     (gaps.check_largest_drop, never_falls, "a single draw can fall"),
     (gaps.check_largest_drop, always_log_2, "log 2 is the largest fall from K = 2 to m = 1 only"),
@@ -372,7 +381,7 @@ def test_the_mini_project_passes_a_fitted_flow(capsys):
 def test_the_baseline_is_the_best_diagonal_gaussian():
     """At x = 0 the best diagonal Gaussian's KL by quadrature is not beaten by a grid of other
     diagonal Gaussians, each KL by Monte Carlo through the flow's own evaluation (0 layers)."""
-    best = gaps.best_gaussian_kl(0.0)
+    best = gaps._best_gaussian_kl(0.0)
     assert 0.2 < best < 1.0
     z = torch.randn(200_000, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     _, log_px = gaps._banana_grid(0.0)
@@ -382,7 +391,7 @@ def test_the_baseline_is_the_best_diagonal_gaussian():
             log_q = stats.norm.logpdf(points[:, 0], 0, math.exp(log_s1)) + stats.norm.logpdf(
                 points[:, 1], m2, math.exp(log_s2)
             )
-            kl = log_px - np.mean(gaps.banana_log_joint(0.0, points).numpy() - log_q)
+            kl = log_px - np.mean(gaps._banana_log_joint(0.0, points).numpy() - log_q)
             assert kl > best - 0.01
 
 
@@ -403,7 +412,7 @@ def _too_long(x, seed):
 
 
 def _delegating(x, seed):
-    gaps.best_gaussian_kl(x)
+    gaps._best_gaussian_kl(x)
     return fit_flow_posterior(x, seed, layers=1, steps=1)
 
 
@@ -415,7 +424,7 @@ def _delegating(x, seed):
         (lambda x, seed: fit_flow_posterior(x, seed, 2, 1)[::-1], "has shape"),
         (_nan_flow, "train with a smaller step size"),
         (_too_long, "use between 1 and 16"),
-        (_delegating, "compute it yourself, not with elbo_lib.problems_gaps.best_gaussian_kl"),
+        (_delegating, "compute it yourself, not with elbo_lib.problems_gaps._best_gaussian_kl"),
     ],
     ids=["gaussian", "four arrays", "shapes", "nan", "17 layers", "delegation"],
 )
