@@ -1,4 +1,4 @@
-"""Adam against torch.optim.Adam and its update written out (bad input: test_hostile_inputs)."""
+"""Adam against torch.optim.Adam and its update written out (bad input: test_validation)."""
 
 import subprocess
 import sys
@@ -9,14 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from elbo_lib.adam import Adam
-from elbo_lib.made import MADEVAE
 from elbo_lib.vae import VAE
 
 
 def _descend(optimizer_of, model, x, steps):
     optimizer = optimizer_of(list(model.parameters()))
     for _ in range(steps):
-        rec, kl = model._elbo_terms(x)
+        rec, kl = model.elbo_terms(x, per_dimension=True)
         loss = kl.sum(-1).mean() - rec.mean()
         optimizer.zero_grad()
         loss.backward()
@@ -24,9 +23,8 @@ def _descend(optimizer_of, model, x, steps):
     return [p.detach().clone() for p in model.parameters()]
 
 
-@pytest.mark.parametrize("make", [VAE, MADEVAE, lambda: VAE(likelihood="gaussian")])
 @pytest.mark.parametrize("foreach", [False, True])
-def test_adam_equals_torch_adam_to_the_last_bit(make, foreach):
+def test_adam_equals_torch_adam_to_the_last_bit(foreach, make=VAE):
     x = torch.rand(32, 64).round()
     torch.manual_seed(0)
     ours = _descend(lambda p: Adam(p, lr=3e-3), make(), x, steps=25)

@@ -214,7 +214,7 @@ def test_elbo_surgery_terms_add_up_and_match_an_independent_mixture(trained):
     assert 0 < result["mutual_information"] <= math.log(len(x))
 
 
-def testlog_aggregate_posterior_is_a_brute_force_mixture_density():
+def test_log_aggregate_posterior_is_a_brute_force_mixture_density():
     # 5000 components: the 2000 codes are split into blocks of 838 rows
     generator = torch.Generator().manual_seed(3)
     mu = torch.randn(5000, 3, generator=generator, dtype=torch.float64)
@@ -389,9 +389,12 @@ def test_grid_kl_to_posterior_is_the_closed_form_kl_and_zero_at_the_posterior():
         ({"extent": -1.0}, "extent must"),
         ({"extent": math.inf}, "extent must"),
         ({"extent": "4"}, "extent must"),
-        ({"n": 1}, "n must be at least 2"),
-        ({"n": 0}, "n must be a positive integer"),
-        ({"n": 50.5}, "n must be a positive integer"),
+        ({"extent": 1e-30}, "extent must be a finite number above 0.001"),
+        ({"extent": 1e20}, "extent must .*at most 50"),
+        ({"n": 2}, "n must be an integer of at least 3"),
+        ({"n": 0}, "n must be an integer of at least 3"),
+        ({"n": 50.5}, "n must be an integer"),
+        ({"n": 10**8}, "n must be at most 1,001"),
     ],
 )
 def test_posterior_on_grid_refuses_bad_grids(two_d, kwargs, message):
@@ -410,7 +413,7 @@ def test_posterior_on_grid_refuses_other_latent_sizes_and_bad_data(trained, two_
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         diagnostics.posterior_on_grid(model, 2 * x)
     grid = diagnostics.posterior_on_grid(model, x, n=11)
-    with pytest.raises(ValueError, match="mu and logvar"):
+    with pytest.raises(ValueError, match=r"mu must have shape \(20, 2\)"):
         diagnostics.grid_kl_to_posterior(grid, torch.zeros(3, 2), torch.zeros(3, 2))
 
 
