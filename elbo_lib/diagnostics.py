@@ -16,9 +16,10 @@ from elbo_lib._torch import seeded, torch_threads
 from elbo_lib.adam import LR_LIMIT, Adam
 from elbo_lib.bounds import iwae_bound
 from elbo_lib.densities import LOG_2PI, log_normal, over_variance
+from elbo_lib.estimators import reparameterize
 from elbo_lib.kl import kl_normal
 from elbo_lib.linear_gaussian import ppca_log_likelihood
-from elbo_lib.vae import VAE, reparameterize
+from elbo_lib.vae import VAE
 from elbo_lib.validation import (
     COUNT_LIMIT,
     Kind,

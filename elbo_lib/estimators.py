@@ -6,7 +6,7 @@ r"""Monte Carlo estimators of :math:`\nabla_\phi\, \mathbb E_{q_\phi}[f(z)]` for
   for any constant baseline b, one per component of φ if wished; the variance-optimal one is
   :math:`b_k^* = \mathbb E_q[f\,(\partial_k \log q)^2] / \mathbb E_q[(\partial_k \log q)^2]`
   (:func:`optimal_baseline`);
-* pathwise (reparameterised): :math:`z = \mu + s\varepsilon` with
+* pathwise (reparameterised, :func:`reparameterize`): :math:`z = \mu + s\varepsilon` with
   :math:`\varepsilon \sim \mathcal N(0, 1)`, so :math:`\nabla_\phi \mathbb E_q[f]
   = \mathbb E_\varepsilon\big[f'(z)\, \partial z/\partial\phi\big]`.
 
@@ -20,11 +20,12 @@ import numpy as np
 import torch
 
 from elbo_lib._torch import seeded, torch_threads
-from elbo_lib.vae import reparameterize
 from elbo_lib.validation import (
     Kind,
     count,
+    finite,
     function,
+    namespace,
     positive_real,
     real_number,
     validate,
@@ -47,6 +48,14 @@ def _baseline(value, name, xp):
 
 
 baseline_kind = Kind("baseline", _baseline)
+
+
+@validate(mu=finite, logvar=finite, eps=finite)
+def reparameterize(mu, logvar, eps):
+    r""":math:`z = \mu + s \odot \varepsilon` with :math:`s = e^{\frac12\log s^2}`:
+    a draw from :math:`\mathcal N(\mu, \mathrm{diag}\,s^2)` that is differentiable in
+    (μ, log s²) for a fixed standard-normal ``eps`` (leading sample axes broadcast)."""
+    return mu + namespace(mu, logvar, eps).exp(0.5 * logvar) * eps
 
 
 @validate(

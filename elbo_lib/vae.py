@@ -22,19 +22,18 @@ from elbo_lib.adam import LR_LIMIT, Adam
 from elbo_lib.bounds import iwae_bound
 from elbo_lib.data import check_images
 from elbo_lib.densities import LOG_2PI, log_normal
+from elbo_lib.estimators import reparameterize
 from elbo_lib.kl import kl_to_standard_normal
 from elbo_lib.schedules import constant
 from elbo_lib.validation import (
     anything,
     choice,
     count,
-    finite,
     flag,
     function,
     hidden,
     instance,
     model_data,
-    namespace,
     non_negative_number,
     optional,
     positive_real,
@@ -326,14 +325,6 @@ def training_steps(n, epochs, batch_size=BATCH_SIZE):
     r"""The number of optimiser steps :func:`train_vae` takes on n images:
     :math:`\text{epochs} \cdot \lceil n / \text{batch\_size} \rceil`."""
     return epochs * -(-n // batch_size)
-
-
-@validate(mu=finite, logvar=finite, eps=finite)
-def reparameterize(mu, logvar, eps):
-    r""":math:`z = \mu + s \odot \varepsilon` with :math:`s = e^{\frac12\log s^2}`:
-    a draw from :math:`\mathcal N(\mu, \mathrm{diag}\,s^2)` that is differentiable in
-    (μ, log s²) for a fixed standard-normal ``eps`` (leading sample axes broadcast)."""
-    return mu + namespace(mu, logvar, eps).exp(0.5 * logvar) * eps
 
 
 @validate(

@@ -398,7 +398,10 @@ MISTAKES = {
             lambda mu, lv, eps: mu + (0.5 * lv.detach()).exp() * eps,
             "gradient with respect to logvar",
         ),
-        (lambda mu, lv, eps: vae.reparameterize(mu, lv, eps), "not with elbo_lib.vae.reparam"),
+        (
+            lambda mu, lv, eps: vae.reparameterize(mu, lv, eps),
+            "not with elbo_lib.estimators.reparam",
+        ),
         (
             lambda mu, lv, eps: torch.distributions.Normal(mu, (0.5 * lv).exp()).rsample(),
             "compute it yourself, not with torch.distributions",

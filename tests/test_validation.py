@@ -329,7 +329,10 @@ BASELINES = {
         },
     ),
     "vae.training_steps": lambda: (vae.training_steps, {"n": 10, "epochs": 2, "batch_size": 4}),
-    "vae.reparameterize": lambda: (vae.reparameterize, {"mu": MU, "logvar": MU, "eps": MU}),
+    "estimators.reparameterize": lambda: (
+        estimators.reparameterize,
+        {"mu": MU, "logvar": MU, "eps": MU},
+    ),
     "vae.negative_elbo": lambda: (
         vae.negative_elbo,
         {"reconstruction": torch.zeros(3), "kl": torch.zeros(3, 2), "beta": 1.0, "free_bits": 0.0},
