@@ -7,6 +7,7 @@ the global random state untouched, so repeated calls give the same numbers.
 """
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -51,6 +52,9 @@ _EXPANDED_LIMIT = 1e7  # terms of an expanded quadratic below this lose less tha
 SAMPLES = 10**6  # samples per image (k, n_samples): drawn in blocks of _BUDGET
 EXTENT = (1e-3, 50.0)  # a grid's half-width: 50 leaves e^{-1250} of the prior outside
 GRID_POINTS = 1001  # grid points per axis
+EDGE_MASS = 0.01
+"""A grid whose edge cells hold more of an image's posterior than this misses mass: its
+evidence and moments are off, and :func:`posterior_on_grid` warns."""
 MODEL = instance(VAE)
 DATA = model_data("x", model="model")
 
@@ -363,8 +367,10 @@ def posterior_on_grid(model, x, extent=4.0, n=101):
 
     Returns a dict: ``"z1"``, ``"z2"`` (the grid axes, (n,) each), ``"log_posterior"``
     (n_images, n, n), row i and column j at :math:`(z_1, z_2) = (z1_j, z2_i)` (the layout of
-    ``imshow`` and ``contour``), with ``exp(log_posterior).sum() · Δz1 · Δz2 = 1`` per image, and
-    ``"log_evidence"`` (n_images,), log p(x) by quadrature.
+    ``imshow`` and ``contour``), with ``exp(log_posterior).sum() · Δz1 · Δz2 = 1`` per image,
+    ``"log_evidence"`` (n_images,), log p(x) by quadrature, and ``"edge_mass"`` (n_images,), the
+    posterior's mass in the cells of the grid's edge; a ``RuntimeWarning`` names the images whose
+    edge mass exceeds :data:`EDGE_MASS` (widen ``extent``).
     """
     if model.z_dim != 2:
         raise ValueError(f"model must have a 2-D latent (z_dim == 2), got z_dim = {model.z_dim}")
@@ -383,6 +389,15 @@ def posterior_on_grid(model, x, extent=4.0, n=101):
     edge = torch.ones(n, n, dtype=torch.bool)
     edge[1:-1, 1:-1] = False
     edge_mass = (log_posterior[:, edge].exp().sum(1) * math.exp(log_area)).clamp(max=1.0)
+    missed = torch.nonzero(edge_mass > EDGE_MASS).flatten().tolist()
+    if missed:
+        warnings.warn(
+            f"the grid misses posterior mass: images {missed[:10]} hold up to "
+            f"{float(edge_mass.max()):.2g} of it in the edge cells (above {EDGE_MASS:g}) of "
+            f"extent={extent:g}: widen extent",
+            RuntimeWarning,
+            stacklevel=4,  # past the declaration and no_grad: the caller
+        )
     return {
         "z1": axis,
         "z2": axis,

@@ -425,3 +425,20 @@ def test_a_refinement_that_overshoots_never_falls_below_the_amortized_elbo():
     assert torch.all(result["refined_elbo"] >= result["amortized_elbo"])
     assert torch.all(result["gap"] >= 0)
     assert (result["gap"] == 0).float().mean() > 0.5  # the guard held for most images
+
+
+def test_posterior_on_grid_reports_its_edge_mass_and_warns_when_it_misses_mass(two_d):
+    model, x = two_d
+    wide = diagnostics.posterior_on_grid(model, x[:3], extent=6.0, n=61)  # no warning (error)
+    assert (wide["edge_mass"] >= 0).all() and (wide["edge_mass"] < diagnostics.EDGE_MASS).all()
+    with pytest.warns(RuntimeWarning, match=r"misses posterior mass.*widen extent") as caught:
+        narrow = diagnostics.posterior_on_grid(model, x[:3], extent=0.3, n=11)
+    assert caught[0].filename == __file__  # the warning points at the caller
+    # the edge cells of an 11 × 11 grid are 40 of 121: a posterior wider than the grid puts
+    # about that share of its mass there
+    assert (narrow["edge_mass"] > 0.2).all()
+    log_p = narrow["log_posterior"]
+    edge = torch.ones(11, 11, dtype=torch.bool)
+    edge[1:-1, 1:-1] = False
+    area = (narrow["z1"][1] - narrow["z1"][0]) ** 2
+    torch.testing.assert_close(narrow["edge_mass"], log_p[:, edge].exp().sum(1) * area)
