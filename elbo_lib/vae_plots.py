@@ -1,7 +1,7 @@
 r"""Figures of the VAE notebooks (07–12). Each function draws on a matplotlib Axes (axes labelled,
 log-quantities in nats) and returns nothing (:func:`traversal_images` computes a figure's images);
-images are rows of 64 pixels, as numpy arrays or torch tensors. :func:`gap_explorer` puts one
-figure behind a slider with :class:`elbo_lib.widgets.SliderFigure`.
+images are rows of 64 pixels, as numpy arrays or torch tensors. The explorers that put these
+figures behind sliders live in :mod:`elbo_lib.widgets`.
 """
 
 import math
