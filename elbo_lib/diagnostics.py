@@ -29,6 +29,7 @@ from elbo_lib.validation import (
     count,
     flag,
     instance,
+    log_weights,
     model_data,
     namespace,
     non_negative,
@@ -432,12 +433,29 @@ def grid_kl_to_posterior(grid, mu, logvar):
     log_q = log_normal(z[None], mu[:, None], logvar=logvar[:, None]).sum(-1)
     if not bool(torch.isfinite(torch.logsumexp(log_q, dim=1)).all()):
         raise ValueError("mu and logvar put no mass of q on any grid point of grid")
-    return _kl_on_grid(grid, log_q)
+    with skip_validation():  # checked above
+        return grid_kl_of_density(grid, log_q)
 
 
-def _kl_on_grid(grid, log_q):
-    """KL(q ‖ p(z | x)) on the grid from q's log-density at its points, (n_images, n²) or
-    (n_images, n, n), normalised on the grid here."""
+def _density_on_grid(values):
+    grid, log_q = values["grid"], values["log_q"]
+    n, points = len(grid["log_posterior"]), len(grid["z1"]) * len(grid["z2"])
+    if log_q.ndim < 2 or tuple(log_q.shape[:1]) != (n,) or log_q[0].numel() != points:
+        raise ValueError(
+            f"log_q must hold q's log-density at the grid's points, ({n}, {points}) or "
+            f"({n}, {len(grid['z2'])}, {len(grid['z1'])}), got {tuple(log_q.shape)}"
+        )
+    if not bool(torch.isfinite(torch.logsumexp(log_q.flatten(1), dim=1)).all()):
+        raise ValueError("log_q puts no mass of q on any grid point of grid")
+
+
+@validate(_density_on_grid, grid=GRID, log_q=log_weights)
+def grid_kl_of_density(grid, log_q):
+    r""":math:`\mathrm{KL}(q\,\|\,p(z \mid x))` for each image by quadrature on the grid of
+    :func:`posterior_on_grid`, from q's log-density ``log_q`` at the grid's points ((n_images,
+    n²) or (n_images, len(z2), len(z1)); -inf where q has no mass), q normalised on the grid:
+    :func:`grid_kl_to_posterior` for a density of any form (e.g. a flow's,
+    :func:`elbo_lib.flows.grid_log_density`). Returns a tensor (n_images,)."""
     log_q = log_q.flatten(1)
     log_q = log_q - torch.logsumexp(log_q, dim=1, keepdim=True)  # q's mass in each cell
     log_p = grid["log_posterior"].flatten(1) + math.log(_cell_area(grid))  # the posterior's

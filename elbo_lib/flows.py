@@ -19,7 +19,7 @@ from torch.nn import functional
 from elbo_lib._torch import seeded, torch_threads
 from elbo_lib.adam import LR_LIMIT, Adam
 from elbo_lib.densities import LOG_2PI
-from elbo_lib.diagnostics import DATA, GRID, MODEL, SAMPLES, _kl_on_grid
+from elbo_lib.diagnostics import DATA, GRID, MODEL, SAMPLES, grid_kl_of_density
 from elbo_lib.vae import SIZE_LIMIT
 from elbo_lib.validation import count, instance, optional, real, skip_validation, tensor, validate
 from elbo_lib.validation import seed as seed_kind
@@ -257,7 +257,8 @@ def grid_kl(grid, q):
     :func:`elbo_lib.diagnostics.posterior_on_grid`, for a :class:`FlowPosterior` ``q`` of the
     same images (:func:`elbo_lib.diagnostics.grid_kl_to_posterior` with the flow's density,
     normalised on the grid). Returns a tensor (n_images,)."""
-    return _kl_on_grid(grid, grid_log_density(grid, q))
+    with skip_validation():  # a flow's own density on a checked grid
+        return grid_kl_of_density(grid, grid_log_density(grid, q))
 
 
 @validate(_images_of_q, grid=GRID, q=instance(FlowPosterior))

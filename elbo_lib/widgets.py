@@ -522,7 +522,7 @@ def flow_explorer(model, images, grid, fits=None, names=None, max_length=8):
     :func:`elbo_lib.diagnostics.posterior_on_grid` of ``model`` for those images; ``names`` are
     the images' titles (default: their positions)."""
     from elbo_lib import flows, vae_plots
-    from elbo_lib.diagnostics import _kl_on_grid, check_grid
+    from elbo_lib.diagnostics import check_grid, grid_kl_of_density
     from elbo_lib.vae import VAE
 
     if not (isinstance(model, VAE) and model.z_dim == 2):
@@ -547,14 +547,14 @@ def flow_explorer(model, images, grid, fits=None, names=None, max_length=8):
         if length in fits:
             if length not in on_grid:
                 log_q = flows.grid_log_density(grid, fits[length])
-                on_grid[length] = (log_q, _kl_on_grid(grid, log_q))
+                on_grid[length] = (log_q, grid_kl_of_density(grid, log_q))
             q, (log_q, kl) = fits[length], on_grid[length]
             return q.mu[index].detach(), q.logvar[index].detach(), log_q[index], float(kl[index])
         if (index, length) not in refits:
             one = {**grid, "log_posterior": grid["log_posterior"][index : index + 1]}
             q = flows.fit_flow(model, images[index : index + 1], length)
             log_q = flows.grid_log_density(one, q)
-            kl = float(_kl_on_grid(one, log_q)[0])
+            kl = float(grid_kl_of_density(one, log_q)[0])
             refits[index, length] = (q.mu[0].detach(), q.logvar[0].detach(), log_q[0], kl)
         return refits[index, length]
 

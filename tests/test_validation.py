@@ -411,6 +411,10 @@ BASELINES = {
         diagnostics.grid_kl_to_posterior,
         {"grid": GRID_2, "mu": torch.zeros(1, 2), "logvar": torch.zeros(1, 2)},
     ),
+    "diagnostics.grid_kl_of_density": lambda: (
+        diagnostics.grid_kl_of_density,
+        {"grid": GRID_2, "log_q": GRID_2["log_posterior"]},
+    ),
     "diagnostics.check_grid": lambda: (diagnostics.check_grid, {"grid": GRID_2, "n_images": 1}),
     # divergences
     "divergences.fit_gaussian": lambda: (
