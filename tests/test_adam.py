@@ -59,3 +59,34 @@ def test_training_does_not_load_torchs_compiler():
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"weight_decay": 0.1}, {"maximize": True}, {"betas": (0.5, 0.9), "eps": 1e-3}],
+)
+@pytest.mark.parametrize("foreach", [False, True])
+def test_adam_takes_torch_s_options_to_the_last_bit(options, foreach):
+    torch.manual_seed(0)
+    ours, theirs = torch.randn(5, requires_grad=True), None
+    theirs = ours.detach().clone().requires_grad_()
+    unused = torch.ones(2, requires_grad=True)  # no gradient: skipped (weight decay would move it)
+    a = Adam([ours, unused], lr=0.1, **options)
+    b = torch.optim.Adam(
+        [theirs, unused.detach().clone().requires_grad_()], lr=0.1, foreach=foreach, **options
+    )
+    for _ in range(4):
+        for p, opt in ((ours, a), (theirs, b)):
+            opt.zero_grad()
+            (p**3).sum().backward()
+            opt.step()
+    assert torch.equal(ours, theirs)
+    assert torch.equal(unused, torch.ones(2))
+
+
+def test_adam_refuses_a_tensor_listed_twice_and_amsgrad_by_name():
+    p = torch.zeros(2, requires_grad=True)
+    with pytest.raises(ValueError, match=r"params\[1\] is params\[0\]"):
+        Adam([p, p], lr=0.1)
+    with pytest.raises(ValueError, match="amsgrad"):
+        Adam([p], lr=0.1, amsgrad=True)
