@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 import torch
 from scipy import special, stats
-from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal, kl_divergence
+from torch.distributions import (
+    Categorical,
+    Independent,
+    MixtureSameFamily,
+    MultivariateNormal,
+    Normal,
+    kl_divergence,
+)
 
 from elbo_lib import diagnostics
 from elbo_lib.data import load_digits
@@ -442,3 +449,18 @@ def test_posterior_on_grid_reports_its_edge_mass_and_warns_when_it_misses_mass(t
     edge[1:-1, 1:-1] = False
     area = (narrow["z1"][1] - narrow["z1"][0]) ** 2
     torch.testing.assert_close(narrow["edge_mass"], log_p[:, edge].exp().sum(1) * area)
+
+
+def test_moments_on_a_grid_of_non_square_cells_are_the_gaussian_s():
+    """Δz1 = 0.1 and Δz2 = 0.2: a cell area computed as Δz1² would halve every moment."""
+    mean = torch.tensor([0.5, -1.0], dtype=torch.float64)
+    cov = torch.tensor([[1.0, 0.4], [0.4, 0.5]], dtype=torch.float64)
+    z1 = torch.linspace(-6, 6, 121, dtype=torch.float64)
+    z2 = torch.linspace(-6, 6, 61, dtype=torch.float64)
+    rows, cols = torch.meshgrid(z2, z1, indexing="ij")
+    log_p = MultivariateNormal(mean, cov).log_prob(torch.stack([cols, rows], -1))
+    log_p = log_p - torch.logsumexp(log_p.flatten(), 0) - math.log(0.1 * 0.2)
+    grid = {"z1": z1, "z2": z2, "log_posterior": log_p[None]}
+    moments = diagnostics.grid_posterior_moments(grid)
+    torch.testing.assert_close(moments[0][0], mean, rtol=0, atol=1e-6)
+    torch.testing.assert_close(moments[1][0], cov, rtol=0, atol=1e-3)

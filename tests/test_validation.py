@@ -1334,21 +1334,6 @@ def test_reverse_kl_of_a_point_mass_and_off_the_grid():
         divergences.reverse_kl(1e300, 1.0, log_p, GRID)
 
 
-def test_moments_on_a_grid_of_non_square_cells_are_the_gaussian_s():
-    """Δz1 = 0.1 and Δz2 = 0.2: a cell area computed as Δz1² would halve every moment."""
-    grid = grid_of(G_MEAN, G_COV, extent=6.0, n=121, n2=61)
-    mean, cov = diagnostics.grid_posterior_moments(grid)
-    np.testing.assert_allclose(mean[0].numpy(), G_MEAN, atol=1e-6)
-    np.testing.assert_allclose(cov[0].numpy(), G_COV, atol=1e-3)
-
-
-def test_a_grid_reports_the_mass_it_misses_at_its_edge():
-    wide = diagnostics.posterior_on_grid(VAE_2D, X[:2], extent=5.0, n=21)
-    narrow = diagnostics.posterior_on_grid(VAE_2D, X[:2], extent=0.3, n=21)
-    assert torch.all(wide["edge_mass"] < 1e-3)
-    assert torch.all(narrow["edge_mass"] > 0.05)
-
-
 def test_moments_of_huge_but_finite_values_are_finite():
     var, error = checks.variance_and_standard_error([1e150, -1e150, 5e149, 2e149])
     unit_var, unit_error = checks.variance_and_standard_error([1.0, -1.0, 0.5, 0.2])
