@@ -5,7 +5,7 @@ import contextlib
 
 import torch
 
-from elbo_lib._arrays import integer
+from elbo_lib.validation import integer
 
 THREADS = 1  # Binder gives one CPU; benchmarks/RESULTS.md times one and two threads
 

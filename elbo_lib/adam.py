@@ -15,41 +15,83 @@ one CPU in every notebook that trains; this loop does not.
 
 import torch
 
-from elbo_lib._arrays import positive_number
+from elbo_lib.validation import Kind, anything, choice, flag, real, validate
 
 BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
+LR_LIMIT = 10.0  # a step beyond any that trains the models here; larger ones overflow
+
+
+def _betas(value, name, xp):
+    if not (isinstance(value, tuple | list) and len(value) == 2):
+        raise ValueError(f"{name} must be a pair (beta1, beta2), got {value!r}")
+    return tuple(real(0.0, 1.0, strict=False)(b, f"{name}[{i}]") for i, b in enumerate(value))
 
 
 class Adam:
-    """Adam with step size ``lr`` on ``params``, leaf tensors that require gradients."""
+    """Adam with step size ``lr`` on ``params``, leaf tensors that require gradients; ``betas``,
+    ``eps``, ``weight_decay`` (an L2 term :math:`\\lambda\theta` added to the gradient) and
+    ``maximize`` as in ``torch.optim.Adam``. A parameter whose ``.grad`` is None is skipped."""
 
-    def __init__(self, params, lr):
-        self.params = list(params)
+    @validate(
+        params=anything,
+        lr=real(0.0, LR_LIMIT),
+        betas=Kind("betas", _betas),
+        eps=real(0.0, 1.0),
+        weight_decay=real(0.0, 1e6, strict=False),
+        amsgrad=choice(False),
+        maximize=flag,
+    )
+    def __init__(
+        self,
+        params,
+        lr,
+        betas=(BETA1, BETA2),
+        eps=EPS,
+        weight_decay=0.0,
+        amsgrad=False,
+        maximize=False,
+    ):
+        if isinstance(params, torch.Tensor):
+            raise ValueError("params must be an iterable of tensors, got a tensor")
+        try:
+            self.params = list(params)
+        except TypeError:
+            raise ValueError(f"params must be an iterable of tensors, got {params!r}") from None
         if not self.params:
             raise ValueError("params is empty: Adam needs at least one tensor to optimise")
         for i, p in enumerate(self.params):
             if not (isinstance(p, torch.Tensor) and p.is_leaf and p.requires_grad):
                 raise ValueError(f"params[{i}] must be a leaf tensor that requires grad")
-        self.lr = positive_number(lr, "lr")
+            first = next(j for j, q in enumerate(self.params) if q is p)
+            if first != i:
+                raise ValueError(f"params[{i}] is params[{first}]: list each tensor once")
+        self.lr, self.betas, self.eps = lr, betas, eps
+        self.weight_decay, self.maximize = weight_decay, maximize
         self.m = [torch.zeros_like(p) for p in self.params]
         self.v = [torch.zeros_like(p) for p in self.params]
         self.t = 0
 
+    @validate()
     def zero_grad(self):
         """Forget the gradients (set each ``.grad`` to None)."""
         for p in self.params:
             p.grad = None
 
     @torch.no_grad()
+    @validate()
     def step(self):
-        """One update of every parameter from its ``.grad``."""
-        missing = [i for i, p in enumerate(self.params) if p.grad is None]
-        if missing:
-            raise ValueError(f"params {missing} have no gradient: call backward() before step()")
+        """One update of every parameter from its ``.grad`` (those without one are left as they
+        are, as torch.optim.Adam leaves them)."""
+        (beta1, beta2), eps = self.betas, self.eps
         self.t += 1
-        step_size = -self.lr / (1 - BETA1**self.t)
-        bias_correction2_sqrt = (1 - BETA2**self.t) ** 0.5
+        step_size = -self.lr / (1 - beta1**self.t)
+        bias_correction2_sqrt = (1 - beta2**self.t) ** 0.5
         for p, m, v in zip(self.params, self.m, self.v, strict=True):
-            m.lerp_(p.grad, 1 - BETA1)
-            v.mul_(BETA2).addcmul_(p.grad, p.grad, value=1 - BETA2)
-            p.addcdiv_(m, v.sqrt().div_(bias_correction2_sqrt).add_(EPS), value=step_size)
+            if p.grad is None:
+                continue
+            grad = -p.grad if self.maximize else p.grad
+            if self.weight_decay != 0:
+                grad = grad.add(p, alpha=self.weight_decay)
+            m.lerp_(grad, 1 - beta1)
+            v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            p.addcdiv_(m, v.sqrt().div_(bias_correction2_sqrt).add_(eps), value=step_size)

@@ -14,12 +14,20 @@ import time
 import ipywidgets
 import torch
 
-from elbo_lib._arrays import positive_int, positive_number
 from elbo_lib._torch import seeded
+from elbo_lib.adam import LR_LIMIT
 from elbo_lib.data import check_images
 from elbo_lib.plots import latent_scatter
 from elbo_lib.rate_distortion import plot_rate_distortion, rate_distortion, train_beta_vae
 from elbo_lib.vae_plots import image_grid
+from elbo_lib.validation import (
+    anything,
+    count,
+    hidden,
+    real,
+    seed,
+    validate,
+)
 from elbo_lib.widgets import SliderFigure, log_slider
 
 
@@ -32,15 +40,10 @@ class BetaVAEConfig:
     epochs: int = 30
     lr: float = 3e-3  # Adam's step size
 
-    def __post_init__(self):
-        positive_int(self.z_dim, "z_dim")
-        if not isinstance(self.hidden, tuple):
-            raise ValueError(f"hidden must be a tuple of layer sizes, got {self.hidden!r}")
-        for size in self.hidden:
-            positive_int(size, "each entry of hidden")
-        positive_int(self.epochs, "epochs")
-        positive_number(self.lr, "lr")
 
+BetaVAEConfig.__init__ = validate(
+    z_dim=count(limit=2**14), hidden=hidden, epochs=count(limit=10**5), lr=real(0.0, LR_LIMIT)
+)(BetaVAEConfig.__init__)
 
 MODEL = BetaVAEConfig()
 """The default: trained in about a second."""
@@ -58,6 +61,7 @@ class BetaWidget(SliderFigure):
     :data:`MODEL`.
     """
 
+    @validate(x_train=anything, x_test=anything, y_test=anything, betas=anything, seed=seed)
     def __init__(self, x_train, x_test, y_test, *, betas=(1.0,), seed=0, **model):
         check_images(x_train, "x_train", unit_interval=True)
         check_images(x_test, "x_test", x_train.shape[1], unit_interval=True)
@@ -86,6 +90,7 @@ class BetaWidget(SliderFigure):
         self.train_button.on_click(lambda _: self.train(self.slider.value))
         self.reset_button.on_click(lambda _: self.reset())
 
+    @validate(beta=real(0.0, 1e6, strict=False))
     def train(self, beta):
         """Train a fresh model at ``beta``, add its point and redraw."""
         self.train_button.disabled = True
@@ -95,6 +100,7 @@ class BetaWidget(SliderFigure):
         finally:
             self.train_button.disabled = False
 
+    @validate()
     def reset(self):
         """Clear the plane (the panels keep showing the latest model)."""
         self.points.clear()
@@ -132,7 +138,7 @@ class BetaWidget(SliderFigure):
         ax_latent.set(xlim=LATENT_LIMITS, ylim=LATENT_LIMITS)
         ax_latent.set_title(f"Posterior means of the test digits (β = {self.beta:.3g})")
         shown = self.x_test[:N_SHOWN]
-        reconstructed = self.model.decode(self.model.encode(shown)[0]).sigmoid()
+        reconstructed = self.model.pixel_means(self.model.decode(self.model.encode(shown)[0]))
         image_grid(
             ax_reconstruction,
             torch.cat([shown, reconstructed]),

@@ -21,12 +21,50 @@ import math
 import numpy as np
 from scipy.special import logsumexp, xlogy
 
-from elbo_lib._arrays import as_numpy, integer, positive, positive_int, positive_number
+from elbo_lib.validation import (
+    Kind,
+    anything,
+    as_numpy,
+    axes,
+    count,
+    numpy_finite,
+    optional,
+    positive_array,
+    positive_real,
+    positive_values,
+    seed,
+    skip_validation,
+    validate,
+)
 
 MAX_ASSIGNMENTS = 2**20  # C^N assignments at most: about a second and 300 MB to enumerate
 _LOG_2PI = math.log(2 * math.pi)
+COMPONENTS = count(limit=64)  # C
+ITERATIONS = count(0, 10**6)
 
 
+def _points(x, name="x", xp=None):
+    x = as_numpy(x, name)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"{name} must be a 1-D array of at least one point, got shape {x.shape}")
+    return x
+
+
+POINTS = Kind("numpy_finite", _points)
+
+
+def _q_shapes(values):
+    x, m, s2, phi = values["x"], values["m"], values["s2"], values["phi"]
+    k = len(m) if m.ndim == 1 else 0
+    if m.ndim != 1 or k == 0 or s2.shape != m.shape:
+        raise ValueError(f"m and s2 must have shape (C,) with C ≥ 1, got {m.shape}, {s2.shape}")
+    if phi.shape != (len(x), k):
+        raise ValueError(f"phi must have shape (N, C) = {(len(x), k)}, got {phi.shape}")
+    if np.any(phi < 0) or not np.allclose(phi.sum(1), 1.0, atol=1e-8):
+        raise ValueError("phi's rows must be probabilities that sum to 1")
+
+
+@validate(x=POINTS, k=COMPONENTS, sigma2=positive_real, iters=ITERATIONS, seed=seed)
 def cavi_gmm(x, k, sigma2=1.0, *, iters=100, seed=0):
     r"""CAVI on the points ``x`` (shape (N,)). ``k``: the number of components C; ``sigma2``:
     the prior variance :math:`\sigma^2` of the component means.
@@ -44,26 +82,31 @@ def cavi_gmm(x, k, sigma2=1.0, *, iters=100, seed=0):
     the last iteration, and ``elbo`` (``iters`` + 1,): :func:`gmm_elbo` at the start and after
     each iteration, every constant kept (nats; it is a lower bound on log p(x)).
     """
-    x = _points(x)
-    k = positive_int(k, "k")
-    sigma2 = positive_number(sigma2, "sigma2")
-    iters = integer(iters, "iters")
-    seed = integer(seed, "seed")
     rng = np.random.default_rng(seed)
     m = rng.choice(x, size=k, replace=len(x) < k).astype(float)
     s2 = np.ones(k)
     phi = np.full((len(x), k), 1.0 / k)
-    elbo = [_elbo(x, m, s2, phi, sigma2)]
+    with skip_validation():  # the iterates are the updates' own
+        elbo = [gmm_elbo(x, m, s2, phi, sigma2)]
     for _ in range(iters):
         logits = np.outer(x, m) - 0.5 * (s2 + m**2)
         phi = np.exp(logits - logits.max(1, keepdims=True))
         phi /= phi.sum(1, keepdims=True)
         s2 = 1.0 / (1.0 / sigma2 + phi.sum(0))
         m = s2 * (phi.T @ x)
-        elbo.append(_elbo(x, m, s2, phi, sigma2))
+        with skip_validation():
+            elbo.append(gmm_elbo(x, m, s2, phi, sigma2))
     return {"m": m, "s2": s2, "phi": phi, "elbo": np.array(elbo)}
 
 
+@validate(
+    _q_shapes,
+    x=POINTS,
+    m=numpy_finite,
+    s2=positive_values,
+    phi=numpy_finite,
+    sigma2=positive_real,
+)
 def gmm_elbo(x, m, s2, phi, sigma2=1.0):
     r""":math:`\mathbb E_q[\log p(x, c, \mu) - \log q(c, \mu)]` in nats, every constant kept:
 
@@ -74,21 +117,19 @@ def gmm_elbo(x, m, s2, phi, sigma2=1.0):
 
     for :math:`q = \prod_c \mathcal N(\mu_c; m_c, s_c^2) \prod_i \mathrm{Cat}(c_i; \varphi_i)`:
     ``m`` and ``s2`` of shape (C,), ``phi`` (N, C) with rows on the simplex."""
-    x = _points(x)
-    m = as_numpy(m, "m")
-    s2 = positive(np, as_numpy(s2, "s2"), "s2")
-    phi = as_numpy(phi, "phi")
-    sigma2 = positive_number(sigma2, "sigma2")
-    k = len(m) if m.ndim == 1 else 0
-    if m.ndim != 1 or k == 0 or s2.shape != m.shape:
-        raise ValueError(f"m and s2 must have shape (C,) with C ≥ 1, got {m.shape}, {s2.shape}")
-    if phi.shape != (len(x), k):
-        raise ValueError(f"phi must have shape (N, C) = {(len(x), k)}, got {phi.shape}")
-    if np.any(phi < 0) or not np.allclose(phi.sum(1), 1.0, atol=1e-8):
-        raise ValueError("phi's rows must be probabilities that sum to 1")
-    return _elbo(x, m, s2, phi, sigma2)
+    k = len(m)
+    prior = -0.5 * (math.log(2 * math.pi * sigma2) + (s2 + m**2) / sigma2)
+    entropy_mu = 0.5 * (np.log(s2) + _LOG_2PI + 1.0)
+    likelihood = -0.5 * (_LOG_2PI + (x[:, None] - m) ** 2 + s2)
+    return float(
+        np.sum(prior + entropy_mu)
+        - len(x) * math.log(k)
+        + np.sum(phi * likelihood)
+        - np.sum(xlogy(phi, phi))
+    )
 
 
+@validate(x=POINTS, k=COMPONENTS, sigma2=positive_real)
 def exact_posterior(x, k, sigma2=1.0):
     r"""The exact posterior of the mixture by enumerating all :math:`C^N` assignments a.
 
@@ -110,9 +151,6 @@ def exact_posterior(x, k, sigma2=1.0):
     of Gaussians): :math:`\sum_a w_a m_{ac}` and :math:`\sum_a w_a (v_{ac} + m_{ac}^2)
     - \text{mean}_c^2`.
     """
-    x = _points(x)
-    k = positive_int(k, "k")
-    sigma2 = positive_number(sigma2, "sigma2")
     if k ** len(x) > MAX_ASSIGNMENTS:
         raise ValueError(
             f"x has too many points to enumerate with k = {k}: {k}^{len(x)} assignments, "
@@ -148,12 +186,13 @@ def exact_posterior(x, k, sigma2=1.0):
     }
 
 
+@validate(posterior=anything, mu=numpy_finite)
 def marginal_density(posterior, mu):
     r"""The exact marginal densities of the ordered components at the points ``mu``, an array
     (C, len(mu)): :math:`p(\mu_c \mid x) = \sum_a w_a\, \mathcal N(\mu; m_{ac}, v_{ac})` from an
     :func:`exact_posterior`."""
     weights, means, variances = _posterior(posterior)
-    mu = as_numpy(mu, "mu").ravel()
+    mu = mu.ravel()
     density = np.empty((means.shape[1], len(mu)))
     for c in range(means.shape[1]):
         # assignments that give component c the same points give it the same Gaussian: one term
@@ -166,6 +205,7 @@ def marginal_density(posterior, mu):
     return density
 
 
+@validate(ax=axes, x=POINTS, fit=anything, marginals=anything, top=optional(positive_real))
 def plot_fit(ax, x, fit, marginals=None, *, top=None):
     r"""The points ``x`` (a rug, coloured by their most probable component under ``fit``'s
     :math:`\varphi`) and each factor :math:`q(\mu_c) = \mathcal N(m_c, s_c^2)` of ``fit`` (from
@@ -173,7 +213,6 @@ def plot_fit(ax, x, fit, marginals=None, *, top=None):
     len(mu)) of the ordered components at the points ``mu`` (:func:`marginal_density`), dashed,
     each in the colour of the factor of the same rank in :math:`m_c`. ``top``: the upper limit
     of the density axis (by default what is drawn sets it)."""
-    x = _points(x)
     if not isinstance(fit, dict) or not {"m", "s2", "phi"} <= fit.keys():
         raise ValueError("fit must be a dict from cavi_gmm, with m, s2 and phi")
     m, s2, phi = (as_numpy(fit[key], "fit") for key in ("m", "s2", "phi"))
@@ -195,12 +234,19 @@ def plot_fit(ax, x, fit, marginals=None, *, top=None):
         for rank, c in enumerate(np.argsort(m, kind="stable")):
             label = "exact, ordered" if rank == 0 else None
             ax.plot(grid, exact[rank], color=colours[c], ls="--", lw=1.2, label=label)
-    top = ax.get_ylim()[1] if top is None else positive_number(top, "top")
+    top = ax.get_ylim()[1] if top is None else top
     ax.scatter(x, np.full_like(x, -0.04 * top), c=[colours[c] for c in phi.argmax(1)], marker="|")
     ax.set(xlabel="μ, and the points x", ylabel="density", ylim=(-0.08 * top, top))
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
+@validate(
+    ax=axes,
+    elbo=anything,
+    log_px=anything,
+    current=optional(count(0, 2**62)),
+    floor=optional(positive_real),
+)
 def plot_gap(ax, elbo, log_px, current=None, *, floor=None):
     r"""The gap :math:`\log p(x) - \mathrm{ELBO}` (nats, log scale) against the iteration, for
     the ELBO after each iteration ``elbo`` (:func:`cavi_gmm`), with the iteration ``current``
@@ -217,16 +263,22 @@ def plot_gap(ax, elbo, log_px, current=None, *, floor=None):
     gap = np.maximum(gap, 1e-9)
     ax.plot(np.arange(len(elbo)), gap, color="C0", marker=".", label="log p(x) − ELBO")
     if floor is not None:
-        floor = positive_number(floor, "floor")
         ax.axhline(floor, color="k", ls="--", lw=1, label=f"log C! = {floor:.2f}")
     if current is not None:
-        t = min(integer(current, "current"), len(elbo) - 1)
+        t = min(current, len(elbo) - 1)
         ax.plot([t], [gap[t]], "o", color="C3", ms=8, label=f"iteration {t}: {gap[t]:.2f} nats")
     ax.set_yscale("log")
     ax.set(xlabel="iteration", ylabel="log p(x) − ELBO (nats)")
     ax.legend(fontsize=8, loc="upper right")
 
 
+@validate(
+    x=POINTS,
+    k=COMPONENTS,
+    sigma2=positive_real,
+    iters=count(limit=10**4),
+    seeds=count(limit=10**3),
+)
 def cavi_explorer(x, k, sigma2=1.0, *, iters=30, seeds=10):
     r"""Sliders for the iteration t and the seed of the start (a restart): the factors
     :math:`q(\mu_c)` after t iterations of :func:`cavi_gmm` beside the exact marginals
@@ -236,9 +288,6 @@ def cavi_explorer(x, k, sigma2=1.0, *, iters=30, seeds=10):
 
     from elbo_lib.widgets import _LAYOUT, _STYLE, SliderFigure
 
-    x = _points(x)
-    k = positive_int(k, "k")
-    iters, seeds = positive_int(iters, "iters"), positive_int(seeds, "seeds")
     posterior = exact_posterior(x, k, sigma2)
     grid = _grid(x)
     marginals = (grid, marginal_density(posterior, grid))
@@ -268,31 +317,10 @@ def cavi_explorer(x, k, sigma2=1.0, *, iters=30, seeds=10):
     return SliderFigure(draw, sliders, ncols=2, width_ratios=(3, 2), figsize=(11, 3.8))
 
 
-def _elbo(x, m, s2, phi, sigma2):
-    """:func:`gmm_elbo` without the checks of its input."""
-    k = len(m)
-    prior = -0.5 * (math.log(2 * math.pi * sigma2) + (s2 + m**2) / sigma2)
-    entropy_mu = 0.5 * (np.log(s2) + _LOG_2PI + 1.0)
-    likelihood = -0.5 * (_LOG_2PI + (x[:, None] - m) ** 2 + s2)
-    return float(
-        np.sum(prior + entropy_mu)
-        - len(x) * math.log(k)
-        + np.sum(phi * likelihood)
-        - np.sum(xlogy(phi, phi))
-    )
-
-
 def _grid(x):
     """400 points over the data and a margin of 15 % of its range on each side."""
     span = max(float(np.ptp(x)), 1.0)
     return np.linspace(x.min() - 0.15 * span, x.max() + 0.15 * span, 400)
-
-
-def _points(x):
-    x = as_numpy(x, "x")
-    if x.ndim != 1 or x.size == 0:
-        raise ValueError(f"x must be a 1-D array of at least one point, got shape {x.shape}")
-    return x
 
 
 def _posterior(posterior):
@@ -300,7 +328,7 @@ def _posterior(posterior):
         raise ValueError("posterior must be a dict from exact_posterior")
     weights = as_numpy(posterior["weights"], "posterior")
     means = as_numpy(posterior["means"], "posterior")
-    variances = positive(np, as_numpy(posterior["variances"], "posterior"), "posterior")
+    variances = positive_array(np, as_numpy(posterior["variances"], "posterior"), "posterior")
     if means.ndim != 2 or means.shape != variances.shape or weights.shape != means.shape[:1]:
         raise ValueError("posterior must be a dict from exact_posterior (shapes disagree)")
     return weights, means, variances

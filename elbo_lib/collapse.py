@@ -13,8 +13,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from elbo_lib import schedules
-from elbo_lib._arrays import integer, non_negative_number, positive_int, positive_number
 from elbo_lib._torch import seeded
+from elbo_lib.adam import LR_LIMIT
 from elbo_lib.diagnostics import (
     KL_UNIT,
     active_units,
@@ -25,6 +25,22 @@ from elbo_lib.diagnostics import (
 )
 from elbo_lib.made import MADEVAE
 from elbo_lib.vae import VAE, train_vae, training_steps
+from elbo_lib.validation import (
+    anything,
+    axes,
+    choice,
+    count,
+    flag,
+    integer,
+    layers,
+    non_negative,
+    non_negative_number,
+    positive_int,
+    positive_real,
+    real,
+    validate,
+)
+from elbo_lib.validation import seed as seed_kind
 
 REMEDIES = ("constant", "warm-up", "cyclical", "free bits")
 """constant β = 1; linear warm-up β_t = min(1, t/T) over the first 30 % of steps; cyclical
@@ -42,20 +58,19 @@ class CollapseConfig:
     seeds: tuple[int, ...] = (0, 1, 2)  # one run per seed
 
     def __post_init__(self):
-        if not (isinstance(self.made_hidden, tuple) and self.made_hidden):
-            raise ValueError(
-                f"made_hidden must be a tuple of layer sizes, got {self.made_hidden!r}"
-            )
-        for size in self.made_hidden:
-            positive_int(size, "each entry of made_hidden")
-        positive_int(self.epochs, "epochs")
-        positive_number(self.lr, "lr")
-        positive_int(self.k, "k")
         if not isinstance(self.seeds, tuple) or not self.seeds:
             raise ValueError(f"seeds must be a non-empty tuple of seeds, got {self.seeds!r}")
         for seed in self.seeds:
             integer(seed, "each of seeds")
 
+
+CollapseConfig.__init__ = validate(
+    made_hidden=layers,
+    epochs=count(limit=10**5),
+    lr=real(0.0, LR_LIMIT),
+    k=count(limit=10**6),
+    seeds=anything,
+)(CollapseConfig.__init__)
 
 CONFIGS = {
     "fast": CollapseConfig(made_hidden=(256,), epochs=30, lr=1e-2, k=100),
@@ -73,6 +88,9 @@ lengths of ``"fast"`` and ``"reported"``, to tell the two apart. All but ``"fast
 METRICS = ("kl", "active_units", "kl_units", "mutual_information", "neg_elbo", "nll")
 
 
+@validate(
+    remedy=choice(*REMEDIES), steps=count(limit=10**7), free_bits=non_negative, beta=non_negative
+)
 def training_plan(remedy, steps, *, free_bits=0.25, beta=1.0):
     r"""Keyword arguments ``beta`` and ``free_bits`` of :func:`~elbo_lib.vae.train_vae` for a
     remedy of :data:`REMEDIES` over ``steps`` optimiser steps, with target ``beta``."""
@@ -95,6 +113,9 @@ def training_plan(remedy, steps, *, free_bits=0.25, beta=1.0):
     return plans[remedy]()
 
 
+@validate(
+    decoder=choice("MADE", "MLP"), z_dim=count(limit=2**14), made_hidden=layers, seed=seed_kind
+)
 def make_model(decoder, z_dim=16, made_hidden=(256,), seed=0):
     """A fresh VAE initialised with ``seed``: ``decoder`` "MADE" (:class:`MADEVAE` with
     ``made_hidden``) or "MLP" (:class:`~elbo_lib.vae.VAE` with one hidden layer of 256)."""
@@ -106,6 +127,18 @@ def make_model(decoder, z_dim=16, made_hidden=(256,), seed=0):
     raise ValueError(f"decoder must be 'MADE' or 'MLP', got {decoder!r}")
 
 
+@validate(
+    decoder=choice("MADE", "MLP"),
+    remedy=choice(*REMEDIES),
+    x_train=anything,
+    x_test=anything,
+    seed=seed_kind,
+    epochs=count(limit=10**5),
+    lr=real(0.0, LR_LIMIT),
+    k=count(limit=10**6),
+    beta=non_negative,
+    made_hidden=layers,
+)
 def collapse_run(
     decoder, remedy, x_train, x_test, *, seed, epochs, lr, k, beta=1.0, made_hidden=(256,)
 ):
@@ -121,7 +154,12 @@ def collapse_run(
     steps = training_steps(len(x_train), epochs)
     start = time.perf_counter()
     history = train_vae(
-        model, x_train, epochs=epochs, lr=lr, seed=seed, **training_plan(remedy, steps, beta=beta)
+        model,
+        x_train,
+        epochs=epochs,
+        lr=lr,
+        seed=seed,
+        **training_plan(remedy, steps, beta=beta),
     )
     seconds = time.perf_counter() - start
     elbo = evaluate_elbo(model, x_test, seed=seed)
@@ -143,6 +181,9 @@ def collapse_run(
     }
 
 
+@validate(
+    x_train=anything, x_test=anything, config=anything, large_beta=non_negative, progress=flag
+)
 def collapse_study(x_train, x_test, config="fast", *, large_beta=4.0, progress=False):
     """Every run of notebook 12 for a configuration of :data:`CONFIGS`: the MADE decoder under
     each remedy of :data:`REMEDIES`, and the MLP decoder at β = 1 and at
@@ -177,6 +218,7 @@ def collapse_study(x_train, x_test, config="fast", *, large_beta=4.0, progress=F
     return rows
 
 
+@validate(rows=anything)
 def summarize(rows):
     """Mean and standard deviation over seeds of each of :data:`METRICS`, one entry per
     (decoder, remedy, β) in order of appearance: a list of dicts with the settings, ``runs``,
@@ -194,6 +236,7 @@ def summarize(rows):
     return table
 
 
+@validate(table=anything)
 def format_table(table):
     """The :func:`summarize` table as aligned text, mean ± standard deviation over seeds."""
     header = [
@@ -233,6 +276,7 @@ def _runs(rows, decoder):
     return groups
 
 
+@validate(ax=axes, rows=anything, decoder=anything)
 def plot_kl_over_training(ax, rows, decoder="MADE"):
     """The training KL per epoch of ``decoder``'s runs at β = 1, one colour per remedy: the mean
     over seeds as a line, the range over seeds as a band."""
@@ -246,6 +290,7 @@ def plot_kl_over_training(ax, rows, decoder="MADE"):
     ax.legend(fontsize=8)
 
 
+@validate(ax=axes, rows=anything, decoder=anything, floor=positive_real)
 def plot_kl_per_unit(ax, rows, decoder="MADE", floor=1e-3):
     """The test KL of each latent unit of ``decoder``'s runs at β = 1, sorted largest first and
     averaged over seeds, one line per remedy (log scale, values below ``floor`` drawn at it),
@@ -264,6 +309,7 @@ def plot_kl_per_unit(ax, rows, decoder="MADE", floor=1e-3):
     ax.legend(fontsize=8)
 
 
+@validate(rows=anything, decoder=anything, remedy=anything, beta=anything)
 def select(rows, decoder, remedy, beta=1.0):
     """The runs of :func:`collapse_study` with this ``decoder``, ``remedy`` and ``beta``, in
     seed order; a ValueError if there are none."""
@@ -280,6 +326,7 @@ def select(rows, decoder, remedy, beta=1.0):
     return chosen
 
 
+@validate(rows=anything, decoder=anything, remedy=anything, metric=anything, beta=anything)
 def per_seed(rows, decoder, remedy, metric, beta=1.0):
     """``metric`` (a key of a :func:`collapse_run` dict) of each selected run, one entry per seed:
     a numpy array (seeds,), or (seeds, z_dim) for ``"kl_per_dimension"``."""

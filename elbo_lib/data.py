@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from elbo_lib._arrays import integer, number
+from elbo_lib.validation import anything, count, flag, optional, real, text, validate
 
 IMAGE_SHAPE = (8, 8)
 # scikit-learn's copy of the UCI digits, the file its load_digits reads: one row per image,
@@ -18,6 +18,7 @@ IMAGE_SHAPE = (8, 8)
 DIGITS_CSV = ("datasets", "data", "digits.csv.gz")
 
 
+@validate(binarize=flag, test_fraction=real(0.0, 1.0), seed=count(0, 2**32 - 1))
 def load_digits(binarize=True, test_fraction=0.2, seed=0):
     """The digits scaled to [0, 1] (and thresholded at 0.5 when ``binarize``), split by image as
     scikit-learn's ``train_test_split(random_state=seed)`` splits them: ``ceil(test_fraction ·
@@ -25,11 +26,8 @@ def load_digits(binarize=True, test_fraction=0.2, seed=0):
 
     Returns ``(x_train, x_test, y_train, y_test)``: float32 tensors (n, 64) and int64 labels (n,).
     """
-    if not isinstance(binarize, bool):
-        raise ValueError(f"binarize must be True or False, got {binarize!r}")
-    if number(test_fraction, "test_fraction", low=0.0) >= 1:
-        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
-    seed = integer(seed, "seed")
+    if test_fraction == 1:
+        raise ValueError("test_fraction must lie in (0, 1), got 1.0")
     table = np.loadtxt(
         Path(importlib.util.find_spec("sklearn").origin).parent.joinpath(*DIGITS_CSV), delimiter=","
     )
@@ -47,6 +45,7 @@ def load_digits(binarize=True, test_fraction=0.2, seed=0):
     )
 
 
+@validate(images=anything)
 def edge_energy(images):
     r"""A sharpness score of 8×8 images (rows of 64 pixels): the squared differences between
     horizontally and vertically adjacent pixels, summed over the image and averaged over images,
@@ -59,6 +58,7 @@ def edge_energy(images):
     return (across + down).mean().item()
 
 
+@validate(x=anything, name=text, x_dim=optional(count(limit=2**14)), unit_interval=flag)
 def check_images(x, name="x", x_dim=None, *, unit_interval=False):
     """Raise a ValueError naming ``name`` unless x is a finite floating-point torch tensor
     (n, ``x_dim``) with n ≥ 1, in [0, 1] if ``unit_interval``."""

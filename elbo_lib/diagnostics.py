@@ -7,27 +7,39 @@ the global random state untouched, so repeated calls give the same numbers.
 """
 
 import math
+import warnings
 
-import array_api_compat
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from elbo_lib._arrays import (
-    as_numpy,
-    finite,
-    non_negative_number,
-    over_variance,
-    positive_int,
-    positive_number,
-)
 from elbo_lib._torch import seeded, torch_threads
-from elbo_lib.adam import Adam
+from elbo_lib.adam import LR_LIMIT, Adam
 from elbo_lib.bounds import iwae_bound
-from elbo_lib.densities import LOG_2PI, log_normal
+from elbo_lib.densities import LOG_2PI, log_normal, over_variance
+from elbo_lib.estimators import reparameterize
 from elbo_lib.kl import kl_normal
 from elbo_lib.linear_gaussian import ppca_log_likelihood
-from elbo_lib.vae import VAE, reparameterize
+from elbo_lib.vae import VAE
+from elbo_lib.validation import (
+    COUNT_LIMIT,
+    Kind,
+    anything,
+    as_numpy,
+    count,
+    flag,
+    instance,
+    log_weights,
+    model_data,
+    namespace,
+    non_negative,
+    optional,
+    real,
+    seed,
+    skip_validation,
+    torch_finite,
+    validate,
+)
 
 _BUDGET = 2**16  # samples × images decoded at once: ~70 MB of activations for hidden=256
 ACTIVE_THRESHOLD = 0.01
@@ -38,16 +50,48 @@ r"""nats: a unit whose KL is below this carries less information than this, as
 STARTS = ("encoder", "prior")
 """Where :func:`amortization_gap` starts its ascents: the encoder's q, and the prior N(0, I)."""
 _EXPANDED_LIMIT = 1e7  # terms of an expanded quadratic below this lose less than 1e-7 nats
+SAMPLES = 10**6  # samples per image (k, n_samples): drawn in blocks of _BUDGET
+EXTENT = (1e-3, 50.0)  # a grid's half-width: 50 leaves e^{-1250} of the prior outside
+GRID_POINTS = 1001  # grid points per axis
+EDGE_MASS = 0.01
+"""A grid whose edge cells hold more of an image's posterior than this misses mass: its
+evidence and moments are off, and :func:`posterior_on_grid` warns."""
+MODEL = instance(VAE)
+DATA = model_data("x", model="model")
+
+
+def _grid(value, name, xp):
+    check_grid(value)
+    return value
+
+
+GRID = Kind("grid", _grid)
+
+
+def _starts(value, name, xp):
+    starts = tuple(value) if isinstance(value, list | tuple) else (value,)
+    if not starts or not all(isinstance(s, str) and s in STARTS for s in starts):
+        raise ValueError(f"{name} must be a non-empty tuple of {STARTS}, got {value!r}")
+    return starts
+
+
+STARTS_KIND = Kind("starts", _starts)
+
+
+def _q_on_grid(values):
+    n = len(values["grid"]["log_posterior"])
+    for name in ("mu", "logvar"):
+        if tuple(values[name].shape) != (n, 2):
+            raise ValueError(f"{name} must have shape ({n}, 2), got {tuple(values[name].shape)}")
 
 
 @torch.no_grad()
+@validate(DATA, model=MODEL, n_samples=count(limit=SAMPLES), seed=seed)
 def evaluate_elbo(model, x, n_samples=10, seed=0):
     r"""The ELBO of each image with its reconstruction term averaged over ``n_samples`` draws
     from q(z | x) and the KL to the model's prior (exact for N(0, I); averaged over the same
     draws for a learned prior, :mod:`elbo_lib.priors`). Returns a dict of tensors (n,): ``"elbo"``,
     ``"reconstruction"`` (:math:`\mathbb E_q[\log p(x \mid z)]`) and ``"kl"``."""
-    x = model.check_data(x)
-    positive_int(n_samples, "n_samples")
     with seeded(seed), torch_threads():
         mu, logvar = model.encode(x)
         eps = torch.randn((n_samples, *mu.shape))
@@ -57,13 +101,12 @@ def evaluate_elbo(model, x, n_samples=10, seed=0):
 
 
 @torch.no_grad()
+@validate(DATA, model=MODEL, k=count(limit=SAMPLES), seed=seed)
 def importance_log_likelihood(model, x, k=1000, seed=0):
     r""":math:`\log p(x) \approx \log \frac1K \sum_{k=1}^K \frac{p(x, z_k)}{q(z_k \mid x)}`,
     :math:`z_k \sim q(z \mid x)`: the IWAE bound with K = ``k`` (Burda et al. 2016), a lower bound
     in expectation that tends to log p(x) as K grows. Images and samples are processed in blocks,
     so K = 5000 over the test set fits in memory. Returns a tensor (n,)."""
-    x = model.check_data(x)
-    positive_int(k, "k")
     rows = max(1, _BUDGET // k)
     estimates = []
     with seeded(seed), torch_threads():
@@ -75,6 +118,17 @@ def importance_log_likelihood(model, x, k=1000, seed=0):
     return torch.cat(estimates)
 
 
+@validate(
+    DATA,
+    model=MODEL,
+    steps=count(limit=10**5),
+    lr=real(0.0, LR_LIMIT),
+    n_samples=count(limit=SAMPLES),
+    n_eval=count(limit=SAMPLES),
+    seed=seed,
+    starts=STARTS_KIND,
+    progress=flag,
+)
 def amortization_gap(
     model,
     x,
@@ -100,15 +154,7 @@ def amortization_gap(
     refined − amortized ≥ 0, each (n,), and ``"end_elbo"`` (len(starts), n), the ELBO where
     each start's ascent ends.
     """
-    x = model.check_data(x)
-    positive_int(steps, "steps")
-    positive_int(n_samples, "n_samples")
-    positive_int(n_eval, "n_eval")
-    positive_number(lr, "lr")
-    starts = tuple(starts) if isinstance(starts, list | tuple) else (starts,)
-    if not starts or not set(starts) <= set(STARTS):
-        raise ValueError(f"starts must be a non-empty tuple of {STARTS}, got {starts!r}")
-    with seeded(seed), torch_threads():
+    with seeded(seed), torch_threads(), skip_validation():  # refined ELBOs are checked below
         with torch.no_grad():
             mu0, logvar0 = model.encode(x)
             eval_eps = torch.randn((n_eval, *mu0.shape))
@@ -132,6 +178,8 @@ def amortization_gap(
             end = _elbo_of_q(model, xs, mu, logvar, eval_eps.repeat(1, len(starts), 1))
             end = end.reshape(len(starts), len(x))
             refined = torch.maximum(amortized, end.max(0).values)
+    if not bool(torch.isfinite(refined).all()):
+        raise ValueError(f"the refinement diverged: lower lr (now {lr!r})")
     return {
         "amortized_elbo": amortized,
         "refined_elbo": refined,
@@ -140,6 +188,7 @@ def amortization_gap(
     }
 
 
+@validate(DATA, model=MODEL, k=count(limit=SAMPLES), seed=seed)
 def inference_gaps(model, x, k=1000, seed=0, **refinement):
     r"""The decomposition of Cremer et al. (2018), per image:
 
@@ -166,12 +215,12 @@ def inference_gaps(model, x, k=1000, seed=0, **refinement):
 
 
 @torch.no_grad()
+@validate(DATA, model=MODEL)
 def linear_gaussian_log_likelihood(model, x):
     r"""The exact :math:`\log p(x)` of a VAE with a linear Gaussian decoder (``hidden=()``,
     ``likelihood="gaussian"``): :math:`p(x) = \int \mathcal N(x;\, Wz + b,\, \sigma^2 I)\,
     \mathcal N(z;\, 0, I)\,dz = \mathcal N(x;\, b,\, WW^\top + \sigma^2 I)`, the probabilistic
     PCA density (:func:`elbo_lib.linear_gaussian.ppca_log_likelihood`). Returns a tensor (n,)."""
-    x = model.check_data(x)
     if model.hidden or model.likelihood != "gaussian":
         raise ValueError("model must be a VAE with hidden=() and likelihood='gaussian'")
     (layer,) = model.decoder
@@ -185,27 +234,27 @@ def linear_gaussian_log_likelihood(model, x):
 
 
 @torch.no_grad()
+@validate(DATA, model=MODEL)
 def kl_per_dimension(model, x):
     r""":math:`\frac1N\sum_n \mathrm{KL}(q(z_j \mid x_n)\,\|\,\mathcal N(0, 1))` for each latent
     unit j: a tensor (z_dim,) that sums to the average KL."""
-    x = model.check_data(x)
     mu, logvar = model.encode(x)
     return kl_normal(mu, logvar_q=logvar).mean(0)
 
 
 @torch.no_grad()
+@validate(DATA, model=MODEL, threshold=non_negative)
 def active_units(model, x, threshold=ACTIVE_THRESHOLD):
     r"""Which latent units are active (Burda et al. 2016): those with
     :math:`\mathrm{Var}_x\big(\mathbb E_{q}[z_j \mid x]\big) > ` ``threshold`` (the variance
     over the images in x, ``correction=0``). Returns a boolean tensor (z_dim,); ``.sum()``
     counts the active units."""
-    x = model.check_data(x)
-    non_negative_number(threshold, "threshold")
     mu, _ = model.encode(x)
     return mu.var(dim=0, correction=0) > threshold
 
 
 @torch.no_grad()
+@validate(DATA, model=MODEL, n_samples=count(limit=10**4), seed=seed)
 def elbo_surgery(model, x, n_samples=10, seed=0):
     r"""The average KL split into two (Hoffman & Johnson 2016):
 
@@ -224,8 +273,6 @@ def elbo_surgery(model, x, n_samples=10, seed=0):
     ``"marginal_kl"``, and ``"standard_error"``, the Monte Carlo standard error of their sum
     :math:`\mathbb E[\log q(z \mid x_n) - \log p(z)]` as an estimate of the average KL.
     """
-    x = model.check_data(x)
-    positive_int(n_samples, "n_samples")
     mu, logvar = (t.double() for t in model.encode(x))
     n, d = mu.shape
     with seeded(seed):
@@ -245,6 +292,7 @@ def elbo_surgery(model, x, n_samples=10, seed=0):
     }
 
 
+@validate(z=torch_finite, mu=torch_finite, logvar=torch_finite, log_weights=optional(torch_finite))
 def log_aggregate_posterior(z, mu, logvar, log_weights=None):
     r"""The aggregate posterior :math:`\log \bar q(z_i) = \log \frac1N \sum_m q(z_i \mid x_m)` for
     each row :math:`z_i`, from the encoder's (mu, logvar) of the N images (each of shape (N, d)).
@@ -258,8 +306,9 @@ def log_aggregate_posterior(z, mu, logvar, log_weights=None):
     about :math:`10^{-15}` of the size of its terms; where they exceed :data:`_EXPANDED_LIMIT`
     (tiny variances away from 0) the exponent is computed from the differences instead, so each
     is exact to about :math:`10^{-7}` nats."""
-    xp = array_api_compat.array_namespace(torch.empty(0))
-    z, mu, logvar = (finite(xp, a, name) for a, name in ((z, "z"), (mu, "mu"), (logvar, "logvar")))
+    xp = namespace(z)
+    dtype = torch.promote_types(torch.promote_types(z.dtype, mu.dtype), logvar.dtype)
+    z, mu, logvar = z.to(dtype), mu.to(dtype), logvar.to(dtype)
     if mu.ndim != 2 or len(mu) == 0 or logvar.shape != mu.shape:
         raise ValueError(
             f"mu and logvar must be (N, d) with N ≥ 1, got {tuple(mu.shape)} and "
@@ -271,7 +320,7 @@ def log_aggregate_posterior(z, mu, logvar, log_weights=None):
     if log_weights is None:
         log_weights = torch.full((n,), -math.log(n), dtype=mu.dtype)
     else:
-        log_weights = finite(xp, log_weights, "log_weights")
+        log_weights = log_weights.to(dtype)
         if log_weights.shape != (n,):
             raise ValueError(f"log_weights must be ({n},), got {tuple(log_weights.shape)}")
     precision = (-logvar).exp()
@@ -303,6 +352,7 @@ def _reconstruction(model, x, mu, logvar, eps):
 
 
 @torch.no_grad()
+@validate(DATA, model=MODEL, extent=real(EXTENT[0], EXTENT[1]), n=count(3, GRID_POINTS))
 def posterior_on_grid(model, x, extent=4.0, n=101):
     r"""The true posterior of a model with a 2-D latent, on the n × n grid of
     :math:`[-e, e]^2` (e = ``extent``), normalised by quadrature with the cell area
@@ -318,17 +368,13 @@ def posterior_on_grid(model, x, extent=4.0, n=101):
 
     Returns a dict: ``"z1"``, ``"z2"`` (the grid axes, (n,) each), ``"log_posterior"``
     (n_images, n, n), row i and column j at :math:`(z_1, z_2) = (z1_j, z2_i)` (the layout of
-    ``imshow`` and ``contour``), with ``exp(log_posterior).sum() · Δz1 · Δz2 = 1`` per image, and
-    ``"log_evidence"`` (n_images,), log p(x) by quadrature.
+    ``imshow`` and ``contour``), with ``exp(log_posterior).sum() · Δz1 · Δz2 = 1`` per image,
+    ``"log_evidence"`` (n_images,), log p(x) by quadrature, and ``"edge_mass"`` (n_images,), the
+    posterior's mass in the cells of the grid's edge; a ``RuntimeWarning`` names the images whose
+    edge mass exceeds :data:`EDGE_MASS` (widen ``extent``).
     """
-    if not isinstance(model, VAE):
-        raise ValueError(f"model must be a VAE, got {type(model).__name__}")
-    x = model.check_data(x)
     if model.z_dim != 2:
         raise ValueError(f"model must have a 2-D latent (z_dim == 2), got z_dim = {model.z_dim}")
-    positive_number(extent, "extent")
-    if positive_int(n, "n") < 2:
-        raise ValueError(f"n must be at least 2, got {n!r}")
     axis = torch.linspace(-extent, extent, n, dtype=x.dtype)
     z2, z1 = torch.meshgrid(axis, axis, indexing="ij")
     grid = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=-1)  # (n², 2), row-major in z2
@@ -341,15 +387,33 @@ def posterior_on_grid(model, x, extent=4.0, n=101):
     log_joint = torch.cat(blocks).T  # (n_images, n²)
     log_evidence = torch.logsumexp(log_joint, dim=1) + log_area
     log_posterior = (log_joint - log_evidence[:, None]).reshape(len(x), n, n)
-    return {"z1": axis, "z2": axis, "log_posterior": log_posterior, "log_evidence": log_evidence}
+    edge = torch.ones(n, n, dtype=torch.bool)
+    edge[1:-1, 1:-1] = False
+    edge_mass = (log_posterior[:, edge].exp().sum(1) * math.exp(log_area)).clamp(max=1.0)
+    missed = torch.nonzero(edge_mass > EDGE_MASS).flatten().tolist()
+    if missed:
+        warnings.warn(
+            f"the grid misses posterior mass: images {missed[:10]} hold up to "
+            f"{float(edge_mass.max()):.2g} of it in the edge cells (above {EDGE_MASS:g}) of "
+            f"extent={extent:g}: widen extent",
+            RuntimeWarning,
+            stacklevel=4,  # past the declaration and no_grad: the caller
+        )
+    return {
+        "z1": axis,
+        "z2": axis,
+        "log_posterior": log_posterior,
+        "log_evidence": log_evidence,
+        "edge_mass": edge_mass,
+    }
 
 
+@validate(grid=GRID)
 def grid_posterior_moments(grid):
     r"""Mean and covariance of each posterior of :func:`posterior_on_grid`, by quadrature:
     :math:`m = \sum_{a,b} z_{ab}\, p(z_{ab} \mid x)\,\Delta z_1 \Delta z_2` and
     :math:`\Sigma = \sum_{a,b} (z_{ab} - m)(z_{ab} - m)^\top p(z_{ab} \mid x)\,
     \Delta z_1 \Delta z_2`. Returns ``(mean, cov)`` of shapes (n_images, 2) and (n_images, 2, 2)."""
-    check_grid(grid)
     weights, z = _grid_weights(grid)
     mean = weights @ z
     centred = z[None] - mean[:, None]  # (n_images, n², 2)
@@ -357,6 +421,7 @@ def grid_posterior_moments(grid):
     return mean, cov
 
 
+@validate(_q_on_grid, grid=GRID, mu=torch_finite, logvar=torch_finite)
 def grid_kl_to_posterior(grid, mu, logvar):
     r""":math:`\mathrm{KL}(q\,\|\,p(z \mid x)) = \sum_{a,b} q(z_{ab}) \big[\log q(z_{ab})
     - \log p(z_{ab} \mid x)\big]\,\Delta z_1 \Delta z_2` for each image, with
@@ -364,20 +429,33 @@ def grid_kl_to_posterior(grid, mu, logvar):
     (n_images, 2)) and the posterior of :func:`posterior_on_grid`; q is normalised on the same
     grid. It equals :math:`\log p(x) - \mathrm{ELBO}(q)` (notebook 02). Returns a tensor
     (n_images,)."""
-    check_grid(grid)
-    n = len(grid["log_posterior"])
-    if as_numpy(mu, "mu").shape != (n, 2) or as_numpy(logvar, "logvar").shape != (n, 2):
-        raise ValueError(f"mu and logvar must have shape ({n}, 2)")
     z = _grid_weights(grid)[1]
     log_q = log_normal(z[None], mu[:, None], logvar=logvar[:, None]).sum(-1)
     if not bool(torch.isfinite(torch.logsumexp(log_q, dim=1)).all()):
-        raise ValueError("logvar is so small that q has no mass on any grid point")
-    return _kl_on_grid(grid, log_q)
+        raise ValueError("mu and logvar put no mass of q on any grid point of grid")
+    with skip_validation():  # checked above
+        return grid_kl_of_density(grid, log_q)
 
 
-def _kl_on_grid(grid, log_q):
-    """KL(q ‖ p(z | x)) on the grid from q's log-density at its points, (n_images, n²) or
-    (n_images, n, n), normalised on the grid here."""
+def _density_on_grid(values):
+    grid, log_q = values["grid"], values["log_q"]
+    n, points = len(grid["log_posterior"]), len(grid["z1"]) * len(grid["z2"])
+    if log_q.ndim < 2 or tuple(log_q.shape[:1]) != (n,) or log_q[0].numel() != points:
+        raise ValueError(
+            f"log_q must hold q's log-density at the grid's points, ({n}, {points}) or "
+            f"({n}, {len(grid['z2'])}, {len(grid['z1'])}), got {tuple(log_q.shape)}"
+        )
+    if not bool(torch.isfinite(torch.logsumexp(log_q.flatten(1), dim=1)).all()):
+        raise ValueError("log_q puts no mass of q on any grid point of grid")
+
+
+@validate(_density_on_grid, grid=GRID, log_q=log_weights)
+def grid_kl_of_density(grid, log_q):
+    r""":math:`\mathrm{KL}(q\,\|\,p(z \mid x))` for each image by quadrature on the grid of
+    :func:`posterior_on_grid`, from q's log-density ``log_q`` at the grid's points ((n_images,
+    n²) or (n_images, len(z2), len(z1)); -inf where q has no mass), q normalised on the grid:
+    :func:`grid_kl_to_posterior` for a density of any form (e.g. a flow's,
+    :func:`elbo_lib.flows.grid_log_density`). Returns a tensor (n_images,)."""
     log_q = log_q.flatten(1)
     log_q = log_q - torch.logsumexp(log_q, dim=1, keepdim=True)  # q's mass in each cell
     log_p = grid["log_posterior"].flatten(1) + math.log(_cell_area(grid))  # the posterior's
@@ -396,6 +474,7 @@ def _cell_area(grid):
     return float((grid["z1"][1] - grid["z1"][0]) * (grid["z2"][1] - grid["z2"][0]))
 
 
+@validate(grid=anything, n_images=optional(count(limit=COUNT_LIMIT)))
 def check_grid(grid, n_images=None):
     """Raise a ValueError naming ``grid`` unless it is a result of :func:`posterior_on_grid` (for
     ``n_images`` images, if given)."""
@@ -405,8 +484,11 @@ def check_grid(grid, n_images=None):
     shape = [len(grid["log_posterior"]) if n_images is None else n_images]
     for axis in ("z2", "z1"):
         values = as_numpy(grid[axis], f"grid[{axis!r}]")
-        if values.ndim != 1 or len(values) < 2:
-            raise ValueError(f"grid[{axis!r}] must be a 1-D axis of at least two points")
+        steps = np.diff(values) if values.ndim == 1 else np.zeros(0)
+        if values.ndim != 1 or len(values) < 2 or not np.all(steps > 0):
+            raise ValueError(f"grid[{axis!r}] must be an increasing 1-D axis of two points or more")
+        if not np.allclose(steps, steps[0], rtol=1e-3, atol=0):
+            raise ValueError(f"grid[{axis!r}] must be evenly spaced")
         shape.append(len(values))
     log_posterior = as_numpy(grid["log_posterior"], "grid['log_posterior']", finite=False)
     if list(log_posterior.shape) != shape or np.any(log_posterior == np.inf):

@@ -7,14 +7,26 @@ r"""Fitting a Gaussian q to a target density p under the two directions of the K
 import numpy as np
 from scipy import ndimage, optimize
 
-from elbo_lib._arrays import as_numpy, non_negative_number, number
 from elbo_lib.densities import log_normal
+from elbo_lib.validation import (
+    anything,
+    as_numpy,
+    choice,
+    non_negative_number,
+    number,
+    numpy_covariance,
+    numpy_finite,
+    positive_values,
+    real,
+    validate,
+)
 
 OBJECTIVES = ("reverse", "forward")
 _BASINS = 4  # local minima of the lattice that are polished
 _CHUNK = 2**21  # lattice points × grid points scored at once: a few 16 MB temporaries
 
 
+@validate(log_p=anything, grid=anything, objective=choice(*OBJECTIVES))
 def fit_gaussian(log_p, grid, objective="reverse"):
     r"""The Gaussian :math:`q = \mathcal N(\mu, s^2)` closest to p, a density given by unnormalised
     log values ``log_p`` on the increasing 1-D ``grid``. Returns (mean, std).
@@ -39,6 +51,7 @@ def fit_gaussian(log_p, grid, objective="reverse"):
     return _reverse_fit(log_p, grid, weights)
 
 
+@validate(mean=numpy_finite, std=positive_values, log_p=anything, grid=anything)
 def reverse_kl(mean, std, log_p, grid):
     r""":math:`\mathrm{KL}(q\,\|\,p)` on the grid for :math:`q = \mathcal N(\mu, s^2)`, with p
     normalised on the grid; ``mean`` and ``std`` broadcast, so a lattice is scored at once."""
@@ -67,9 +80,15 @@ def _reverse_kl(mean, std, log_p, grid, weights):
 def _reverse_kl_chunk(mean, std, log_p, grid, weights):
     log_p = np.maximum(log_p, log_p.max() - 1e4)  # where p vanishes, a finite, huge penalty
     log_p = log_p - (log_p.max() + np.log(np.exp(log_p - log_p.max()) @ weights))
-    log_q = -0.5 * ((grid - mean[..., None]) / std[..., None]) ** 2 - np.log(std[..., None])
-    log_q = log_q - np.log(np.exp(log_q) @ weights)[..., None]  # q normalised on the grid
-    return (np.exp(log_q) * (log_q - log_p)) @ weights
+    with np.errstate(over="ignore"):  # a q far narrower than the grid's steps: -inf, correctly
+        log_q = -0.5 * ((grid - mean[..., None]) / std[..., None]) ** 2
+    top = log_q.max(axis=-1, keepdims=True)
+    if not np.all(np.isfinite(top)):
+        raise ValueError("mean and std put no mass of q on any point of grid")
+    log_q = log_q - (top + np.log(np.exp(log_q - top) @ weights)[..., None])  # normalised
+    with np.errstate(invalid="ignore"):  # 0 · (-inf) where q vanishes: 0 log 0 = 0
+        terms = np.where(log_q > -np.inf, np.exp(log_q) * (log_q - log_p), 0.0)
+    return terms @ weights
 
 
 def _reverse_fit(log_p, grid, weights):
@@ -122,6 +141,7 @@ def _check_density(log_p, grid):
     return grid, log_p
 
 
+@validate(grid=numpy_finite, separation=real(0.0, 1e150, strict=False), weight=real(0.0, 1.0))
 def mixture_log_density(grid, separation, weight=0.5):
     r""":math:`\log\big(\pi\,\mathcal N(z; -\Delta/2, 1) + (1-\pi)\,\mathcal N(z; \Delta/2, 1)\big)`
     at each z of ``grid``: two unit-variance modes a separation Δ apart, the left one of weight
@@ -136,6 +156,7 @@ def mixture_log_density(grid, separation, weight=0.5):
     )
 
 
+@validate(mean=numpy_finite, cov=numpy_covariance, objective=choice(*OBJECTIVES))
 def factorised_fit(mean, cov, objective="reverse"):
     r"""The factorised (mean-field) Gaussian :math:`q = \prod_i \mathcal N(\mu_i, s_i^2)` closest
     to :math:`p = \mathcal N(m, \Sigma)`, m = ``mean``. Returns (μ, s²) with :math:`\mu = m` and

@@ -6,7 +6,7 @@ r"""Monte Carlo estimators of :math:`\nabla_\phi\, \mathbb E_{q_\phi}[f(z)]` for
   for any constant baseline b, one per component of φ if wished; the variance-optimal one is
   :math:`b_k^* = \mathbb E_q[f\,(\partial_k \log q)^2] / \mathbb E_q[(\partial_k \log q)^2]`
   (:func:`optimal_baseline`);
-* pathwise (reparameterised): :math:`z = \mu + s\varepsilon` with
+* pathwise (reparameterised, :func:`reparameterize`): :math:`z = \mu + s\varepsilon` with
   :math:`\varepsilon \sim \mathcal N(0, 1)`, so :math:`\nabla_\phi \mathbb E_q[f]
   = \mathbb E_\varepsilon\big[f'(z)\, \partial z/\partial\phi\big]`.
 
@@ -15,17 +15,57 @@ their mean is the estimate, their spread the estimator's variance.
 """
 
 import math
-from numbers import Real
 
 import numpy as np
 import torch
 
-from elbo_lib._arrays import as_float, positive, positive_int
 from elbo_lib._torch import seeded, torch_threads
-from elbo_lib.densities import log_normal
-from elbo_lib.vae import reparameterize
+from elbo_lib.validation import (
+    Kind,
+    count,
+    finite,
+    function,
+    namespace,
+    positive_real,
+    real_number,
+    validate,
+)
+from elbo_lib.validation import seed as seed_kind
+
+SAMPLE_LIMIT = 10**7  # n_samples: 16 bytes each, twice
 
 
+def _baseline(value, name, xp):
+    """One number b for both components, or a pair (b_μ, b_log s²), as a pair of floats."""
+    if isinstance(value, list | tuple) or getattr(value, "ndim", 0) == 1:
+        entries = value.tolist() if hasattr(value, "tolist") else list(value)
+        if len(entries) != 2:
+            raise ValueError(
+                f"{name} must be a number or a pair (b_mu, b_logvar), got {len(entries)} entries"
+            )
+        return tuple(real_number(b, name) for b in entries)
+    return (real_number(value, name),) * 2
+
+
+baseline_kind = Kind("baseline", _baseline)
+
+
+@validate(mu=finite, logvar=finite, eps=finite)
+def reparameterize(mu, logvar, eps):
+    r""":math:`z = \mu + s \odot \varepsilon` with :math:`s = e^{\frac12\log s^2}`:
+    a draw from :math:`\mathcal N(\mu, \mathrm{diag}\,s^2)` that is differentiable in
+    (μ, log s²) for a fixed standard-normal ``eps`` (leading sample axes broadcast)."""
+    return mu + namespace(mu, logvar, eps).exp(0.5 * logvar) * eps
+
+
+@validate(
+    f=function,
+    mu=real_number,
+    var=positive_real,
+    n_samples=count(limit=SAMPLE_LIMIT),
+    baseline=baseline_kind,
+    seed=seed_kind,
+)
 def score_function_gradients(f, mu, var, n_samples, *, baseline=0.0, seed=0):
     r"""Single-sample score-function estimates, shape (n_samples, 2), for
     :math:`z \sim \mathcal N(\mu, s^2)`:
@@ -35,22 +75,26 @@ def score_function_gradients(f, mu, var, n_samples, *, baseline=0.0, seed=0):
               \tfrac12\Big[\frac{(z - \mu)^2}{s^2} - 1\Big]\Big)
 
     f maps a 1-D torch tensor of samples to a tensor of the same shape and need not be
-    differentiable; the score comes from autograd through :func:`log_normal`. ``baseline`` is
-    one number b, or a pair :math:`(b_\mu, b_{\log s^2})`, one per component.
+    differentiable. ``baseline`` is one number b, or a pair :math:`(b_\mu, b_{\log s^2})`, one
+    per component.
     """
-    mu, var, n_samples, seed = _parameters(f, mu, var, n_samples, seed)
-    baseline = _baseline(baseline)
     with seeded(seed), torch_threads():
         eps = torch.randn(n_samples, dtype=torch.float64)
-        mus, logvars = _per_sample(mu, var, n_samples)
-        z = reparameterize(mus, logvars, eps).detach()  # a plain draw: no gradient through z
         with torch.no_grad():
+            z = reparameterize(*_per_sample(mu, var, n_samples), eps)
             fz = _evaluate(f, z)
-        log_q = log_normal(z, mus, logvar=logvars)
-        grads = torch.autograd.grad(log_q.sum(), (mus, logvars))
-        return _rows((fz - baseline[0]) * grads[0], (fz - baseline[1]) * grads[1])
+        # the score from ε, (ε/s, (ε² - 1)/2): exact even where z - μ rounds to 0
+        b_mu, b_logvar = baseline
+        return _rows((fz - b_mu) * eps / math.sqrt(var), (fz - b_logvar) * 0.5 * (eps**2 - 1))
 
 
+@validate(
+    f=function,
+    mu=real_number,
+    var=positive_real,
+    n_samples=count(limit=SAMPLE_LIMIT),
+    seed=seed_kind,
+)
 def pathwise_gradients(f, mu, var, n_samples, *, seed=0):
     r"""Single-sample pathwise estimates, shape (n_samples, 2): with
     :math:`z = \mu + e^{\frac12\log s^2}\varepsilon`,
@@ -61,7 +105,6 @@ def pathwise_gradients(f, mu, var, n_samples, *, seed=0):
 
     by autograd through f, which must be differentiable in z and elementwise (sample i of its
     output depends on sample i of its input only)."""
-    mu, var, n_samples, seed = _parameters(f, mu, var, n_samples, seed)
     with seeded(seed), torch_threads():
         eps = torch.randn(n_samples, dtype=torch.float64)
         mus, logvars = _per_sample(mu, var, n_samples)
@@ -71,6 +114,13 @@ def pathwise_gradients(f, mu, var, n_samples, *, seed=0):
         return _rows(*torch.autograd.grad(fz.sum(), (mus, logvars)))
 
 
+@validate(
+    f=function,
+    mu=real_number,
+    var=positive_real,
+    n_samples=count(limit=SAMPLE_LIMIT),
+    seed=seed_kind,
+)
 def optimal_baseline(f, mu, var, n_samples, *, seed=0):
     r"""Monte Carlo estimate, from ``n_samples`` draws of :math:`z \sim \mathcal N(\mu, s^2)`, of
     the variance-optimal baseline of the score-function estimator, one per component k of
@@ -89,45 +139,6 @@ def optimal_baseline(f, mu, var, n_samples, *, seed=0):
     return (weighted * scores).sum(axis=0) / (scores**2).sum(axis=0)
 
 
-def _parameters(f, mu, var, n_samples, seed):
-    if not callable(f):
-        raise ValueError(f"f must be a function of the samples, got {f!r}")
-    mu = _finite_number(mu, "mu")
-    var = positive(np, _scalar(var, "var"), "var")
-    positive_int(n_samples, "n_samples")
-    if isinstance(seed, bool) or not (isinstance(seed, int | np.integer) and seed >= 0):
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return mu, float(var), int(n_samples), int(seed)
-
-
-def _scalar(value, name):
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    if isinstance(value, bool) or not isinstance(value, Real | np.ndarray | np.generic):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    if np.ndim(value) != 0:
-        raise ValueError(f"{name} must be a scalar, got shape {np.shape(value)}")
-    return np.float64(value)
-
-
-def _finite_number(value, name):
-    value = as_float(np, _scalar(value, name), name)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {float(value)!r}")
-    return float(value)
-
-
-def _baseline(baseline):
-    """The baseline as a pair (b_μ, b_log s²): one number is used for both components."""
-    if np.ndim(baseline) == 0:
-        return (_finite_number(baseline, "baseline"),) * 2
-    if np.shape(baseline) != (2,):
-        raise ValueError(
-            f"baseline must be a number or a pair (b_mu, b_logvar), got shape {np.shape(baseline)}"
-        )
-    return tuple(_finite_number(b, "baseline") for b in baseline)
-
-
 def _per_sample(mu, var, n_samples):
     """(μ, log s²) repeated once per sample, each copy a leaf: autograd then returns every
     sample's own gradient."""
@@ -137,7 +148,7 @@ def _per_sample(mu, var, n_samples):
 
 
 def _evaluate(f, z):
-    value = f(z)
+    value = f(z.clone())  # f may change its argument in place
     if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(z.shape):
         shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
         raise ValueError(

@@ -16,15 +16,33 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from elbo_lib._arrays import finite, integer, namespace, positive_int, positive_number
 from elbo_lib._torch import seeded, torch_threads
-from elbo_lib.adam import Adam
+from elbo_lib.adam import LR_LIMIT, Adam
 from elbo_lib.densities import LOG_2PI
-from elbo_lib.diagnostics import _kl_on_grid, check_grid
-from elbo_lib.vae import VAE
+from elbo_lib.diagnostics import DATA, GRID, MODEL, SAMPLES, grid_kl_of_density
+from elbo_lib.vae import SIZE_LIMIT
+from elbo_lib.validation import count, instance, optional, real, skip_validation, tensor, validate
+from elbo_lib.validation import seed as seed_kind
 
 INIT_SCALE = 0.1  # standard deviation of the initial u and w of a planar layer
 _BISECTIONS = 30  # halvings of the interval that holds each layer's inverse: 2|c| / 2³⁰
+LENGTH = count(0, 10**3)  # planar layers of a flow
+STEPS = count(limit=10**5)
+
+
+def _points(name):
+    """A relation: argument ``name`` holds points (..., batch, dim) of the flow ``self``; they
+    are converted to the flow's dtype."""
+
+    def check(values):
+        flow, z = values["self"], values[name]
+        wanted = (*flow.batch, flow.dim)
+        if z.ndim < len(wanted) + (not flow.batch) or tuple(z.shape[-len(wanted) :]) != wanted:
+            rows = "(n, " if not flow.batch else "(..., "
+            raise ValueError(f"{name} must have shape {rows}{', '.join(map(str, wanted))})")
+        values[name] = z.to(flow.u.dtype)
+
+    return check
 
 
 class PlanarFlow(nn.Module):
@@ -46,24 +64,21 @@ class PlanarFlow(nn.Module):
     Parameters start at :math:`u, w \sim \mathcal N(0, 0.1^2)`, b = 0 (torch's random state).
     """
 
+    @validate(dim=count(limit=SIZE_LIMIT), length=LENGTH, batch=optional(count(limit=SAMPLES)))
     def __init__(self, dim, length, batch=None):
         super().__init__()
-        self.dim = positive_int(dim, "dim")
-        self.length = integer(length, "length")
-        self.batch = () if batch is None else (positive_int(batch, "batch"),)
+        self.dim, self.length = dim, length
+        self.batch = () if batch is None else (batch,)
         shape = (self.length, *self.batch)
         self.u = nn.Parameter(INIT_SCALE * torch.randn(*shape, self.dim))
         self.w = nn.Parameter(INIT_SCALE * torch.randn(*shape, self.dim))
         self.b = nn.Parameter(torch.zeros(shape))
 
+    @validate(_points("z"), z=tensor)
     def forward(self, z):
         r"""``(T(z), log_det)``: the flow's output, of the shape of z, and
         :math:`\sum_\ell \log|\det \partial T_\ell / \partial z_{\ell-1}|` of shape ``z.shape[:-1]``
         ((n,) for z of shape (n, dim))."""
-        return self._forward(self._check(z, "z"))
-
-    def _forward(self, z):
-        """:meth:`forward` without its checks."""
         if self.length == 0:
             return z, torch.zeros(z.shape[:-1], dtype=z.dtype)
         u_hat = self.u_hat()
@@ -77,6 +92,7 @@ class PlanarFlow(nn.Module):
         c = c.reshape(self.length, *leading, *self.batch)
         return z, torch.log1p(torch.stack(slopes) * c).sum(0)
 
+    @validate()
     def u_hat(self):
         r""":math:`\hat u = u + (m(w^\top u) - w^\top u)\, w / \|w\|^2`, of the shape of u."""
         wu = (self.w * self.u).sum(-1, keepdim=True)
@@ -86,12 +102,12 @@ class PlanarFlow(nn.Module):
         return self.u + (m - wu) * self.w / squared.clamp_min(torch.finfo(squared.dtype).tiny)
 
     @torch.no_grad()
+    @validate(_points("y"), y=tensor)
     def inverse(self, y):
         r"""The z with T(z) = y. Layer by layer from the last, with :math:`c = w^\top \hat u`:
         :math:`\alpha = w^\top z` solves :math:`\alpha + c\, h(\alpha + b) = w^\top y`, which is
         increasing in α, by bisection on :math:`[w^\top y - |c|,\, w^\top y + |c|]`; then
         :math:`z = y - \hat u\, h(\alpha + b)`."""
-        y = self._check(y, "y")
         u_hat, w, b = self.u_hat(), self.w, self.b
         for k in reversed(range(self.length)):
             c = (w[k] * u_hat[k]).sum(-1)
@@ -104,15 +120,22 @@ class PlanarFlow(nn.Module):
             y = y - u_hat[k] * torch.tanh((low + high) / 2 + b[k])[..., None]
         return y
 
-    def _check(self, z, name):
-        if not isinstance(z, torch.Tensor):
-            raise ValueError(f"{name} must be a torch tensor, got {type(z).__name__}")
-        z = finite(namespace(z), z, name)
-        wanted = (*self.batch, self.dim)
-        if z.ndim < len(wanted) + (not self.batch) or tuple(z.shape[-len(wanted) :]) != wanted:
-            rows = "(n, " if not self.batch else "(..., "
-            raise ValueError(f"{name} must have shape {rows}{', '.join(map(str, wanted))})")
-        return z.to(self.u.dtype)
+
+def _base_shapes(values):
+    mu, logvar = values["mu"], values["logvar"]
+    if mu.ndim != 2 or len(mu) == 0 or logvar.shape != mu.shape:
+        raise ValueError(
+            f"mu and logvar must have the same shape (n, d) with n ≥ 1, got {tuple(mu.shape)} "
+            f"and {tuple(logvar.shape)}"
+        )
+
+
+def _draws(values):
+    q, eps = values["self"], values["eps"]
+    if eps.ndim != 3 or eps.shape[1:] != q.mu.shape:
+        n, d = q.mu.shape
+        raise ValueError(f"eps must be a torch tensor of shape (S, {n}, {d})")
+    values["eps"] = eps.to(q.mu.dtype)
 
 
 class FlowPosterior(nn.Module):
@@ -122,49 +145,55 @@ class FlowPosterior(nn.Module):
     density is :math:`\log q(z) = \log \mathcal N(z_0;\, \mu, s^2) - \log|\det \partial T
     / \partial z_0|` at :math:`z_0 = T^{-1}(z)`."""
 
+    @validate(_base_shapes, mu=tensor, logvar=tensor, length=LENGTH)
     def __init__(self, mu, logvar, length):
         super().__init__()
-        if not (isinstance(mu, torch.Tensor) and isinstance(logvar, torch.Tensor)):
-            raise ValueError("mu and logvar must be torch tensors")
-        mu, logvar = finite(namespace(mu), mu, "mu"), finite(namespace(logvar), logvar, "logvar")
-        if mu.ndim != 2 or len(mu) == 0 or logvar.shape != mu.shape:
-            raise ValueError(f"mu and logvar must have the same shape (n, d), got {mu.shape}")
         self.mu = nn.Parameter(mu.detach().clone())
         self.logvar = nn.Parameter(logvar.detach().clone())
         self.flow = PlanarFlow(mu.shape[1], length, batch=len(mu))
 
+    @validate(_draws, eps=tensor)
     def sample(self, eps):
         r"""``(z, log_q)`` for standard-normal ``eps`` of shape (S, n, d): the draws
         :math:`z = T(\mu + s \odot \varepsilon)` (S, n, d), differentiable in every
         parameter, and their log-density :math:`\log q(z) = -\tfrac12 \sum_j (\varepsilon_j^2
         + \log 2\pi + \log s_j^2) - \log|\det|` (S, n)."""
-        eps = finite(namespace(eps), eps, "eps") if isinstance(eps, torch.Tensor) else None
-        if eps is None or eps.ndim != 3 or eps.shape[1:] != self.mu.shape:
-            n, d = self.mu.shape
-            raise ValueError(f"eps must be a torch tensor of shape (S, {n}, {d})")
-        return self._sample(eps.to(self.mu.dtype))
-
-    def _sample(self, eps):
-        z, log_det = self.flow._forward(self.mu + torch.exp(0.5 * self.logvar) * eps)
+        with skip_validation():  # checked above
+            z, log_det = self.flow(self.mu + torch.exp(0.5 * self.logvar) * eps)
         log_q0 = -0.5 * (eps**2 + LOG_2PI + self.logvar).sum(-1)
         return z, log_q0 - log_det
 
     @torch.no_grad()
+    @validate(z=tensor)
     def log_density(self, z):
         r""":math:`\log q(z)` of points z of shape (..., n, d), row i under image i's q."""
         z0 = self.flow.inverse(z)
-        _, log_det = self.flow._forward(z0)
+        with skip_validation():  # z0 comes from the checked z
+            _, log_det = self.flow(z0)
         eps2 = (z0 - self.mu) ** 2 * torch.exp(-self.logvar)
         return -0.5 * (eps2 + LOG_2PI + self.logvar).sum(-1) - log_det
 
 
+def _model_and_q(values):
+    model, q = values["model"], values["q"]
+    if q.mu.shape[1] != model.z_dim:
+        raise ValueError(f"q must have the model's latent dimension {model.z_dim}")
+
+
+def _images_of_q(values):
+    grid, q = values["grid"], values["q"]
+    if len(grid["log_posterior"]) != len(q.mu):
+        raise ValueError(f"grid must hold the posteriors of q's {len(q.mu)} images")
+    if q.mu.shape[1] != 2:
+        raise ValueError("q must be a posterior of a 2-D latent")
+
+
+@validate(DATA, _model_and_q, model=MODEL, q=instance(FlowPosterior), eps=tensor)
 def log_weights(model, x, q, eps):
     r"""The log importance weights :math:`\log p(x \mid z) + \log p(z) - \log q(z)` of the
     draws :math:`z = T(\mu + s\varepsilon)` of a :class:`FlowPosterior` ``q`` for the images
     ``x`` (n, 64), of shape (S, n): their mean over the S draws estimates the flow's ELBO, their
     log-mean-exp the IWAE bound. ``eps`` has shape (S, n, d)."""
-    _check_model_and_q(model, q)
-    x = model.check_data(x)
     if len(x) != len(q.mu):
         raise ValueError(f"x must hold one image per row of q.mu ({len(q.mu)}), got {len(x)}")
     z, log_q = q.sample(eps)
@@ -172,9 +201,21 @@ def log_weights(model, x, q, eps):
 
 
 def _log_joint(model, x, z):
-    return model._log_likelihood(x, z) - 0.5 * (z**2 + LOG_2PI).sum(-1)
+    """log p(x | z) + log p(z) under the prior N(0, I), of checked x and z."""
+    with skip_validation():
+        return model.log_likelihood(x, z) - 0.5 * (z**2 + LOG_2PI).sum(-1)
 
 
+@validate(
+    DATA,
+    model=MODEL,
+    length=LENGTH,
+    steps=STEPS,
+    anneal=STEPS,
+    lr=real(0.0, LR_LIMIT),
+    n_samples=count(limit=SAMPLES),
+    seed=seed_kind,
+)
 def fit_flow(model, x, length, *, steps=400, anneal=250, lr=0.02, n_samples=32, seed=0):
     r"""Fit a :class:`FlowPosterior` with ``length`` planar layers to each image of ``x``, the
     decoder fixed. Adam with step size ``lr`` ascends, over every image's
@@ -191,15 +232,7 @@ def fit_flow(model, x, length, *, steps=400, anneal=250, lr=0.02, n_samples=32, 
     first steps keeps it wide while it finds them. The flow's initial parameters and the draws
     come from ``seed``; the global random state is left untouched. ``length = 0`` fits the
     diagonal Gaussian."""
-    if not isinstance(model, VAE):
-        raise ValueError(f"model must be a VAE, got {type(model).__name__}")
-    x = model.check_data(x)
-    length = integer(length, "length")
-    positive_int(steps, "steps")
-    positive_int(anneal, "anneal")
-    positive_number(lr, "lr")
-    positive_int(n_samples, "n_samples")
-    with seeded(seed), torch_threads():
+    with seeded(seed), torch_threads(), skip_validation():  # the fit is checked at the end
         start = torch.zeros(len(x), model.z_dim, dtype=x.dtype)
         q = FlowPosterior(start, start, length)
         parameters = [p for p in q.parameters() if p.numel()]  # length 0: no flow
@@ -207,7 +240,7 @@ def fit_flow(model, x, length, *, steps=400, anneal=250, lr=0.02, n_samples=32, 
         for t in range(steps):
             beta = min(1.0, (t + 1) / anneal)
             eps = torch.randn((n_samples, *q.mu.shape), dtype=q.mu.dtype)
-            z, log_q = q._sample(eps)
+            z, log_q = q.sample(eps)
             loss = -(beta * _log_joint(model, x, z) - log_q).mean(0).sum()
             grads = torch.autograd.grad(loss, parameters)  # the decoder gets none
             for p, g in zip(parameters, grads, strict=True):
@@ -218,35 +251,23 @@ def fit_flow(model, x, length, *, steps=400, anneal=250, lr=0.02, n_samples=32, 
     return q
 
 
+@validate(grid=GRID, q=instance(FlowPosterior))
 def grid_kl(grid, q):
     r""":math:`\mathrm{KL}(q\,\|\,p(z \mid x))` by quadrature on the grid of
     :func:`elbo_lib.diagnostics.posterior_on_grid`, for a :class:`FlowPosterior` ``q`` of the
     same images (:func:`elbo_lib.diagnostics.grid_kl_to_posterior` with the flow's density,
     normalised on the grid). Returns a tensor (n_images,)."""
-    check_grid(grid)
-    return _kl_on_grid(grid, grid_log_density(grid, q))
+    with skip_validation():  # a flow's own density on a checked grid
+        return grid_kl_of_density(grid, grid_log_density(grid, q))
 
 
+@validate(_images_of_q, grid=GRID, q=instance(FlowPosterior))
 def grid_log_density(grid, q):
     r""":math:`\log q(z)` of a :class:`FlowPosterior` at the points of the grid of
     :func:`elbo_lib.diagnostics.posterior_on_grid`, of shape (n_images, len(z2), len(z1)), the
     layout of ``grid["log_posterior"]``."""
-    if not isinstance(q, FlowPosterior):
-        raise ValueError(f"q must be a FlowPosterior, got {type(q).__name__}")
-    check_grid(grid, len(q.mu))
-    if q.mu.shape[1] != 2:
-        raise ValueError("q must be a posterior of a 2-D latent")
     z2, z1 = torch.meshgrid(grid["z2"], grid["z1"], indexing="ij")
     points = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=-1).to(q.mu.dtype)
     with torch_threads():
         log_q = q.log_density(points[:, None, :].expand(-1, len(q.mu), -1))  # (n², n_images)
     return log_q.T.reshape(len(q.mu), len(grid["z2"]), len(grid["z1"]))
-
-
-def _check_model_and_q(model, q):
-    if not isinstance(model, VAE):
-        raise ValueError(f"model must be a VAE, got {type(model).__name__}")
-    if not isinstance(q, FlowPosterior):
-        raise ValueError(f"q must be a FlowPosterior, got {type(q).__name__}")
-    if q.mu.shape[1] != model.z_dim:
-        raise ValueError(f"q must have the model's latent dimension {model.z_dim}")

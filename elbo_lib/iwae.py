@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from matplotlib import ticker
 
-from elbo_lib._arrays import integer, positive_int
 from elbo_lib._torch import seeded, torch_threads
+from elbo_lib.adam import LR_LIMIT
 from elbo_lib.bounds import iwae_bound
 from elbo_lib.diagnostics import (
     KL_UNIT,
@@ -23,57 +23,104 @@ from elbo_lib.diagnostics import (
     importance_log_likelihood,
     kl_per_dimension,
 )
-from elbo_lib.vae import VAE, _check_estimator, _log_weights, _reparameterize, train_vae
+from elbo_lib.vae import (
+    COUNT_LIMIT,
+    ESTIMATOR,
+    SIZE_LIMIT,
+    VAE,
+    log_weights_of_draws,
+    reparameterize,
+    train_vae,
+)
+from elbo_lib.validation import (
+    anything,
+    axes,
+    choice,
+    count,
+    instance,
+    model_data,
+    optional,
+    positive_real,
+    real,
+    seed,
+    skip_validation,
+    validate,
+)
+
+DRAWS = count(limit=10**5)
 
 _BUDGET = 2**15  # draws × samples × images decoded at once: ~35 MB of activations
 
 
+@validate(
+    model_data("x", model="model"),
+    model=instance(VAE),
+    k=count(limit=COUNT_LIMIT),
+    estimator=ESTIMATOR,
+    draws=DRAWS,
+    seed=seed,
+)
 def encoder_gradients(model, x, k, estimator="pathwise", draws=100, seed=0):
     r"""``draws`` independent estimates of the gradient of :math:`\log \frac1K \sum_k r_k` with
     respect to each image's :math:`(\mu, \log s^2)`, the encoder's outputs (every encoder
     weight's gradient is a sum of these), by ``estimator`` as in
     :func:`elbo_lib.vae.importance_weighted_loss`. Returns a tensor (draws, n, 2 · z_dim), the μ
     entries first."""
-    x = model.check_data(x)
-    positive_int(k, "k")
-    _check_estimator(estimator)
-    draws = positive_int(draws, "draws")
     with torch.no_grad():
         mu0, logvar0 = model.encode(x)
     chunk = max(1, _BUDGET // (k * len(x)))
     gradients = []
-    with seeded(seed), torch_threads():
+    with seeded(seed), torch_threads(), skip_validation():  # the model's own outputs
         for start in range(0, draws, chunk):
             size = min(chunk, draws - start)
             # one copy of (μ, log s²) per draw, so that each draw's gradient is kept apart
             mu = mu0.expand(size, *mu0.shape).clone().requires_grad_()
             logvar = logvar0.expand(size, *logvar0.shape).clone().requires_grad_()
             eps = torch.randn((size, k, *mu0.shape), dtype=mu0.dtype)
-            z = _reparameterize(torch, mu.unsqueeze(1), logvar.unsqueeze(1), eps)
-            log_joint = model._log_likelihood(x, z) + model.log_prior(z)
-            log_w = _log_weights(z, log_joint, mu.unsqueeze(1), logvar.unsqueeze(1), estimator)
+            z = reparameterize(mu.unsqueeze(1), logvar.unsqueeze(1), eps)
+            log_joint = model.log_likelihood(x, z) + model.log_prior(z)
+            log_w = log_weights_of_draws(
+                z, log_joint, mu.unsqueeze(1), logvar.unsqueeze(1), estimator
+            )
             bound = iwae_bound(log_w, axis=1)  # (size, n)
             gradients.append(torch.cat(torch.autograd.grad(bound.sum(), [mu, logvar]), -1))
     return torch.cat(gradients)
 
 
+@validate(
+    model=anything,
+    x=anything,
+    k=anything,
+    estimator=anything,
+    draws=count(low=2, limit=10**5),
+    seed=anything,
+)
 def encoder_gradient_snr(model, x, k, estimator="pathwise", draws=100, seed=0):
     r"""The signal-to-noise ratio :math:`|\bar g| / \mathrm{sd}(g)` over ``draws`` draws of each
     entry of :func:`encoder_gradients`: a tensor (n, 2 · z_dim). An entry whose gradient has
     mean 0 still shows about :math:`\sqrt{2/\pi}/\sqrt{\text{draws}}` (:func:`snr_floor`)."""
-    draws = positive_int(draws, "draws")
-    if draws < 2:
-        raise ValueError(f"draws must be at least 2 for a spread, got {draws}")
     g = encoder_gradients(model, x, k, estimator, draws, seed)
     return g.mean(0).abs() / g.std(0)
 
 
+@validate(draws=DRAWS)
 def snr_floor(draws):
     r""":math:`\mathbb E|\bar g| / \sigma = \sqrt{2/\pi}/\sqrt{S}` for S = ``draws`` normal
     draws of mean 0: the SNR that noise alone shows."""
-    return math.sqrt(2 / math.pi / positive_int(draws, "draws"))
+    return math.sqrt(2 / math.pi / draws)
 
 
+@validate(
+    x_train=anything,
+    x_test=anything,
+    k=count(limit=COUNT_LIMIT),
+    seed=seed,
+    epochs=count(limit=COUNT_LIMIT),
+    lr=real(0.0, LR_LIMIT),
+    k_eval=count(limit=COUNT_LIMIT),
+    estimator=ESTIMATOR,
+    z_dim=count(limit=SIZE_LIMIT),
+)
 def iwae_run(x_train, x_test, *, k, seed, epochs, lr, k_eval, estimator="pathwise", z_dim=8):
     r"""Train a VAE (one hidden layer of 256, ``z_dim`` latent units, initialised with ``seed``)
     on ``x_train`` with K = ``k`` and measure it on ``x_test``. Returns a dict: the settings
@@ -83,8 +130,6 @@ def iwae_run(x_train, x_test, *, k, seed, epochs, lr, k_eval, estimator="pathwis
     ``active_units`` (count, :data:`~elbo_lib.diagnostics.ACTIVE_THRESHOLD`),
     ``kl_per_dimension`` (numpy, z_dim), ``kl_units`` (units with KL above
     :data:`~elbo_lib.diagnostics.KL_UNIT`) and the trained ``model``."""
-    k_eval = positive_int(k_eval, "k_eval")
-    integer(seed, "seed")
     with seeded(seed):
         model = VAE(z_dim=z_dim, hidden=(256,))
     history = train_vae(model, x_train, epochs=epochs, lr=lr, seed=seed, k=k, estimator=estimator)
@@ -105,6 +150,12 @@ def iwae_run(x_train, x_test, *, k, seed, epochs, lr, k_eval, estimator="pathwis
     }
 
 
+@validate(
+    rows=anything,
+    key=choice("log_likelihood", "elbo"),
+    k=count(limit=COUNT_LIMIT),
+    baseline=count(limit=COUNT_LIMIT),
+)
 def paired_difference(rows, key, k, baseline=1):
     r"""Mean over seeds and test images of ``key`` (``"log_likelihood"`` or ``"elbo"``) of the
     runs with K = ``k`` minus those with K = ``baseline``, seed by seed, and its standard error
@@ -120,6 +171,7 @@ def paired_difference(rows, key, k, baseline=1):
     return float(differences.mean()), float(differences.std(ddof=1) / math.sqrt(len(differences)))
 
 
+@validate(ax=axes, rows=anything)
 def plot_bounds_against_k(ax, rows):
     """Test log p(x) and test ELBO (nats per image, averaged over the test images) of each run
     against the K it was trained with, one marker per seed and a line through the means."""
@@ -138,6 +190,7 @@ def plot_bounds_against_k(ax, rows):
     ax.legend()
 
 
+@validate(ax=axes, rows=anything, seed=seed)
 def plot_unit_kl(ax, rows, seed=0):
     """Each latent unit's test KL (nats, largest first) in the runs of ``seed``, one line per K,
     beside the 0.1-nat line under which a unit carries almost no information."""
@@ -156,6 +209,7 @@ def plot_unit_kl(ax, rows, seed=0):
     ax.legend()
 
 
+@validate(ax=axes, ks=anything, snr=anything, floor=optional(positive_real))
 def plot_snr_against_k(ax, ks, snr, floor=None):
     """The encoder gradient's signal-to-noise ratio against K, one line per estimator: ``snr``
     maps an estimator's name to its SNRs, one per K of ``ks``; ``floor`` (:func:`snr_floor`), if

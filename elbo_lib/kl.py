@@ -6,17 +6,31 @@ gradients). Variances may instead be given as log-variances, the form a VAE enco
 
 import numpy as np
 
-from elbo_lib._arrays import (
-    as_float,
+from elbo_lib.densities import over_variance
+from elbo_lib.validation import (
+    array,
     broadcastable,
+    covariance,
     finite,
+    flag,
     given,
     namespace,
-    over_variance,
+    optional,
+    positive,
+    validate,
     variance_or_logvar,
 )
+from elbo_lib.validation import logvar as logvar_kind
 
 
+@validate(
+    mu_q=array,
+    var_q=optional(positive),
+    mu_p=array,
+    var_p=optional(positive),
+    logvar_q=optional(logvar_kind),
+    logvar_p=optional(logvar_kind),
+)
 def kl_normal(mu_q, var_q=None, mu_p=0.0, var_p=None, *, logvar_q=None, logvar_p=None):
     r"""Elementwise
     :math:`\mathrm{KL}(\mathcal N(\mu_q, s_q^2)\,\|\,\mathcal N(\mu_p, s_p^2))`:
@@ -31,7 +45,6 @@ def kl_normal(mu_q, var_q=None, mu_p=0.0, var_p=None, *, logvar_q=None, logvar_p
     if var_p is None and logvar_p is None:
         var_p = 1.0
     xp = namespace(mu_q, var_q, mu_p, var_p, logvar_q, logvar_p)
-    mu_q, mu_p = as_float(xp, mu_q, "mu_q"), as_float(xp, mu_p, "mu_p")
     var_q, logvar_q = variance_or_logvar(xp, var_q, logvar_q, "var_q")
     var_p, logvar_p = variance_or_logvar(xp, var_p, logvar_p, "var_p")
     broadcastable(
@@ -45,31 +58,43 @@ def kl_normal(mu_q, var_q=None, mu_p=0.0, var_p=None, *, logvar_q=None, logvar_p
     return 0.5 * (spread + over_variance(xp, mu_q - mu_p, var_p, logvar_p))
 
 
-def kl_to_standard_normal(mu, var=None, *, logvar=None):
+def _standard_normal_shapes(values):
+    mu, var, logvar = values["mu"], values["var"], values["logvar"]
+    if (var is None) == (logvar is None):
+        raise ValueError("pass exactly one of var and logvar")
+    name, spread = ("var", var) if var is not None else ("logvar", logvar)
+    if values["per_dimension"]:
+        broadcastable(mu=mu, **{name: spread})
+    elif mu.ndim == 0:
+        raise ValueError("mu must have at least one axis: the latent dimensions are the last axis")
+    elif tuple(mu.shape) != tuple(spread.shape):
+        raise ValueError(
+            f"mu has shape {tuple(mu.shape)} but {name} has shape {tuple(spread.shape)}"
+        )
+
+
+@validate(
+    _standard_normal_shapes,
+    mu=array,
+    var=optional(positive),
+    logvar=optional(logvar_kind),
+    per_dimension=flag,
+)
+def kl_to_standard_normal(mu, var=None, *, logvar=None, per_dimension=False):
     r""":math:`\mathrm{KL}(\mathcal N(\mu, \mathrm{diag}\,s^2)\,\|\,\mathcal N(0, I))
     = \tfrac12 \sum_j (\mu_j^2 + s_j^2 - \log s_j^2 - 1)`, summed over the last axis.
 
-    Give ``logvar`` instead of ``var`` to work in log-variances (as a VAE encoder does).
+    Give ``logvar`` instead of ``var`` to work in log-variances (as a VAE encoder does);
+    ``per_dimension=True`` returns the KL of each unit, elementwise (arguments broadcast).
     """
     xp = namespace(mu, var, logvar)
-    mu = as_float(xp, mu, "mu")
-    var, logvar = variance_or_logvar(xp, var, logvar)
-    if mu.ndim == 0:
-        raise ValueError("mu must have at least one axis: the latent dimensions are the last axis")
-    if tuple(mu.shape) != tuple(logvar.shape):
-        shape, name = tuple(logvar.shape), given("var", var)
-        raise ValueError(f"mu has shape {tuple(mu.shape)} but {name} has shape {shape}")
-    return xp.sum(_unit_kl(xp, mu, logvar), axis=-1)
+    if logvar is None:
+        logvar = xp.log(var)
+    kl = 0.5 * (xp.expm1(logvar) - logvar + mu**2)
+    return kl if per_dimension else xp.sum(kl, axis=-1)
 
 
-def _unit_kl(xp, mu, logvar):
-    r""":math:`\tfrac12(s^2 - 1 - \log s^2 + \mu^2)`, :math:`s^2 = e^{\log s^2}`:
-    the KL of each latent unit to :math:`\mathcal N(0, 1)`, elementwise, in namespace ``xp``.
-    Unchecked: for arrays already checked, or for a model's own outputs in a training step, whose
-    loss is checked."""
-    return 0.5 * (xp.expm1(logvar) - logvar + mu**2)
-
-
+@validate(mu_q=finite, cov_q=covariance, mu_p=finite, cov_p=covariance)
 def kl_mvn(mu_q, cov_q, mu_p, cov_p):
     r"""KL between multivariate normals with full covariances:
 
@@ -79,8 +104,6 @@ def kl_mvn(mu_q, cov_q, mu_p, cov_p):
     Means have shape (..., k) and covariances (..., k, k); leading axes broadcast.
     """
     xp = namespace(mu_q, cov_q, mu_p, cov_p)
-    mu_q, mu_p = finite(xp, mu_q, "mu_q"), finite(xp, mu_p, "mu_p")
-    cov_q, cov_p = _covariance(xp, cov_q, "cov_q"), _covariance(xp, cov_p, "cov_p")
     for mu, cov, name in ((mu_q, cov_q, "q"), (mu_p, cov_p, "p")):
         if mu.ndim == 0 or mu.shape[-1] != cov.shape[-1]:
             raise ValueError(
@@ -95,17 +118,3 @@ def kl_mvn(mu_q, cov_q, mu_p, cov_p):
     mahalanobis = xp.sum(diff * xp.linalg.solve(cov_p, diff), axis=(-2, -1))
     logdet_p, logdet_q = xp.linalg.slogdet(cov_p)[1], xp.linalg.slogdet(cov_q)[1]
     return 0.5 * (trace + mahalanobis - k + logdet_p - logdet_q)
-
-
-def _covariance(xp, cov, name):
-    cov = finite(xp, cov, name)
-    if cov.ndim < 2 or cov.shape[-1] != cov.shape[-2]:
-        raise ValueError(
-            f"{name} must be a square matrix (..., k, k), got shape {tuple(cov.shape)}"
-        )
-    asymmetry = xp.max(xp.abs(cov - xp.matrix_transpose(cov)))
-    if bool(asymmetry > 1e-8 * xp.max(xp.abs(cov))):
-        raise ValueError(f"{name} must be symmetric")
-    if bool(xp.any(xp.linalg.eigvalsh(cov) <= 0)):
-        raise ValueError(f"{name} must be positive definite")
-    return cov

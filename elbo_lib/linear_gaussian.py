@@ -9,18 +9,23 @@ import sys
 
 import numpy as np
 
-from elbo_lib._arrays import (
+from elbo_lib.densities import LOG_2PI, log_normal
+from elbo_lib.kl import kl_mvn, kl_normal, kl_to_standard_normal
+from elbo_lib.validation import (
     as_numpy,
+    count,
     finite,
-    integer,
-    namespace,
-    number,
+    numpy_covariance,
+    numpy_finite,
     positive,
     positive_int,
     positive_number,
+    positive_real,
+    real_number,
+    skip_validation,
+    validate,
 )
-from elbo_lib.densities import LOG_2PI, log_normal
-from elbo_lib.kl import _unit_kl, kl_mvn, kl_normal
+from elbo_lib.validation import seed as seed_kind
 
 
 class LinearGaussian:
@@ -29,80 +34,69 @@ class LinearGaussian:
     Methods take numpy arrays or torch tensors (so the ELBO can be differentiated) and broadcast.
     """
 
+    @validate(w=real_number, sigma2=positive_real)
     def __init__(self, w, sigma2):
-        self.w, self.sigma2 = number(w, "w"), positive_number(sigma2, "sigma2")
+        self.w, self.sigma2 = w, sigma2
         if not abs(self.w) < math.sqrt(sys.float_info.max - self.sigma2):
             raise ValueError(f"w = {self.w!r} is too large: w² + sigma2 overflows")
 
     def __repr__(self):
         return f"LinearGaussian(w={self.w!r}, sigma2={self.sigma2!r})"
 
+    @validate(x=finite)
     def log_evidence(self, x):
         r""":math:`\log p(x) = \log \mathcal N(x;\, 0,\, w^2 + \sigma^2)`."""
-        return log_normal(finite(namespace(x), x, "x"), 0.0, self.w**2 + self.sigma2)
+        return log_normal(x, 0.0, self.w**2 + self.sigma2)
 
+    @validate(x=finite)
     def posterior(self, x):
         r""":math:`p(z \mid x) = \mathcal N\big(\frac{w x}{w^2+\sigma^2},
         \frac{\sigma^2}{w^2+\sigma^2}\big)`: returns (mean, var)."""
-        xp = namespace(x)
-        x = finite(xp, x, "x")
         evidence_var = self.w**2 + self.sigma2
         # + 0·x: the variance, the same for every x, in the shape and array type of x
         return self.w * x / evidence_var, self.sigma2 / evidence_var + 0.0 * x
 
+    @validate(x=finite, z=finite)
     def log_joint(self, x, z):
         r""":math:`\log p(x, z) = \log \mathcal N(x;\, w z, \sigma^2)
         + \log \mathcal N(z;\, 0, 1)`."""
-        xp = namespace(x, z)
-        x, z = finite(xp, x, "x"), finite(xp, z, "z")
         return log_normal(x, self.w * z, self.sigma2) + log_normal(z)
 
+    @validate(x=finite, mu=finite, s2=positive)
     def expected_log_likelihood(self, x, mu, s2):
         r""":math:`\mathbb E_{q}[\log p(x \mid z)] = -\tfrac12\log(2\pi\sigma^2)
         - \frac{(x - w\mu)^2 + w^2 s^2}{2\sigma^2}` for :math:`q = \mathcal N(\mu, s^2)`."""
-        return self._expected_log_likelihood(*_checked(x, mu, s2)[1:])
-
-    def _expected_log_likelihood(self, x, mu, s2):
-        """:meth:`expected_log_likelihood` of checked arrays."""
         return -0.5 * (LOG_2PI + math.log(self.sigma2)) - (
             (x - self.w * mu) ** 2 + self.w**2 * s2
         ) / (2 * self.sigma2)
 
+    @validate(x=finite, mu=finite, s2=positive)
     def elbo(self, x, mu, s2):
         r"""Closed-form ELBO for :math:`q(z) = \mathcal N(\mu, s^2)`:
         :math:`\mathbb E_q[\log p(x \mid z)] - \mathrm{KL}(q \,\|\, \mathcal N(0, 1))`."""
-        return self._elbo(*_checked(x, mu, s2))
+        with skip_validation():
+            fit = self.expected_log_likelihood(x, mu, s2)
+            return fit - kl_to_standard_normal(mu, s2, per_dimension=True)
 
-    def _elbo(self, xp, x, mu, s2):
-        """:meth:`elbo` of checked arrays in namespace ``xp`` (gradient ascent calls it on every
-        step)."""
-        return self._expected_log_likelihood(x, mu, s2) - _unit_kl(xp, mu, xp.log(s2))
-
+    @validate(x=finite, mu=finite, s2=positive)
     def kl_to_posterior(self, x, mu, s2):
         r""":math:`\mathrm{KL}(q \,\|\, p(z \mid x)) = \log p(x) - \mathrm{ELBO}`, computed directly
         as a KL between two Gaussians."""
-        xp = namespace(x, mu, s2)
-        mu, s2 = finite(xp, mu, "mu"), positive(xp, s2, "s2")
         mean, _ = self.posterior(x)
         logvar = math.log(self.sigma2) - math.log(self.w**2 + self.sigma2)  # never underflows
         return kl_normal(mu, s2, mean, logvar_p=logvar)
 
+    @validate(n=count(limit=10**8), seed=seed_kind)
     def sample(self, n, seed=0):
         r"""Draw n pairs :math:`z \sim \mathcal N(0,1)`, :math:`x \sim \mathcal N(wz, \sigma^2)`
         with numpy's generator seeded by ``seed``; returns (x, z) as numpy arrays."""
-        positive_int(n, "n")
-        rng = np.random.default_rng(integer(seed, "seed"))
+        rng = np.random.default_rng(seed)
         z = rng.standard_normal(n)
         x = self.w * z + np.sqrt(self.sigma2) * rng.standard_normal(n)
         return x, z
 
 
-def _checked(x, mu, s2):
-    """(namespace, x, mu, s2): x and mu finite, s2 positive, else a ValueError naming it."""
-    xp = namespace(x, mu, s2)
-    return xp, finite(xp, x, "x"), finite(xp, mu, "mu"), positive(xp, s2, "s2")
-
-
+@validate(X=numpy_finite, z_dim=count(limit=2**14))
 def fit_ppca(X, z_dim):
     r"""Maximum-likelihood probabilistic PCA (Tipping & Bishop 1999) in closed form.
 
@@ -126,6 +120,7 @@ def fit_ppca(X, z_dim):
     return W, mean, sigma2
 
 
+@validate(X=numpy_finite, W=numpy_finite, mean=numpy_finite, sigma2=positive_real)
 def ppca_log_likelihood(X, W, mean, sigma2):
     r""":math:`\log p(x) = \log \mathcal N(x;\, m,\, W W^\top + \sigma^2 I)` for each row of X,
     m = ``mean``."""
@@ -144,6 +139,7 @@ def _data_matrix(X):
     return X
 
 
+@validate(X=numpy_finite, W=numpy_finite, mean=numpy_finite, sigma2=positive_real)
 def ppca_posterior(X, W, mean, sigma2):
     r"""The exact posterior of probabilistic PCA for each row x of X:
     :math:`p(z \mid x) = \mathcal N\big(M^{-1} W^\top (x - m),\ \sigma^2 M^{-1}\big)`,
@@ -154,6 +150,14 @@ def ppca_posterior(X, W, mean, sigma2):
     return np.linalg.solve(M, W.T @ (X - mean).T).T, sigma2 * np.linalg.inv(M)
 
 
+@validate(
+    X=numpy_finite,
+    W=numpy_finite,
+    mean=numpy_finite,
+    sigma2=positive_real,
+    q_means=numpy_finite,
+    q_cov=numpy_covariance,
+)
 def ppca_elbo(X, W, mean, sigma2, q_means, q_cov):
     r"""The ELBO of probabilistic PCA for :math:`q(z \mid x) = \mathcal N(\mu_x, V)`, per row:
 

@@ -13,14 +13,24 @@ import itertools
 import torch
 from torch import nn
 
-from elbo_lib._arrays import positive_int
 from elbo_lib._torch import seeded
-from elbo_lib.vae import VAE, _bernoulli_log_likelihood
+from elbo_lib.vae import VAE, bernoulli_log_likelihood, log_likelihood_declaration
+from elbo_lib.validation import (
+    anything,
+    count,
+    layers,
+    positive_int,
+    seed,
+    skip_validation,
+    tensor,
+    validate,
+)
 
 
 class MaskedLinear(nn.Linear):
     """A linear layer whose weight is multiplied by a fixed 0/1 ``mask`` of shape (out, in)."""
 
+    @validate(mask=anything)
     def __init__(self, mask):
         if not (isinstance(mask, torch.Tensor) and mask.ndim == 2 and mask.numel()):
             raise ValueError(f"mask must be a 2-D tensor (out, in), got {mask!r}")
@@ -29,6 +39,7 @@ class MaskedLinear(nn.Linear):
         super().__init__(mask.shape[1], mask.shape[0])
         self.register_buffer("mask", mask.to(self.weight.dtype))
 
+    @validate(x=tensor)
     def forward(self, x):
         return nn.functional.linear(x, self.weight * self.mask, self.bias)
 
@@ -43,6 +54,7 @@ class MADE(nn.Module):
     pixel, only z, so even the first pixel depends on z.
     """
 
+    @validate(x_dim=count(limit=2**14), z_dim=count(limit=2**14), hidden=layers)
     def __init__(self, x_dim, z_dim, hidden=(256,)):
         super().__init__()
         positive_int(x_dim, "x_dim")
@@ -59,6 +71,7 @@ class MADE(nn.Module):
         )
         self.output = MaskedLinear(degrees[-1][None, :] <= pixels[:, None])
 
+    @validate(x=tensor, z=tensor)
     def forward(self, x, z):
         """Logits of shape ``broadcast(x, z).shape[:-1] + (x_dim,)``; x (…, x_dim), z (…, z_dim)."""
         h = torch.relu(self.input(x) + self.context(z))
@@ -77,25 +90,29 @@ class MADEVAE(VAE):
     conditional probabilities. :meth:`sample_pixels` draws binary images ancestrally.
     """
 
+    @validate(x_dim=count(limit=2**14), z_dim=count(limit=2**14), hidden=layers)
     def __init__(self, x_dim=64, z_dim=16, hidden=(256,)):
         super().__init__(x_dim=x_dim, z_dim=z_dim, hidden=hidden, likelihood="bernoulli")
 
     def _make_decoder(self):
         return MADE(self.x_dim, self.z_dim, self.hidden)
 
-    def _log_likelihood(self, x, z):
-        r""":math:`\sum_i x_i \ell_i - \log(1 + e^{\ell_i})` with :math:`\ell = \ell(x_{<i}, z)`,
-        unchecked (:meth:`log_likelihood` checks); z may carry leading sample axes against x of
-        shape (n, x_dim)."""
-        return _bernoulli_log_likelihood(x, self.decoder(x, z))
+    @log_likelihood_declaration
+    def log_likelihood(self, x, z):
+        r""":math:`\sum_i x_i \ell_i - \log(1 + e^{\ell_i})` with :math:`\ell = \ell(x_{<i}, z)`;
+        z may carry leading sample axes against x of shape (n, x_dim)."""
+        with skip_validation():  # the result is checked
+            return bernoulli_log_likelihood(x, self.decoder(x, z))
 
     @torch.no_grad()
+    @validate(z=tensor)
     def decode(self, z):
         """Logits of the greedy pass: pixel i is set to ``logit_i > 0`` before pixel i + 1 is
         computed; shape ``z.shape[:-1] + (x_dim,)``. Not differentiable (the choices are not)."""
         return self._autoregress(z, lambda logits: (logits > 0).to(logits.dtype))[0]
 
     @torch.no_grad()
+    @validate(z=tensor, seed=seed)
     def sample_pixels(self, z, seed=0):
         """Binary images drawn pixel by pixel from p(x | z), shape ``z.shape[:-1] + (x_dim,)``;
         the global random state is left untouched."""

@@ -7,13 +7,28 @@ import numpy as np
 from matplotlib import ticker
 from matplotlib.colors import LogNorm
 
-from elbo_lib._arrays import as_numpy, check_finite, number, positive, positive_number
 from elbo_lib.densities import log_normal
 from elbo_lib.kl import kl_normal
+from elbo_lib.validation import (
+    anything,
+    as_numpy,
+    axes,
+    check_finite,
+    finite_values,
+    linear_gaussian_model,
+    number,
+    optional,
+    positive_array,
+    positive_number,
+    positive_real,
+    real_number,
+    validate,
+)
 
 PRIOR, Q, POSTERIOR, TARGET = "0.45", "C0", "C3", "0.25"
 
 
+@validate(ax=axes, sigma=finite_values, eps=finite_values)
 def jensen_chord(ax, sigma, eps):
     r"""The concave :math:`\log u` with samples :math:`Y = e^{-\tau^2/2 + \tau\varepsilon}`
     (so :math:`\mathbb E[Y] = 1`; τ = ``sigma``) on it: their average :math:`(\mathbb E[Y],
@@ -47,6 +62,7 @@ def jensen_chord(ax, sigma, eps):
     ax.legend(loc="lower right", fontsize=8)
 
 
+@validate(ax=axes, sigma=finite_values, sigma_max=positive_real)
 def jensen_gap_curve(ax, sigma, sigma_max=2.5):
     r"""The Jensen gap :math:`\log\mathbb E[Y] - \mathbb E[\log Y] = \tau^2/2` of a log-normal
     Y against its spread τ, with the current τ (``sigma``) marked."""
@@ -62,6 +78,9 @@ def _normal_pdf(z, mu, s2):
     return np.exp(log_normal(z, mu, s2))
 
 
+@validate(
+    ax=axes, model=linear_gaussian_model, x=finite_values, qs=anything, z=optional(finite_values)
+)
 def log_weights(ax, model, x, qs, z=None):
     r"""The log-weights :math:`\log r(z) = \log p(x, z) - \log q(z)` of each q in ``qs``
     (label → (μ, s²)) against z, with :math:`\log p(x)`: the ELBO is their q-average, and
@@ -81,6 +100,14 @@ def log_weights(ax, model, x, qs, z=None):
     ax.legend(fontsize=8)
 
 
+@validate(
+    ax=axes,
+    model=linear_gaussian_model,
+    x=finite_values,
+    mu=finite_values,
+    s2=finite_values,
+    z=optional(finite_values),
+)
 def prior_q_posterior(ax, model, x, mu, s2, z=None):
     r"""Densities of the prior :math:`\mathcal N(0, 1)`, the exact posterior
     :math:`p(z \mid x)` and :math:`q = \mathcal N(\mu, s^2)`."""
@@ -95,6 +122,7 @@ def prior_q_posterior(ax, model, x, mu, s2, z=None):
     ax.legend(fontsize=8, loc="upper left")
 
 
+@validate(ax=axes, log_evidence=finite_values, elbo=finite_values)
 def elbo_gap_bar(ax, log_evidence, elbo):
     r"""The identity as bars: the ELBO, plus the gap :math:`\mathrm{KL}(q\,\|\,p(z\mid x)) \ge 0`
     stacked on top of it, reaches exactly :math:`\log p(x)` (dashed line)."""
@@ -120,6 +148,9 @@ def elbo_gap_bar(ax, log_evidence, elbo):
     )
 
 
+@validate(
+    ax=axes, model=linear_gaussian_model, x=finite_values, s2=finite_values, mus=finite_values
+)
 def elbo_and_kl_against_mean(ax, model, x, s2, mus):
     r"""ELBO and :math:`\mathrm{KL}(q\,\|\,p(z\mid x))` for :math:`q = \mathcal N(\mu, s^2)` as μ
     runs over ``mus``: they add up to :math:`\log p(x)`, so the ELBO's maximum is the KL's
@@ -134,6 +165,13 @@ def elbo_and_kl_against_mean(ax, model, x, s2, mus):
     ax.legend(fontsize=8)
 
 
+@validate(
+    ax=axes,
+    n_samples=finite_values,
+    estimates=finite_values,
+    std_errors=finite_values,
+    exact=finite_values,
+)
 def mc_convergence(ax, n_samples, estimates, std_errors, exact):
     r"""Monte Carlo error :math:`|\hat{\mathrm{KL}}_S - \mathrm{KL}|` against the number of samples
     S (log-log), with the two-standard-error band, which shrinks like :math:`1/\sqrt S`."""
@@ -161,6 +199,7 @@ def mc_convergence(ax, n_samples, estimates, std_errors, exact):
     ax.legend(fontsize=8)
 
 
+@validate(ax=axes, mu=finite_values, s2=finite_values, path=optional(finite_values))
 def kl_map(ax, mu, s2, path=None):
     r"""The map of :math:`\mathrm{KL}(\mathcal N(\mu, s^2)\,\|\,\mathcal N(0, 1))` over
     (μ, s²) with the point (``mu``, ``s2``) and, if given, a path of (μ, s²) iterates (e.g.
@@ -203,6 +242,7 @@ def _log_y(ax):
     ax.minorticks_off()  # a log axis's minor ticks cost more to lay out than the rest of a frame
 
 
+@validate(ax=axes, mu=finite_values, s2=finite_values, z=optional(finite_values))
 def q_and_prior(ax, mu, s2, z=None):
     r"""The densities of :math:`q = \mathcal N(\mu, s^2)` and the prior
     :math:`\mathcal N(0, 1)` that the KL term pulls it toward."""
@@ -221,6 +261,7 @@ def q_and_prior(ax, mu, s2, z=None):
     ax.legend(fontsize=8, loc="upper left")
 
 
+@validate(ax=axes, model=linear_gaussian_model, x=finite_values, path=optional(finite_values))
 def elbo_landscape(ax, model, x, path=None):
     r"""Contours of the closed-form ELBO over q's (μ, s²) (s² on a log axis) for one data point,
     the optimum :math:`\mu^* = \frac{wx}{w^2+\sigma^2}, s^{2*} = \frac{\sigma^2}{w^2+\sigma^2}`
@@ -260,6 +301,7 @@ def elbo_landscape(ax, model, x, path=None):
     ax.legend(fontsize=7, loc="upper right")
 
 
+@validate(ax=axes, model=linear_gaussian_model, x=finite_values, z=optional(finite_values))
 def prior_likelihood_posterior(ax, model, x, z=None):
     r"""As densities of z: the prior :math:`\mathcal N(0,1)`, the likelihood
     :math:`p(x\mid z) \propto \mathcal N(z;\, x/w,\, \sigma^2/w^2)` and the posterior, whose
@@ -293,6 +335,7 @@ def prior_likelihood_posterior(ax, model, x, z=None):
     ax.legend(fontsize=8, loc="upper left")
 
 
+@validate(ax=axes, z=finite_values, labels=finite_values)
 def latent_scatter(ax, z, labels):
     r"""Points in a 2-D latent space (e.g. posterior means), coloured by class label."""
     check_finite(z=z, labels=labels)
@@ -307,6 +350,7 @@ def latent_scatter(ax, z, labels):
     ax.set(xlabel="$z_1$", ylabel="$z_2$", title="Posterior means of the digits")
 
 
+@validate(ax=axes, grid=finite_values, log_p=anything, fits=anything)
 def mixture_fits(ax, grid, log_p, fits):
     r"""A target density (unnormalised log values ``log_p`` on ``grid``) and the Gaussian fits
     in ``fits`` (label → (mean, std))."""
@@ -327,6 +371,7 @@ def mixture_fits(ax, grid, log_p, fits):
     ax.legend(fontsize=8, loc="upper left")
 
 
+@validate(ax=axes, separations=anything, fits=anything)
 def fits_against_separation(ax, separations, fits):
     r"""Fitted means (lines) ± one standard deviation (bands) of each fit in ``fits``
     (label → array of (mean, std) rows) as the modes of a mixture move apart."""
@@ -352,6 +397,7 @@ def fits_against_separation(ax, separations, fits):
     ax.legend(fontsize=8, loc="upper left")
 
 
+@validate(ax=axes, mean=finite_values, covs=anything, n_std=positive_real)
 def gaussian_ellipses(ax, mean, covs, n_std=2.0):
     r"""The ``n_std``-standard-deviation ellipse of each 2-D Gaussian
     :math:`\mathcal N(\text{mean}, \Sigma)` in ``covs`` (label → Σ)."""
@@ -372,6 +418,7 @@ def gaussian_ellipses(ax, mean, covs, n_std=2.0):
     ax.legend(fontsize=8, loc="upper left")
 
 
+@validate(ax=axes, estimates=anything, exact=real_number, bins=anything)
 def estimate_histograms(ax, estimates, exact, bins):
     r"""One row per estimator in ``estimates`` (label → repeated estimates of
     :math:`\partial/\partial\mu\ \mathbb E_q[f]`): the histogram of its estimates on the common
@@ -410,16 +457,17 @@ def estimate_histograms(ax, estimates, exact, bins):
     ax.legend(fontsize=8, loc="lower left")
 
 
+@validate(ax=axes, n_samples=anything, spreads=anything, per_sample_variances=anything)
 def estimator_spread(ax, n_samples, spreads, per_sample_variances):
     r"""Measured standard deviation of an S-sample gradient estimate against S (log-log), for
     each estimator in ``spreads`` (label → one value per S), beside the law
     :math:`\sqrt{v_1 / S}` from its exact single-sample variance :math:`v_1`
     (``per_sample_variances``, label → number)."""
-    shape = positive(np, as_numpy(n_samples, "n_samples"), "n_samples").shape
+    shape = positive_array(np, as_numpy(n_samples, "n_samples"), "n_samples").shape
     if len(shape) != 1 or shape[0] == 0:
         raise ValueError(f"n_samples must be a non-empty 1-D array, got shape {shape}")
     for label, spread in _labelled(spreads, "spreads").items():
-        if positive(np, as_numpy(spread, "spreads"), "spreads").shape != shape:
+        if positive_array(np, as_numpy(spread, "spreads"), "spreads").shape != shape:
             raise ValueError(f"spreads[{label!r}] must hold one value per entry of n_samples")
         if not isinstance(per_sample_variances, dict) or label not in per_sample_variances:
             raise ValueError(f"per_sample_variances must give the variance of {label!r}")
@@ -449,6 +497,7 @@ def estimator_spread(ax, n_samples, spreads, per_sample_variances):
     ax.legend(fontsize=8)
 
 
+@validate(ax=axes, means=anything, kl=anything, costs=anything)
 def mode_costs(ax, means, kl, costs):
     r""":math:`\mathrm{KL}(q\,\|\,p)` of :math:`q = \mathcal N(\mu, 1)` against its mean μ (``kl``
     at ``means``), with the cost of sitting on each mode, :math:`-\log \pi_c` for a mode of weight

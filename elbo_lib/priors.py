@@ -17,10 +17,12 @@ so the loss is still an unbiased estimate of the negative ELBO.
 import torch
 from torch import nn
 
-from elbo_lib._arrays import positive_int
 from elbo_lib.densities import log_normal
 from elbo_lib.diagnostics import log_aggregate_posterior
-from elbo_lib.vae import VAE
+from elbo_lib.vae import COUNT_LIMIT, SIZE_LIMIT, VAE, elbo_terms_declaration
+from elbo_lib.validation import count, tensor, validate
+
+COMPONENTS = count(limit=SIZE_LIMIT)  # mixture components, pseudo-inputs
 
 
 class LearnedPriorVAE(VAE):
@@ -30,21 +32,26 @@ class LearnedPriorVAE(VAE):
     :func:`~elbo_lib.vae.train_vae` and every measurement of :mod:`elbo_lib.diagnostics` work
     unchanged. (Free bits, if asked for, apply to the whole KL: it has no per-unit split.)"""
 
+    @validate(components=COMPONENTS)
     def __init__(self, components, **vae):
         super().__init__(**vae)
-        self.components = positive_int(components, "components")
+        self.components = components
 
+    @validate(mu=tensor, logvar=tensor, z=tensor)
     def prior_kl(self, mu, logvar, z):
         r""":math:`\frac1S\sum_s \log q(z_s \mid x) - \log p(z_s)` for draws z (S, n, z_dim)
         from q(z | x) with parameters (mu, logvar) (n, z_dim): shape (n,)."""
         return (log_normal(z, mu, logvar=logvar).sum(-1) - self.log_prior(z)).mean(0)
 
-    def _elbo_terms(self, x):
-        """The training step's (reconstruction (n,), KL estimate (n, 1)) from one draw per
-        image (the KL has no split into units)."""
+    @elbo_terms_declaration
+    def elbo_terms(self, x, per_dimension=False):
+        r"""One-sample estimates of :math:`\mathbb E_q[\log p(x \mid z)]` and of
+        :math:`\mathrm{KL}(q(z \mid x)\,\|\,p(z))` from the same draw, each of shape (n,). The
+        KL has no split into units: ``per_dimension=True`` gives it as one column, (n, 1)."""
         mu, logvar = self.encode(x)
         z = self.sample_posterior(mu, logvar)
-        return self._log_likelihood(x, z), self.prior_kl(mu, logvar, z[None])[:, None]
+        kl = self.prior_kl(mu, logvar, z[None])
+        return self.log_likelihood(x, z), kl[:, None] if per_dimension else kl
 
 
 class MixturePriorVAE(LearnedPriorVAE):
@@ -57,20 +64,23 @@ class MixturePriorVAE(LearnedPriorVAE):
     encoder and decoder. The means start at draws from N(0, I), the variances at 1.
     Keyword arguments as :class:`~elbo_lib.vae.VAE`."""
 
+    @validate(components=COMPONENTS)
     def __init__(self, components=10, **vae):
         super().__init__(components, **vae)
         self.logits = nn.Parameter(torch.zeros(self.components))
         self.means = nn.Parameter(torch.randn(self.components, self.z_dim))
         self.logvars = nn.Parameter(torch.zeros(self.components, self.z_dim))
 
+    @validate(z=tensor)
     def log_prior(self, z):
         r""":math:`\log \sum_c \pi_c\, \mathcal N(z; m_c, \mathrm{diag}\, v_c)`, computed as a
         log-sum-exp over the components: shape ``z.shape[:-1]``."""
         return _log_mixture(z, self.means, self.logvars, self.logits.log_softmax(0))
 
+    @validate(n=count(limit=COUNT_LIMIT))
     def sample_prior(self, n):
         """n draws from the mixture: a component c ~ π, then z ~ N(m_c, diag v_c)."""
-        c = torch.multinomial(self.logits.softmax(0), positive_int(n, "n"), replacement=True)
+        c = torch.multinomial(self.logits.softmax(0), n, replacement=True)
         return self.sample_posterior(self.means[c], self.logvars[c])
 
 
@@ -84,6 +94,7 @@ class VampPriorVAE(LearnedPriorVAE):
     :math:`u_c = \operatorname{sigmoid}(a_c)`, with :math:`a_c` starting at draws from N(0, 1).
     Keyword arguments as :class:`~elbo_lib.vae.VAE`."""
 
+    @validate(components=COMPONENTS)
     def __init__(self, components=50, **vae):
         super().__init__(components, **vae)
         self.pseudo_logits = nn.Parameter(torch.randn(self.components, self.x_dim))
@@ -93,14 +104,16 @@ class VampPriorVAE(LearnedPriorVAE):
         """The pseudo-inputs :math:`u_c`, shape (C, x_dim)."""
         return self.pseudo_logits.sigmoid()
 
+    @validate(z=tensor)
     def log_prior(self, z):
         r""":math:`\log \frac1C \sum_c q_\phi(z \mid u_c)`, a log-sum-exp over the pseudo-inputs:
         shape ``z.shape[:-1]``."""
         return _log_mixture(z, *self.encode(self.pseudo_inputs))
 
+    @validate(n=count(limit=COUNT_LIMIT))
     def sample_prior(self, n):
         """n draws: a pseudo-input c uniformly, then z ~ q(z | u_c)."""
-        c = torch.randint(self.components, (positive_int(n, "n"),))
+        c = torch.randint(self.components, (n,))
         return self.sample_posterior(*self.encode(self.pseudo_inputs[c]))
 
 

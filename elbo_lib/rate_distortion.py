@@ -12,8 +12,8 @@ noisy code, β = 1 the VAE, β > 1 buys a cheaper code with worse reconstruction
 import numpy as np
 from tqdm.auto import tqdm
 
-from elbo_lib._arrays import as_numpy, check_finite, non_negative_number
 from elbo_lib._torch import seeded
+from elbo_lib.adam import LR_LIMIT
 from elbo_lib.data import check_images
 from elbo_lib.diagnostics import (
     ACTIVE_THRESHOLD,
@@ -23,8 +23,27 @@ from elbo_lib.diagnostics import (
     kl_per_dimension,
 )
 from elbo_lib.vae import VAE, train_vae
+from elbo_lib.validation import (
+    anything,
+    as_numpy,
+    axes,
+    check_finite,
+    count,
+    flag,
+    function,
+    hidden,
+    non_negative,
+    non_negative_number,
+    optional,
+    positive_real,
+    real,
+    seed,
+    vae_model,
+    validate,
+)
 
 
+@validate(model=vae_model, x=anything, n_samples=count(limit=10**6), seed=seed)
 def rate_distortion(model, x, n_samples=10, seed=0):
     r"""(R, D) of ``model`` on ``x``: the average KL and the average
     :math:`-\mathbb E_q[\log p(x \mid z)]` (``n_samples`` draws per image), floats in nats."""
@@ -32,6 +51,17 @@ def rate_distortion(model, x, n_samples=10, seed=0):
     return float(terms["kl"].mean()), float(-terms["reconstruction"].mean())
 
 
+@validate(
+    beta=non_negative,
+    x=anything,
+    z_dim=count(limit=2**14),
+    hidden=hidden,
+    epochs=count(limit=10**5),
+    lr=real(0.0, LR_LIMIT),
+    seed=seed,
+    callback=optional(function),
+    progress=flag,
+)
 def train_beta_vae(
     beta, x, *, z_dim=8, hidden=(128,), epochs=30, lr=3e-3, seed=0, callback=None, progress=False
 ):
@@ -55,6 +85,7 @@ def train_beta_vae(
     return model
 
 
+@validate(betas=anything, x_train=anything, x_test=anything, threshold=non_negative, progress=flag)
 def beta_sweep(betas, x_train, x_test, *, threshold=ACTIVE_THRESHOLD, progress=False, **training):
     r"""Train one β-VAE per β (keyword arguments as :func:`train_beta_vae`) and measure it on
     ``x_test``; ``progress`` shows a progress bar of the β values. Returns a dict of numpy
@@ -83,6 +114,9 @@ def beta_sweep(betas, x_train, x_test, *, threshold=ACTIVE_THRESHOLD, progress=F
     }
 
 
+@validate(
+    ax=axes, rate=anything, distortion=anything, beta=anything, mark_beta=anything, latest=anything
+)
 def plot_rate_distortion(ax, rate, distortion, beta, *, mark_beta=1.0, latest=None):
     r"""Points (R, D) on the rate–distortion plane, coloured by log β and labelled with β. The
     point at ``mark_beta`` (if present) is starred with its line :math:`D + R` = const: every
@@ -143,6 +177,14 @@ def plot_rate_distortion(ax, rate, distortion, beta, *, mark_beta=1.0, latest=No
         ax.legend(loc="upper right", fontsize=7)
 
 
+@validate(
+    ax=axes,
+    beta=anything,
+    kl_per_dimension=anything,
+    active_units=anything,
+    threshold=non_negative,
+    floor=positive_real,
+)
 def plot_units_against_beta(
     ax, beta, kl_per_dimension, active_units, threshold=ACTIVE_THRESHOLD, floor=1e-3
 ):

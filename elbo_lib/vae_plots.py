@@ -1,28 +1,46 @@
 r"""Figures of the VAE notebooks (07–12). Each function draws on a matplotlib Axes (axes labelled,
 log-quantities in nats) and returns nothing (:func:`traversal_images` computes a figure's images);
-images are rows of 64 pixels, as numpy arrays or torch tensors. :func:`gap_explorer` puts one
-figure behind a slider with :class:`elbo_lib.widgets.SliderFigure`.
+images are rows of 64 pixels, as numpy arrays or torch tensors. The explorers that put these
+figures behind sliders live in :mod:`elbo_lib.widgets`.
 """
 
 import math
 
-import ipywidgets
 import numpy as np
 import torch
 from matplotlib.figure import FigureBase
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from elbo_lib._arrays import as_numpy, check_finite, integer, positive_int, positive_number
 from elbo_lib.data import IMAGE_SHAPE
 from elbo_lib.plots import latent_scatter
 from elbo_lib.vae import VAE
-from elbo_lib.widgets import SliderFigure
+from elbo_lib.validation import (
+    COUNT_LIMIT,
+    anything,
+    as_numpy,
+    axes,
+    check_finite,
+    count,
+    finite_values,
+    flag,
+    integer,
+    optional,
+    positive_int,
+    positive_number,
+    positive_real,
+    text,
+    vae_model,
+    validate,
+)
 
 AMORTIZED, REFINED, LOG_PX = "C0", "C2", "k"
 APPROXIMATION, AMORTIZATION = "C1", "C0"
 
 
+@validate(
+    ax=axes, images=anything, ncols=count(limit=1000), row_labels=anything, title=optional(text)
+)
 def image_grid(ax, images, ncols=10, row_labels=None, title=None):
     """Tile 8×8 images row by row, ``ncols`` per row (black ink on white); ``row_labels`` name
     the rows."""
@@ -49,6 +67,7 @@ def image_grid(ax, images, ncols=10, row_labels=None, title=None):
         ax.set_title(title)
 
 
+@validate(ax=axes, history=anything, reference=anything, reference_label=optional(text))
 def training_curve(ax, history, reference=None, reference_label=None):
     """The per-epoch training ELBO from :func:`elbo_lib.vae.train_vae`'s history, with an
     optional horizontal ``reference`` line."""
@@ -63,6 +82,9 @@ def training_curve(ax, history, reference=None, reference_label=None):
     ax.legend(fontsize=8, loc="lower right")
 
 
+@validate(
+    ax=axes, ks=anything, log_likelihoods=anything, amortized_elbo=anything, refined_elbo=anything
+)
 def iwae_against_k(ax, ks, log_likelihoods, amortized_elbo, refined_elbo):
     r"""The importance-sampled :math:`\log p(x)` estimates (average over images) against the
     number of samples K, beside the amortized and refined ELBOs they bound from above."""
@@ -81,6 +103,13 @@ def iwae_against_k(ax, ks, log_likelihoods, amortized_elbo, refined_elbo):
     ax.legend(fontsize=8, loc="lower right")
 
 
+@validate(
+    ax=axes,
+    log_likelihood=anything,
+    refined_elbo=anything,
+    amortized_elbo=anything,
+    title=optional(text),
+)
 def gap_bars(ax, log_likelihood, refined_elbo, amortized_elbo, title=None):
     r"""The three numbers of one image (or averages) as points on a common nats axis, with the
     two gaps of :math:`\log p(x) - \mathrm{ELBO} = \text{approximation gap} +
@@ -122,32 +151,7 @@ def gap_bars(ax, log_likelihood, refined_elbo, amortized_elbo, title=None):
     ax.set(ylabel="nats", title=title or "log p(x) − ELBO = approximation + amortization gap")
 
 
-def gap_explorer(images, gaps):
-    """A slider over ``images`` showing each one beside its :func:`gap_bars`; ``gaps`` is the
-    per-image dict of :func:`elbo_lib.diagnostics.inference_gaps`."""
-    images = as_numpy(images, "images")
-    if not len(images):
-        raise ValueError("images holds no image")
-    if not {"log_likelihood", "refined_elbo", "amortized_elbo"} <= set(gaps):
-        raise ValueError("gaps must be the dict of elbo_lib.diagnostics.inference_gaps")
-    numbers = {key: as_numpy(value, f"gaps[{key!r}]") for key, value in gaps.items()}
-    slider = ipywidgets.IntSlider(
-        value=0, min=0, max=len(images) - 1, description="test image", continuous_update=True
-    )
-
-    def draw(ax_image, ax_bars, index):
-        image_grid(ax_image, images[index : index + 1], ncols=1, title=f"test image {index}")
-        gap_bars(
-            ax_bars,
-            numbers["log_likelihood"][index],
-            numbers["refined_elbo"][index],
-            numbers["amortized_elbo"][index],
-            title="its ELBOs and log p(x)",
-        )
-
-    return SliderFigure(draw, {"index": slider}, ncols=2, width_ratios=(1, 3), figsize=(8, 3.4))
-
-
+@validate(ax=axes, z=finite_values, labels=finite_values, title=optional(text))
 def aggregate_posterior(ax, z, labels, title=None):
     r"""Samples of the aggregate posterior :math:`\bar q(z) = \frac1N\sum_n q(z \mid x_n)` in a 2-D
     latent space, coloured by digit, over the prior's circles of radius 1, 2 and 3."""
@@ -167,6 +171,7 @@ def aggregate_posterior(ax, z, labels, title=None):
     ax.set_title(title or "Aggregate posterior q̄(z) against the prior p(z)")
 
 
+@validate(ax=axes, surgery=anything, n=count(limit=COUNT_LIMIT))
 def surgery_bar(ax, surgery, n):
     r"""The average KL as a stacked bar: :math:`I_q(X; Z)` + KL(q̄(z) ‖ p(z)), with log N, the
     ceiling of the mutual information over N images."""
@@ -192,6 +197,7 @@ def surgery_bar(ax, surgery, n):
     ax.legend(fontsize=8, loc="upper right")
 
 
+@validate(ax=axes, surgeries=anything, n=count(limit=COUNT_LIMIT))
 def surgery_by_model(ax, surgeries, n):
     r"""One stacked bar per model: :math:`I_q(X; Z)` + KL(q̄(z) ‖ p(z)) from
     :func:`elbo_lib.diagnostics.elbo_surgery`, keyed by the model's name, with log N."""
@@ -209,6 +215,7 @@ def surgery_by_model(ax, surgeries, n):
     ax.legend(fontsize=8, loc="lower right")
 
 
+@validate(ax=axes, betas=finite_values, results=anything, n=count(limit=COUNT_LIMIT))
 def surgery_against_beta(ax, betas, results, n):
     """The three terms of :func:`elbo_lib.diagnostics.elbo_surgery` against β (log scale),
     with log N."""
@@ -225,6 +232,7 @@ def surgery_against_beta(ax, betas, results, n):
     ax.legend(fontsize=8)
 
 
+@validate(model=vae_model, unit=anything, values=anything)
 def traversal_images(model, unit, values):
     r"""The decoder's output along one latent axis: :math:`z = v\,e_{\text{unit}}` for each v in
     ``values``, every other unit at the prior mean 0. Pixel probabilities (Bernoulli decoder) or
@@ -240,9 +248,17 @@ def traversal_images(model, unit, values):
     z[:, unit] = values
     with torch.no_grad():
         out = model.decode(z)
-    return out.sigmoid() if model.likelihood == "bernoulli" else out
+    return model.pixel_means(out)
 
 
+@validate(
+    ax=axes,
+    model=vae_model,
+    units=anything,
+    values=anything,
+    row_labels=anything,
+    title=optional(text),
+)
 def latent_traversals(ax, model, units, values, row_labels=None, title=None):
     """Latent traversals: one row per unit of ``units``, the decoder's output as that unit runs
     over ``values`` (:func:`traversal_images`), left to right."""
@@ -265,6 +281,17 @@ POSTERIOR = "C1"
 _Q_STYLES = ((AMORTIZED, "-"), (REFINED, "--"))  # q(z | x) and the refined q*
 
 
+@validate(
+    ax=axes,
+    z1=anything,
+    z2=anything,
+    log_posterior=anything,
+    mu=anything,
+    logvar=anything,
+    refined=anything,
+    title=optional(text),
+    legend=flag,
+)
 def posterior_and_q(ax, z1, z2, log_posterior, mu, logvar, refined=None, title=None, legend=True):
     r"""The true posterior p(z | x) of a 2-D latent on a grid (``log_posterior`` of shape
     (len(z2), len(z1)), normalised, from :func:`elbo_lib.diagnostics.posterior_on_grid`) as the
@@ -340,6 +367,7 @@ def _square_view(ax, box, title, handles=None):
         ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
 
 
+@validate(fig=anything, refined=flag)
 def posterior_legend(fig, refined=True):
     """One key below all the :func:`posterior_and_q` panels of ``fig`` (constrained layout)."""
     if not isinstance(fig, FigureBase):
@@ -363,6 +391,16 @@ def _posterior_handles(refined):
 FLOW = "C3"
 
 
+@validate(
+    ax=axes,
+    z1=anything,
+    z2=anything,
+    log_posterior=anything,
+    log_q=anything,
+    gaussian=anything,
+    title=optional(text),
+    legend=flag,
+)
 def posterior_and_flow(ax, z1, z2, log_posterior, log_q, gaussian=None, title=None, legend=True):
     r"""The true posterior p(z | x) on a grid, shaded as in :func:`posterior_and_q`, under the
     lines of a density q given on the same grid (``log_q``, e.g. a flow's,
@@ -397,6 +435,7 @@ def posterior_and_flow(ax, z1, z2, log_posterior, log_q, gaussian=None, title=No
     _square_view(ax, box, title or "True posterior and the flow's q", handles)
 
 
+@validate(fig=anything, gaussian=flag)
 def flow_legend(fig, gaussian=True):
     """One key below all the :func:`posterior_and_flow` panels of ``fig`` (constrained layout)."""
     if not isinstance(fig, FigureBase):
@@ -416,6 +455,7 @@ def _flow_handles(gaussian):
     return handles
 
 
+@validate(ax=axes, lengths=anything, kl=anything, names=anything)
 def kl_against_length(ax, lengths, kl, names=None):
     r""":math:`\mathrm{KL}(q \,\|\, p(z \mid x))` in nats against the flow's length: ``kl`` of
     shape (len(lengths), n_images), one thin line per image (labelled by ``names`` where given,
@@ -444,6 +484,7 @@ def kl_against_length(ax, lengths, kl, names=None):
     ax.legend(fontsize=8)
 
 
+@validate(ax=axes, images=anything, extent=positive_real)
 def latent_manifold(ax, images, extent):
     r"""The decoded images of an m × m grid of latent points over :math:`[-e, e]^2`
     (e = ``extent``), tiled at their positions: ``images`` has shape (m, m, 64), row i and
@@ -473,6 +514,7 @@ def latent_manifold(ax, images, extent):
     ax.set(xlabel="$z_1$", ylabel="$z_2$", title="Decoded digits over the latent plane")
 
 
+@validate(ax=axes, z=anything, labels=anything, point=anything)
 def latent_codes(ax, z, labels, point):
     r"""Points in a 2-D latent space (e.g. posterior means) coloured by class label, each label
     written at the median of its points (cheaper to redraw than a legend), and ``point``

@@ -28,16 +28,41 @@ from matplotlib.figure import Figure
 from threadpoolctl import threadpool_limits
 
 from elbo_lib import plots
-from elbo_lib._arrays import as_numpy, integer, number, positive_int, positive_number
 from elbo_lib.ascent import elbo_ascent, kl_descent
 from elbo_lib.divergences import factorised_fit, fit_gaussian, mixture_log_density
 from elbo_lib.linear_gaussian import LinearGaussian
+from elbo_lib.validation import (
+    anything,
+    as_numpy,
+    count,
+    flag,
+    function,
+    integer,
+    linear_gaussian_model,
+    number,
+    positive_int,
+    positive_number,
+    positive_real,
+    real_number,
+    seed,
+    text,
+    vae_model,
+    validate,
+)
 
 _STYLE = {"description_width": "initial"}
 _LAYOUT = {"width": "420px"}
 _SLIDERS = (ipywidgets.FloatSlider, ipywidgets.FloatLogSlider, ipywidgets.IntSlider)
 
 
+@validate(
+    description=text,
+    low=real_number,
+    high=real_number,
+    value=real_number,
+    step=positive_real,
+    continuous=flag,
+)
 def float_slider(description, low, high, value, step=0.01, *, continuous=True):
     """A :class:`ipywidgets.FloatSlider` labelled with ``description`` (use the symbol)."""
     _check_range(low, high, value)
@@ -53,6 +78,9 @@ def float_slider(description, low, high, value, step=0.01, *, continuous=True):
     )
 
 
+@validate(
+    description=text, low=positive_real, high=positive_real, value=positive_real, continuous=flag
+)
 def log_slider(description, low, high, value, *, continuous=True):
     """A :class:`ipywidgets.FloatLogSlider` from ``low`` to ``high`` (values, not exponents),
     for scales such as variances."""
@@ -71,6 +99,7 @@ def log_slider(description, low, high, value, *, continuous=True):
     )
 
 
+@validate(slider=anything)
 def value_range(slider):
     """(lowest, highest) value a slider can take; a log slider's ends in values, not exponents."""
     if not isinstance(
@@ -90,6 +119,14 @@ class SliderFigure(ipywidgets.VBox):
     :class:`ipywidgets.Image` showing the frame), ``figure`` and ``axes``.
     """
 
+    @validate(
+        draw=function,
+        sliders=anything,
+        nrows=count(limit=10),
+        ncols=count(limit=10),
+        width_ratios=anything,
+        figsize=anything,
+    )
     def __init__(self, draw, sliders, *, nrows=1, ncols=1, width_ratios=None, figsize=(8, 3.4)):
         if not callable(draw):
             raise ValueError(f"draw must be a callable of the axes and values, got {draw!r}")
@@ -113,6 +150,7 @@ class SliderFigure(ipywidgets.VBox):
         """The sliders' current values, by keyword."""
         return {name: slider.value for name, slider in self.sliders.items()}
 
+    @validate(change=anything)
     def redraw(self, change=None):
         """Draw the frame for the current slider values and show it in ``image``. A value that is
         not a finite number (set from code) is undone and refused with a ``ValueError``."""
@@ -156,6 +194,7 @@ class SliderFigure(ipywidgets.VBox):
             for artist in artists:
                 ax.draw_artist(artist)
 
+    @validate()
     def snapshot(self):
         """The current frame as a static image, for readers of the stored outputs."""
         return Image(data=bytes(self.image.value), format="png")
@@ -205,6 +244,7 @@ def _remove_artists(ax):
     ax.set_autoscale_on(True)  # limits follow the new data unless the plotting function sets them
 
 
+@validate(seed=seed)
 def jensen_explorer(seed=0):
     r"""Jensen's inequality :math:`\log\mathbb E[Y] \ge \mathbb E[\log Y]` for a log-normal Y
     with :math:`\mathbb E[Y] = 1` and spread τ (slider); the gap is :math:`\tau^2/2`."""
@@ -218,6 +258,7 @@ def jensen_explorer(seed=0):
     return SliderFigure(draw, {"sigma": sigma}, ncols=2)
 
 
+@validate(model=linear_gaussian_model, x=real_number)
 def kl_identity_explorer(model, x):
     r"""Sliders for q's mean μ and variance s² move :math:`\log p(x) = \mathrm{ELBO}(q) +
     \mathrm{KL}(q\,\|\,p(z\mid x))` as a stacked bar, beside q and the posterior."""
@@ -235,6 +276,7 @@ def kl_identity_explorer(model, x):
     return SliderFigure(draw, sliders, ncols=2, width_ratios=(2, 1))
 
 
+@validate()
 def kl_map_explorer():
     r"""Sliders for q's mean μ and variance s² move q over the map of
     :math:`\mathrm{KL}(\mathcal N(\mu, s^2)\,\|\,\mathcal N(0, 1))`."""
@@ -250,6 +292,7 @@ def kl_map_explorer():
     return SliderFigure(draw, sliders, ncols=2, figsize=(9, 3.6))
 
 
+@validate()
 def elbo_landscape_explorer():
     r"""Sliders for the data point x, the weight w and the noise σ² of
     :math:`p(x \mid z) = \mathcal N(wz, \sigma^2)` reshape the ELBO over (μ, s²); gradient
@@ -268,6 +311,7 @@ def elbo_landscape_explorer():
     return SliderFigure(draw, sliders, ncols=2, figsize=(10, 3.8))
 
 
+@validate()
 def mode_seeking_explorer():
     r"""Sliders for the separation Δ and the weight π of a two-mode mixture; the reverse-KL
     fit (what the ELBO does) and the forward-KL fit are redrawn."""
@@ -289,6 +333,7 @@ def mode_seeking_explorer():
     return SliderFigure(draw, sliders, figsize=(8, 3.4))
 
 
+@validate()
 def factorised_fit_explorer():
     r"""A slider for the correlation ρ of a 2-D Gaussian with unit variances; the factorised
     fits under the reverse KL (variances :math:`1 - \rho^2`) and the forward KL (variances 1)."""
@@ -306,6 +351,7 @@ def factorised_fit_explorer():
     return SliderFigure(draw, sliders, figsize=(5, 5))
 
 
+@validate(description=text, options=anything, value=anything)
 def choice_slider(description, options, value):
     """A :class:`ipywidgets.SelectionSlider` over ``options`` (e.g. sample sizes 1, 2, 5, …)."""
     if not isinstance(description, str):
@@ -326,6 +372,7 @@ def choice_slider(description, options, value):
 SAMPLE_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
 
+@validate(mu=real_number, var=positive_real, repeats=count(limit=10**5), seed=seed)
 def gradient_estimators_explorer(mu=1.0, var=1.0, repeats=400, seed=0):
     r"""A slider for the number of samples S per estimate: histograms of ``repeats`` estimates
     of :math:`\partial/\partial\mu\ \mathbb E_q[z^2] = 2\mu`, :math:`q = \mathcal N(\mu, s^2)`,
@@ -368,6 +415,9 @@ def gradient_estimators_explorer(mu=1.0, var=1.0, repeats=400, seed=0):
     return SliderFigure(draw, {"n_samples": slider}, figsize=(9, 4))
 
 
+@validate(
+    images=anything, grid=anything, mu=anything, logvar=anything, refined=anything, names=anything
+)
 def posterior_explorer(images, grid, mu, logvar, refined=None, names=None):
     r"""A slider over ``images`` (rows of 64 pixels) showing each image beside its true posterior
     and :math:`q(z \mid x)` (:func:`elbo_lib.vae_plots.posterior_and_q`): ``grid`` from
@@ -416,6 +466,7 @@ def posterior_explorer(images, grid, mu, logvar, refined=None, names=None):
     return SliderFigure(draw, {"index": slider}, ncols=2, width_ratios=(1, 3), figsize=(8.5, 3.6))
 
 
+@validate(model=vae_model, mu=anything, labels=anything, extent=positive_real)
 def latent_explorer(model, mu, labels, extent=3.0):
     r"""Sliders for a latent point :math:`(z_1, z_2)` of a model with a 2-D latent: the point
     over the posterior means ``mu`` (n, 2) of images with digit ``labels``, beside the decoder's
@@ -445,13 +496,21 @@ def latent_explorer(model, mu, labels, extent=3.0):
         ax_latent.set_title("Posterior means of the digits; + is z")
         with torch.no_grad():
             decoded = model.decode(torch.tensor([[z1, z2]], dtype=torch.float32))
-        pixels = decoded.sigmoid() if model.likelihood == "bernoulli" else decoded
+        pixels = model.pixel_means(decoded)
         title = "p(pixel = 1) at z" if model.likelihood == "bernoulli" else "decoder mean at z"
         vae_plots.image_grid(ax_digit, pixels.numpy(), ncols=1, title=title)
 
     return SliderFigure(draw, sliders, ncols=2, width_ratios=(1.6, 1), figsize=(7, 3.8))
 
 
+@validate(
+    model=anything,
+    images=anything,
+    grid=anything,
+    fits=anything,
+    names=anything,
+    max_length=count(limit=10**3),
+)
 def flow_explorer(model, images, grid, fits=None, names=None, max_length=8):
     r"""Sliders for an image of ``images`` and a flow length L from 0 to ``max_length``: the
     image's flow q of that length drawn against its true posterior
@@ -463,14 +522,13 @@ def flow_explorer(model, images, grid, fits=None, names=None, max_length=8):
     :func:`elbo_lib.diagnostics.posterior_on_grid` of ``model`` for those images; ``names`` are
     the images' titles (default: their positions)."""
     from elbo_lib import flows, vae_plots
-    from elbo_lib.diagnostics import _kl_on_grid, check_grid
+    from elbo_lib.diagnostics import check_grid, grid_kl_of_density
     from elbo_lib.vae import VAE
 
     if not (isinstance(model, VAE) and model.z_dim == 2):
         raise ValueError(f"model must be a VAE with a 2-D latent, got {model!r}")
     images = model.check_data(images, "images")
     check_grid(grid, len(images))
-    max_length = positive_int(max_length, "max_length")
     fits = {} if fits is None else fits
     if not isinstance(fits, dict) or not all(
         isinstance(q, flows.FlowPosterior) and q.mu.shape == (len(images), 2) for q in fits.values()
@@ -489,14 +547,14 @@ def flow_explorer(model, images, grid, fits=None, names=None, max_length=8):
         if length in fits:
             if length not in on_grid:
                 log_q = flows.grid_log_density(grid, fits[length])
-                on_grid[length] = (log_q, _kl_on_grid(grid, log_q))
+                on_grid[length] = (log_q, grid_kl_of_density(grid, log_q))
             q, (log_q, kl) = fits[length], on_grid[length]
             return q.mu[index].detach(), q.logvar[index].detach(), log_q[index], float(kl[index])
         if (index, length) not in refits:
             one = {**grid, "log_posterior": grid["log_posterior"][index : index + 1]}
             q = flows.fit_flow(model, images[index : index + 1], length)
             log_q = flows.grid_log_density(one, q)
-            kl = float(_kl_on_grid(one, log_q)[0])
+            kl = float(grid_kl_of_density(one, log_q)[0])
             refits[index, length] = (q.mu[0].detach(), q.logvar[0].detach(), log_q[0], kl)
         return refits[index, length]
 
@@ -535,3 +593,35 @@ def flow_explorer(model, images, grid, fits=None, names=None, max_length=8):
         ),
     }
     return SliderFigure(draw, sliders, ncols=2, width_ratios=(1, 3), figsize=(9, 3.8))
+
+
+@validate(images=anything, gaps=anything)
+def gap_explorer(images, gaps):
+    """A slider over ``images`` showing each one beside its
+    :func:`elbo_lib.vae_plots.gap_bars`; ``gaps`` is the per-image dict of
+    :func:`elbo_lib.diagnostics.inference_gaps`."""
+    from elbo_lib import vae_plots
+
+    images = as_numpy(images, "images")
+    if not len(images):
+        raise ValueError("images holds no image")
+    if not {"log_likelihood", "refined_elbo", "amortized_elbo"} <= set(gaps):
+        raise ValueError("gaps must be the dict of elbo_lib.diagnostics.inference_gaps")
+    numbers = {key: as_numpy(value, f"gaps[{key!r}]") for key, value in gaps.items()}
+    slider = ipywidgets.IntSlider(
+        value=0, min=0, max=len(images) - 1, description="test image", continuous_update=True
+    )
+
+    def draw(ax_image, ax_bars, index):
+        vae_plots.image_grid(
+            ax_image, images[index : index + 1], ncols=1, title=f"test image {index}"
+        )
+        vae_plots.gap_bars(
+            ax_bars,
+            numbers["log_likelihood"][index],
+            numbers["refined_elbo"][index],
+            numbers["amortized_elbo"][index],
+            title="its ELBOs and log p(x)",
+        )
+
+    return SliderFigure(draw, {"index": slider}, ncols=2, width_ratios=(1, 3), figsize=(8, 3.4))

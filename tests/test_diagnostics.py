@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 import torch
 from scipy import special, stats
-from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal, kl_divergence
+from torch.distributions import (
+    Categorical,
+    Independent,
+    MixtureSameFamily,
+    MultivariateNormal,
+    Normal,
+    kl_divergence,
+)
 
 from elbo_lib import diagnostics
 from elbo_lib.data import load_digits
@@ -214,7 +221,7 @@ def test_elbo_surgery_terms_add_up_and_match_an_independent_mixture(trained):
     assert 0 < result["mutual_information"] <= math.log(len(x))
 
 
-def testlog_aggregate_posterior_is_a_brute_force_mixture_density():
+def test_log_aggregate_posterior_is_a_brute_force_mixture_density():
     # 5000 components: the 2000 codes are split into blocks of 838 rows
     generator = torch.Generator().manual_seed(3)
     mu = torch.randn(5000, 3, generator=generator, dtype=torch.float64)
@@ -389,9 +396,12 @@ def test_grid_kl_to_posterior_is_the_closed_form_kl_and_zero_at_the_posterior():
         ({"extent": -1.0}, "extent must"),
         ({"extent": math.inf}, "extent must"),
         ({"extent": "4"}, "extent must"),
-        ({"n": 1}, "n must be at least 2"),
-        ({"n": 0}, "n must be a positive integer"),
-        ({"n": 50.5}, "n must be a positive integer"),
+        ({"extent": 1e-30}, "extent must be a finite number above 0.001"),
+        ({"extent": 1e20}, "extent must .*at most 50"),
+        ({"n": 2}, "n must be an integer of at least 3"),
+        ({"n": 0}, "n must be an integer of at least 3"),
+        ({"n": 50.5}, "n must be an integer"),
+        ({"n": 10**8}, "n must be at most 1,001"),
     ],
 )
 def test_posterior_on_grid_refuses_bad_grids(two_d, kwargs, message):
@@ -410,7 +420,7 @@ def test_posterior_on_grid_refuses_other_latent_sizes_and_bad_data(trained, two_
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         diagnostics.posterior_on_grid(model, 2 * x)
     grid = diagnostics.posterior_on_grid(model, x, n=11)
-    with pytest.raises(ValueError, match="mu and logvar"):
+    with pytest.raises(ValueError, match=r"mu must have shape \(20, 2\)"):
         diagnostics.grid_kl_to_posterior(grid, torch.zeros(3, 2), torch.zeros(3, 2))
 
 
@@ -422,3 +432,35 @@ def test_a_refinement_that_overshoots_never_falls_below_the_amortized_elbo():
     assert torch.all(result["refined_elbo"] >= result["amortized_elbo"])
     assert torch.all(result["gap"] >= 0)
     assert (result["gap"] == 0).float().mean() > 0.5  # the guard held for most images
+
+
+def test_posterior_on_grid_reports_its_edge_mass_and_warns_when_it_misses_mass(two_d):
+    model, x = two_d
+    wide = diagnostics.posterior_on_grid(model, x[:3], extent=6.0, n=61)  # no warning (error)
+    assert (wide["edge_mass"] >= 0).all() and (wide["edge_mass"] < diagnostics.EDGE_MASS).all()
+    with pytest.warns(RuntimeWarning, match=r"misses posterior mass.*widen extent") as caught:
+        narrow = diagnostics.posterior_on_grid(model, x[:3], extent=0.3, n=11)
+    assert caught[0].filename == __file__  # the warning points at the caller
+    # the edge cells of an 11 × 11 grid are 40 of 121: a posterior wider than the grid puts
+    # about that share of its mass there
+    assert (narrow["edge_mass"] > 0.2).all()
+    log_p = narrow["log_posterior"]
+    edge = torch.ones(11, 11, dtype=torch.bool)
+    edge[1:-1, 1:-1] = False
+    area = (narrow["z1"][1] - narrow["z1"][0]) ** 2
+    torch.testing.assert_close(narrow["edge_mass"], log_p[:, edge].exp().sum(1) * area)
+
+
+def test_moments_on_a_grid_of_non_square_cells_are_the_gaussian_s():
+    """Δz1 = 0.1 and Δz2 = 0.2: a cell area computed as Δz1² would halve every moment."""
+    mean = torch.tensor([0.5, -1.0], dtype=torch.float64)
+    cov = torch.tensor([[1.0, 0.4], [0.4, 0.5]], dtype=torch.float64)
+    z1 = torch.linspace(-6, 6, 121, dtype=torch.float64)
+    z2 = torch.linspace(-6, 6, 61, dtype=torch.float64)
+    rows, cols = torch.meshgrid(z2, z1, indexing="ij")
+    log_p = MultivariateNormal(mean, cov).log_prob(torch.stack([cols, rows], -1))
+    log_p = log_p - torch.logsumexp(log_p.flatten(), 0) - math.log(0.1 * 0.2)
+    grid = {"z1": z1, "z2": z2, "log_posterior": log_p[None]}
+    moments = diagnostics.grid_posterior_moments(grid)
+    torch.testing.assert_close(moments[0][0], mean, rtol=0, atol=1e-6)
+    torch.testing.assert_close(moments[1][0], cov, rtol=0, atol=1e-3)

@@ -318,6 +318,18 @@ def test_complex_string_and_boolean_answers_are_refused(check, answer, twist, hi
     assert "✓" not in out.splitlines()[-1] and hint in out, out
 
 
+STATISTICAL = {ex.check_score_function_grad, ex.check_variance_ratio_prediction}  # Monte Carlo
+EXACT = [(c, a) for c, a in NUMERIC if c not in STATISTICAL]
+
+
+@pytest.mark.parametrize(("check", "answer"), EXACT, ids=[c.__name__ for c, _ in EXACT])
+def test_an_answer_off_by_a_relative_1e_3_is_refused(check, answer, capsys):
+    """Each exactly computable check compares at a relative tolerance below 1e-3 (a check whose
+    tolerance were loosened to 1e-2 would pass this answer)."""
+    result, out = verdict(check, _twisted(answer, lambda r: r * (1 + 1e-3)), capsys)
+    assert result is False, out
+
+
 # Planted mistakes, one per hint ----------------------------------------------------------------
 
 MISTAKES = {
@@ -398,7 +410,10 @@ MISTAKES = {
             lambda mu, lv, eps: mu + (0.5 * lv.detach()).exp() * eps,
             "gradient with respect to logvar",
         ),
-        (lambda mu, lv, eps: vae.reparameterize(mu, lv, eps), "not with elbo_lib.vae.reparam"),
+        (
+            lambda mu, lv, eps: vae.reparameterize(mu, lv, eps),
+            "not with elbo_lib.estimators.reparam",
+        ),
         (
             lambda mu, lv, eps: torch.distributions.Normal(mu, (0.5 * lv).exp()).rsample(),
             "compute it yourself, not with torch.distributions",

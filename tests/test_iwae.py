@@ -277,7 +277,7 @@ def test_bad_importance_weighted_training_arguments_are_refused(digits, kwargs, 
 
 def test_diverging_importance_weighted_training_names_the_step(digits):
     with pytest.raises(ValueError, match="diverged at step"):
-        train_vae(tiny(), digits[0], epochs=2, batch_size=32, lr=1e30, k=5)
+        train_vae(tiny(), digits[0], epochs=2, batch_size=32, lr=10.0, k=5)
 
 
 def test_iwae_run_and_paired_difference(digits):

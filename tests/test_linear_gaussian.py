@@ -202,11 +202,14 @@ def test_ppca_elbo_refuses_mismatched_q(digits_ppca):
         ppca_elbo(X[:3], W, mean, sigma2, np.zeros((2, W.shape[1])), np.eye(W.shape[1]))
 
 
+X_20 = load_digits().data[:20]  # loaded once, outside the hypothesis loop
+PPCA_20 = fit_ppca(X_20, 3)
+
+
 @settings(deadline=None)
 @given(st.floats(-2, 2), st.floats(0.05, 3))
 def test_ppca_elbo_never_exceeds_the_log_likelihood(shift, scale):
-    X = load_digits().data[:20]
-    W, mean, sigma2 = fit_ppca(X, 3)
+    X, (W, mean, sigma2) = X_20, PPCA_20
     means, cov = ppca_posterior(X, W, mean, sigma2)
     elbo = ppca_elbo(X, W, mean, sigma2, means + shift, scale * cov)
     assert np.all(elbo <= ppca_log_likelihood(X, W, mean, sigma2) + 1e-8)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from elbo_lib import vae_plots
+from elbo_lib import vae_plots, widgets
 from elbo_lib.vae import VAE
 
 matplotlib.use("Agg")
@@ -41,7 +41,7 @@ def test_gap_explorer_shows_the_image_and_the_numbers_of_the_slider_position():
         "refined_elbo": [-10.5, -21.0, -31.5],
         "amortized_elbo": [-11.0, -22.0, -33.0],
     }
-    explorer = vae_plots.gap_explorer(images, gaps)
+    explorer = widgets.gap_explorer(images, gaps)
     slider = explorer.sliders["index"]
     assert (slider.min, slider.max) == (0, 2)
     first = explorer.image.value
