@@ -627,12 +627,9 @@ def _flow_calls():
     methods = [
         FlowPosterior.__init__,
         FlowPosterior.sample,
-        FlowPosterior._sample,
         PlanarFlow.__init__,
         PlanarFlow.forward,
-        PlanarFlow._forward,
         PlanarFlow.u_hat,
-        PlanarFlow._check,
         Adam.__init__,
         Adam.zero_grad,
         Adam.step,
