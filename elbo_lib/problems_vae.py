@@ -17,6 +17,7 @@ import torch
 from torch.distributions import Bernoulli, RelaxedOneHotCategorical
 
 from elbo_lib._torch import torch_threads
+from elbo_lib.checks import estimate
 from elbo_lib.data import load_digits
 from elbo_lib.diagnostics import importance_log_likelihood
 from elbo_lib.harness import (
@@ -208,7 +209,7 @@ def check_mean_baseline_expectation(mean_baseline_expectation):
     :math:`(1 - 1/S)` times the gradient. Compared with that and with a Monte Carlo measurement
     of 100 000 estimates, which must agree within five standard errors."""
     rng = input_rng(3)
-    cases = [(1.0, 1.0, 2), (0.5, 0.8, 1), (-1.0, 0.5, 10)]
+    cases = [(0.5, 0.8, 3), (1.0, 1.0, 1), (-1.0, 0.5, 10)]
     cases.append((float(rng.normal()), float(rng.uniform(0.3, 1.5)), int(rng.integers(2, 8))))
     measured = []
     for mu, s, n in cases:
@@ -242,10 +243,12 @@ def check_mean_baseline_expectation(mean_baseline_expectation):
             raise Wrong(f"the measurement at {case} is off: {mean} (the check's own failure)")
         measured.append((case, mean, error))
     case, mean, error = measured[0]
+    gradient = _cubic_gradient(*cases[0][:2])
     return (
-        f"At {case} the measured mean is ({mean[0]:.3f} ± {error[0]:.3f}, "
-        f"{mean[1]:.3f} ± {error[1]:.3f}): half the gradient (6, 3). Leave z_i out of its own "
-        "baseline and rescale by S/(S − 1), and the estimate is unbiased again."
+        f"At {case} the check measures ({mean[0]:.3f} ± {error[0]:.3f}, "
+        f"{mean[1]:.3f} ± {error[1]:.3f}), two thirds of the gradient "
+        f"({gradient[0]:.3f}, {gradient[1]:.3f}). Leave z_i out of its own baseline, or rescale "
+        "by S/(S − 1), and the estimate is unbiased again."
     )
 
 
@@ -360,7 +363,7 @@ def check_predicted_relaxed_sample(predicted_relaxed_sample):
     frequency, mean = float((y.argmax(-1) == 2).double().mean()), float(y[:, 2].mean())
     told = (
         f"you predicted ({frequency_got:.3f}, {mean_got:.3f}); the check measures "
-        f"({frequency:.4f}, {mean:.4f}) from a million samples"
+        f"{estimate(np.array([frequency, mean]), 4)} from a million samples"
     )
     softmax = np.exp(PREDICT_LOGITS) / np.exp(PREDICT_LOGITS).sum()
     if abs(frequency_got - frequency) > PREDICT_TOLERANCE:
@@ -381,8 +384,8 @@ def check_predicted_relaxed_sample(predicted_relaxed_sample):
 
 # Exercise 6 · mini-project: beat notebook 08's VAE on held-out log-likelihood -----------------
 
-PROJECT_MARGIN = 0.8  # nats per test image by which the project must beat the baseline
-PROJECT_TIME_LIMIT = 20.0  # seconds of training (the solution takes about 6 on an idle CPU)
+PROJECT_MARGIN = 0.6  # nats per test image by which the project must beat the baseline
+PROJECT_TIME_LIMIT = 25.0  # seconds of training (the solution takes about 5 on an idle CPU)
 PROJECT_K = 500  # importance samples of the held-out log-likelihood
 PROJECT_MAX_HIDDEN = (2, 512)  # at most two hidden layers of at most 512 units
 PROJECT_MAX_LATENTS = 16
@@ -441,9 +444,9 @@ def _rebuilt(model):
 def check_best_vae(train_best_vae):
     r"""``train_best_vae(x_train, seed) -> model``: an :class:`elbo_lib.vae.VAE` (Bernoulli
     pixels, at most two hidden layers of 512 units, at most 16 latent dimensions) trained by the
-    student's own loop within 20 s. Its held-out :math:`\mathcal L_{500}` on the 360 test digits
+    student's own loop within 25 s. Its held-out :math:`\mathcal L_{500}` on the 360 test digits
     must beat the baseline's, notebook 08's VAE trained by the library as there
-    (:func:`baseline_model`), by at least 0.8 nats per image. The model is rebuilt in the library's
+    (:func:`baseline_model`), by at least 0.6 nats per image. The model is rebuilt in the library's
     own class from its configuration and weights, so only the weights count."""
     rng = input_rng(6)
     seed, eval_seed = int(rng.integers(1000)), int(rng.integers(2**31))
@@ -459,8 +462,8 @@ def check_best_vae(train_best_vae):
         raise Wrong("the held-out log-likelihood is not finite: did the training diverge?")
     baseline = held_out_log_likelihood(baseline_model(), eval_seed)
     told = (
-        f"held-out L_{PROJECT_K}: yours {ours:.2f} nats per image, notebook 08's VAE "
-        f"{baseline:.2f} (trained by the check), a difference of {ours - baseline:+.2f}"
+        f"held-out L_{PROJECT_K}: yours {estimate(ours)} nats per image, notebook 08's VAE "
+        f"{estimate(baseline)} (trained by the check), a difference of {estimate(ours - baseline)}"
     )
     if ours < baseline + PROJECT_MARGIN:
         raise Wrong(

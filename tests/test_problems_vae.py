@@ -3,6 +3,7 @@ hint, a delegating answer fails, the inputs change with the grading seed, and th
 checks compare against agree with independent computations (Monte Carlo, quadrature)."""
 
 import math
+import re
 import sys
 
 import numpy as np
@@ -48,7 +49,7 @@ def predicted_relaxed_sample():
     return 0.665, 0.40
 
 
-def train_best_vae(x_train, seed, epochs=160, hidden=(256, 256)):
+def train_best_vae(x_train, seed, epochs=160, hidden=(256,)):
     torch.manual_seed(seed)
     model = VAE(x_dim=64, z_dim=8, hidden=hidden)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -277,7 +278,7 @@ def test_delegating_to_torch_distributions_fails(capsys):
 def test_wrong_predictions_are_told_the_measurement(prediction, hint, capsys):
     result, out = verdict(pv.check_predicted_relaxed_sample, lambda: prediction, capsys)
     assert result is False and hint in out, out
-    assert "the check measures (0.66" in out
+    assert "the check measures ≈ [0.66" in out
 
 
 # The inputs follow the grading seed -------------------------------------------------------------
@@ -328,7 +329,7 @@ def test_the_mini_project_passes_when_trained(capsys, monkeypatch):
     monkeypatch.setattr(pv, "PROJECT_TIME_LIMIT", 120.0)  # loaded test machines are slow
     result, out = verdict(pv.check_best_vae, train_best_vae, capsys)
     assert result is True, out
-    margin = float(out.split("a difference of ")[1].split(")")[0].rstrip("."))
+    margin = float(re.search(r"a difference of ≈ ([-.\d]+\d)", out)[1])
     assert margin >= pv.PROJECT_MARGIN + 0.15, out
 
 
@@ -337,8 +338,8 @@ def test_the_librarys_training_for_twice_the_epochs_does_not_pass(capsys):
     torch.manual_seed(1)
     train_vae(trained, pv.load_digits()[0], epochs=80, seed=1)
     result, out = verdict(pv.check_best_vae, lambda x, seed: trained, capsys)
-    assert result is False and "beat it by 0.8 nats or more" in out, out
-    margin = float(out.split("a difference of ")[1].split(":")[0])
+    assert result is False and "beat it by 0.6 nats or more" in out, out
+    margin = float(re.search(r"a difference of ≈ ([-.\d]+\d)", out)[1])
     assert 0.2 < margin < pv.PROJECT_MARGIN
 
 
