@@ -45,6 +45,13 @@ def _variance(values):
     return _expect(values**2) - _expect(values) ** 2
 
 
+def _two(out, what):
+    """An answer that must be two numbers: a pair, or an array of two."""
+    if isinstance(out, np.ndarray | torch.Tensor) and out.ndim == 1 and len(out) == 2:
+        return tuple(out)
+    return pair(out, what)
+
+
 def _scalar(out, what):
     value = numbers(out)
     if value.size != 1:
@@ -74,7 +81,7 @@ def check_cubic_gradient_variances(cubic_gradient_variances):
     points += [(float(m), float(s)) for m, s in drawn]
     for mu, s in points:
         case = f"μ = {mu:.4g}, s = {s:.4g}"
-        got = pair(call(cubic_gradient_variances, mu, s), "(score, pathwise)")
+        got = _two(call(cubic_gradient_variances, mu, s), "(score, pathwise)")
         score, pathwise = _cubic_variances(mu, s)
         z = mu + s * _NODES
         compare(
@@ -351,7 +358,7 @@ def check_predicted_relaxed_sample(predicted_relaxed_sample):
     samples (logits (0, 1, 2), τ = 5) whose largest coordinate is the third, and the mean of that
     coordinate; the check draws 1 000 000 samples with ``torch.distributions`` and grades each
     within 0.03."""
-    got = pair(call(predicted_relaxed_sample), "(frequency, mean)")
+    got = _two(call(predicted_relaxed_sample), "(frequency, mean)")
     frequency_got = _scalar(got[0], "the frequency")
     mean_got = _scalar(got[1], "the mean")
     relaxed = RelaxedOneHotCategorical(
@@ -385,7 +392,7 @@ def check_predicted_relaxed_sample(predicted_relaxed_sample):
 # Exercise 6 · mini-project: beat notebook 08's VAE on held-out log-likelihood -----------------
 
 PROJECT_MARGIN = 0.6  # nats per test image by which the project must beat the baseline
-PROJECT_TIME_LIMIT = 25.0  # seconds of training (the solution takes about 5 on an idle CPU)
+PROJECT_TIME_LIMIT = 30.0  # seconds of training (the solution takes about 6 on an idle CPU)
 PROJECT_K = 500  # importance samples of the held-out log-likelihood
 PROJECT_MAX_HIDDEN = (2, 512)  # at most two hidden layers of at most 512 units
 PROJECT_MAX_LATENTS = 16
@@ -444,7 +451,7 @@ def _rebuilt(model):
 def check_best_vae(train_best_vae):
     r"""``train_best_vae(x_train, seed) -> model``: an :class:`elbo_lib.vae.VAE` (Bernoulli
     pixels, at most two hidden layers of 512 units, at most 16 latent dimensions) trained by the
-    student's own loop within 25 s. Its held-out :math:`\mathcal L_{500}` on the 360 test digits
+    student's own loop within 30 s. Its held-out :math:`\mathcal L_{500}` on the 360 test digits
     must beat the baseline's, notebook 08's VAE trained by the library as there
     (:func:`baseline_model`), by at least 0.6 nats per image. The model is rebuilt in the library's
     own class from its configuration and weights, so only the weights count."""

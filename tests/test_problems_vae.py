@@ -385,3 +385,48 @@ def test_the_mini_project_may_not_delegate_its_training(capsys, monkeypatch):
 def test_allowed_calls_are_the_models_own_methods():
     assert VAE.encode.__code__ in pv.ALLOWED_CALLS
     assert train_vae.__code__ not in pv.ALLOWED_CALLS
+
+
+def test_a_pair_may_come_as_an_array_and_a_single_number_is_told_so(capsys):
+    as_array = lambda mu, s: np.array(cubic_gradient_variances(mu, s))  # noqa: E731
+    assert verdict(pv.check_cubic_gradient_variances, as_array, capsys)[0] is True
+    result, out = verdict(pv.check_predicted_relaxed_sample, lambda: 0.665, capsys)
+    assert result is False and "return a pair (frequency, mean)" in out, out
+
+
+def _scipy_moments(mu, s):
+    from scipy import stats
+
+    z = stats.norm(mu, s)
+    return z.expect(lambda v: (v**3 * (v - mu) / s**2) ** 2), 1.0
+
+
+def _torch_bernoulli(phi, f0, f1, b):
+    from torch.distributions import Bernoulli
+
+    p = torch.tensor(phi, requires_grad=True)
+    return float(Bernoulli(probs=p).entropy()) + bernoulli_score_variance(phi, f0, f1, b)
+
+
+def _library_estimates(mu, s, n):
+    return pv.mean_baseline_estimates(mu, s, n, 1000, np.random.default_rng(0)).mean(0)
+
+
+def _measured_prediction():
+    relaxed = RelaxedOneHotCategorical(torch.tensor(5.0), logits=torch.tensor([0.0, 1.0, 2.0]))
+    y = relaxed.sample((10_000,))
+    return float((y.argmax(-1) == 2).float().mean()), float(y[:, 2].mean())
+
+
+@pytest.mark.parametrize(
+    ("check", "delegating", "used"),
+    [
+        (pv.check_cubic_gradient_variances, _scipy_moments, "scipy"),
+        (pv.check_bernoulli_score_variance, _torch_bernoulli, "torch.distributions"),
+        (pv.check_mean_baseline_expectation, _library_estimates, "mean_baseline_estimates"),
+        (pv.check_predicted_relaxed_sample, _measured_prediction, "torch.distributions"),
+    ],
+)
+def test_delegating_answers_fail(check, delegating, used, capsys):
+    result, out = verdict(check, delegating, capsys)
+    assert result is False and "compute it yourself" in out and used in out, out
