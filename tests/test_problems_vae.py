@@ -430,3 +430,17 @@ def _measured_prediction():
 def test_delegating_answers_fail(check, delegating, used, capsys):
     result, out = verdict(check, delegating, capsys)
     assert result is False and "compute it yourself" in out and used in out, out
+
+
+def test_the_mini_projects_training_seed_follows_the_grading_seed(capsys, monkeypatch):
+    seeds = []
+
+    def untrained(x_train, seed):
+        seeds.append(seed)
+        return VAE(z_dim=8)
+
+    for grading_seed in (0, 12345):
+        monkeypatch.setattr(harness, "SEED", grading_seed)
+        assert pv.check_best_vae(untrained) is False
+    assert "beat it by" in capsys.readouterr().out
+    assert seeds[0] != seeds[1]
