@@ -1,8 +1,9 @@
 r"""The harness of the exercise checks: how a check calls an answer and reads what it returns.
 
-A check (``elbo_lib.exercises``) is a body that returns a success note or raises :class:`NotDone`
-or :class:`Wrong`; :func:`exercise` turns it into a function that never raises and prints one
-verdict (``…``, ``✗`` or ``✓``). Every call of an answer goes through :func:`call`:
+A check (``elbo_lib.exercises``, ``elbo_lib.problems_*``) is a body that returns a success note or
+raises :class:`NotDone` or :class:`Wrong`; :func:`exercise` turns it into a function that never
+raises and prints one verdict (``…``, ``✗`` or ``✓``). Every call of an answer goes through
+:func:`call`:
 
 * in a notebook, the answer runs in a thread of its own, on copies of its inputs, with a deadline:
   past it, :class:`TimeUp` is raised into that thread only (never into the kernel's own loop, and
@@ -13,9 +14,12 @@ verdict (``…``, ``✗`` or ``✓``). Every call of an answer goes through :fun
   process that never executes the answer's code.
 """
 
+import contextlib
 import copy
 import ctypes
 import functools
+import importlib
+import inspect
 import math
 import os
 import sys
@@ -53,6 +57,28 @@ class TimeUp(Stop):
 
 class Delegated(Stop):
     """The answer called a library function that computes what the exercise asks for."""
+
+
+_KEY = []  # a list per answer_key() in use: the values the checks compare answers against
+
+
+@contextlib.contextmanager
+def answer_key():
+    """Record the values that the checks run inside compare answers with (the numeric answers at
+    the checks' inputs): ``with answer_key() as values: check(answer)``."""
+    values = []
+    _KEY.append(values)
+    try:
+        yield values
+    finally:
+        _KEY.remove(values)
+
+
+def in_key(value):
+    """``value``, recorded as an answer by every :func:`answer_key` in use."""
+    for values in _KEY:
+        values.append(np.array(numbers(value), dtype=float).reshape(-1))
+    return value
 
 
 def say(mark, title, text, indent=""):
@@ -124,7 +150,43 @@ FORBIDDEN = (  # where the asked-for quantities are computed: (folder, what to c
     (str(Path(stats.__file__).resolve().parent) + "/", "scipy.stats"),
     (str(Path(torch.distributions.__file__).resolve().parent) + "/", "torch.distributions"),
 )
-_HANDED_OVER = str(_HERE / "exercises.py")  # the functions a check hands to an answer
+CHECK_FILES = frozenset(  # the modules of checks, whose functions a check hands to answers
+    str(path) for path in [_HERE / "exercises.py", *sorted(_HERE.glob("problems_*.py"))]
+)
+
+
+def check_modules():
+    """The modules of checks: ``elbo_lib.exercises`` (notebook 17) and ``elbo_lib.problems_*``
+    (the problem sets)."""
+    return [importlib.import_module(f"elbo_lib.{Path(f).stem}") for f in sorted(CHECK_FILES)]
+
+
+def find_check(name):
+    """The check called ``name``, from whichever module of checks defines it."""
+    for module in check_modules():
+        if callable(getattr(module, name, None)):
+            return getattr(module, name)
+    raise LookupError(f"no check {name} in {', '.join(m.__name__ for m in check_modules())}")
+
+
+def allowed_calls():
+    """The library calls some answer may make (each module's ``ALLOWED_CALLS``)."""
+    return frozenset().union(*(getattr(m, "ALLOWED_CALLS", ()) for m in check_modules()))
+
+
+@functools.cache
+def references():
+    """The code of the checks' own answers: the private module-level functions of the modules of
+    checks (``_gaussian_kl``, ``_reference_loss``, …), but for those a module hands to answers
+    (its ``HANDED_OVER``). An answer may not call them."""
+    found = set()
+    for module in check_modules():
+        handed = set(getattr(module, "HANDED_OVER", ()))
+        for name, value in vars(module).items():
+            private = name.startswith("_") and inspect.isfunction(value)
+            if private and value.__module__ == module.__name__ and value not in handed:
+                found.add(value.__code__)
+    return frozenset(found)
 
 
 @functools.cache
@@ -142,7 +204,7 @@ def _forbidden(filename):
     if filename.startswith("<"):
         return None
     path = str(Path(filename).resolve())
-    if path == _HANDED_OVER:
+    if path in CHECK_FILES:
         return None
     for folder, name in FORBIDDEN:
         if path.startswith(folder):
@@ -151,7 +213,7 @@ def _forbidden(filename):
 
 
 def _handed_over(code):
-    return code.co_filename == _HANDED_OVER or str(Path(code.co_filename).resolve()) == _HANDED_OVER
+    return code.co_filename in CHECK_FILES or str(Path(code.co_filename).resolve()) in CHECK_FILES
 
 
 def delegation(frame, allow, entry):
@@ -160,7 +222,7 @@ def delegation(frame, allow, entry):
     other libraries, by the answer's own code while the answer runs (the call of the answer is
     the frame of code ``entry``). None for a call made inside the library itself."""
     code = frame.f_code
-    package = _forbidden(code.co_filename)
+    package = "the checks" if code in references() else _forbidden(code.co_filename)
     if package is None or code in allow:
         return None
     student, caller = False, frame.f_back
@@ -341,7 +403,7 @@ def compare(got, expected, case, *, mistakes=(), shapes=None, nonfinite, rtol=1e
     ``mistakes`` holds (what a known mistake returns, hint) pairs, tried in order; ``shapes`` maps
     a wrong shape to its hint; ``nonfinite`` is the hint for NaN or inf where the answer is finite.
     """
-    got, expected = numbers(got), np.asarray(expected, dtype=float)
+    got, expected = numbers(got), np.asarray(in_key(expected), dtype=float)
     if np.all(np.isfinite(expected)):
         finite(got, case, nonfinite)
     if got.shape != expected.shape:
@@ -386,6 +448,7 @@ def monte_carlo(estimate, exact, case, *, seeds=200, hints=()):
     seed, different for different seeds, and unbiased: the mean over ``seeds`` seeds lies within
     five standard errors of ``exact``. ``hints`` holds (mean a known mistake has, hint) pairs,
     tried when the mean is off. Returns the estimates."""
+    in_key(exact)
     first = finite(estimate(0), case, "an estimate is an average of finite terms")
     if first.shape != ():
         raise Wrong(f"for {case} you returned shape {first.shape}: return one number.")

@@ -88,7 +88,7 @@ def score_function_grad(f, mu, sigma, n_samples, rng):
 
 
 def predicted_ratio():
-    return 7.5
+    return 825 / 64
 
 
 def single_sample_elbo(x, mu, logvar, decode, eps):
@@ -531,8 +531,8 @@ MISTAKES = {
         (lambda f, mu, s, n, rng: 2 * mu, "for every seed"),
     ],
     ex.check_variance_ratio_prediction: [
-        (lambda: 1 / 7.5, "you predicted the inverse"),
-        (lambda: 1.0, "E[ε²] + 4E[ε⁴]"),
+        (lambda: 64 / 825, "you predicted the inverse"),
+        (lambda: 7.5, "(81/16)E[ε²] + 9E[ε⁴]"),
     ],
     ex.check_single_sample_elbo: [
         (
@@ -695,6 +695,17 @@ def test_delegation_leaves_the_library_working(capsys):
     assert "compute it yourself" in capsys.readouterr().out
     assert kl.kl_to_standard_normal(np.zeros(2), logvar=np.zeros(2)) == 0.0
     assert sys.getprofile() is None
+
+
+def test_the_checks_own_answers_are_off_limits(capsys):
+    def borrowed(mu, logvar):
+        return ex._gaussian_kl(mu, np.exp(logvar), 0.0, 1.0).sum(-1)
+
+    assert not ex.check_kl_diag_gaussian(borrowed)
+    assert "not with elbo_lib.exercises._gaussian_kl" in capsys.readouterr().out
+    assert ex._gaussian_kl.__code__ in harness.references()
+    assert ex._square.__code__ not in harness.references()
+    assert ex.check_score_function_grad(score_function_grad)
 
 
 def test_a_caught_delegation_is_still_found(capsys):

@@ -44,6 +44,11 @@ DELEGATING_KL = (
     + KL
     + "    return kl_to_standard_normal(mu, logvar=logvar)\n"
 )
+BORROWED_KL = (  # the check's own reference: pure numpy, so only the grader's hook can tell
+    "from elbo_lib.exercises import _gaussian_kl\n\n\n"
+    + KL
+    + "    return _gaussian_kl(mu, np.exp(logvar), 0.0, 1.0).sum(-1)\n"
+)
 
 
 def solution():
@@ -132,6 +137,10 @@ def planted(folder):
         "stub_kept_answer_below": (stub_kept, "pass fail fail"),
         "metadata_lost": (lost, "pass pass pass"),
         "wrong": (answer(solution(), "ex03_kl_diag_gaussian", WRONG_KL), "fail pass pass"),
+        "borrows_the_checks_answer": (
+            answer(solution(), "ex03_kl_diag_gaussian", BORROWED_KL),
+            "fail pass pass",
+        ),
         "delegating": (
             answer(
                 answer(solution(), "ex03_kl_diag_gaussian", DELEGATING_KL),
@@ -288,6 +297,7 @@ CASES = [
     "metadata_lost",
     "wrong",
     "delegating",
+    "borrows_the_checks_answer",
     "hard_coded_table",
     "hangs",
     "hangs_when_its_cell_runs",
@@ -378,7 +388,7 @@ def test_bad_arguments_get_one_line_and_leave_the_grades_alone(tmp_path, capsys,
     out = tmp_path / "grades.csv"
     out.write_text("earlier grades\n")
     with pytest.raises(SystemExit) as exit_:
-        grade.main([str(tmp_path), "--out", str(out), *arguments])
+        grade.main([str(tmp_path), "--out", str(out), "--solution", str(SOLUTION), *arguments])
     assert exit_.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert said in error and "Traceback" not in error
@@ -397,6 +407,27 @@ def test_a_malformed_solution_and_an_input_as_output_are_refused(tmp_path, capsy
         grade.main([str(tmp_path), "--out", str(submission)])
     assert "would overwrite an input" in capsys.readouterr().err
     assert nbformat.read(submission, as_version=4).cells
+
+
+def test_the_solution_version_is_found_from_the_grade_ids(tmp_path, capsys):
+    submission = tmp_path / "anyone.ipynb"
+    nbformat.write(student(), submission)
+    assert grade.solution_for([submission]) == SOLUTION
+    stranger = tmp_path / "stranger.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]), stranger)
+    assert grade.solution_for([stranger]) is None
+    submission.unlink()
+    with pytest.raises(SystemExit):
+        grade.main([str(tmp_path), "--out", str(tmp_path / "grades.csv")])
+    assert "name the solution version" in capsys.readouterr().err
+    assert not (tmp_path / "grades.csv").exists()
+
+
+def test_each_check_is_found_in_its_module():
+    assert harness.find_check("check_jensen_gap") is exercises.check_jensen_gap
+    assert exercises in harness.check_modules()
+    with pytest.raises(LookupError, match="no check check_nothing"):
+        harness.find_check("check_nothing")
 
 
 def test_a_worker_that_cannot_start_is_retried_then_recorded(monkeypatch):

@@ -1,6 +1,7 @@
-"""The student version: solutions become nbgrader's stubs, the committed
-notebooks/17_exercises.ipynb is exactly what tools/student_version.py makes of the solution
-version in instructors/, and it ships with its outputs, every check reporting "not done yet"."""
+"""The student versions: solutions become nbgrader's stubs; each committed student notebook
+(17's exercises and the problem sets) is exactly what tools/student_version.py makes of its
+solution version in instructors/, and it ships with its outputs, every check reporting "not done
+yet"."""
 
 import importlib.util
 import re
@@ -14,12 +15,19 @@ ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "instructors" / "17_exercises_solutions.ipynb"
 STUDENT = ROOT / "notebooks" / "17_exercises.ipynb"
 EXERCISES = 19
+SOLUTIONS = sorted((ROOT / "instructors").glob("*_solutions.ipynb"))
 sys.path.insert(0, str(ROOT / "tools"))  # student_version imports its neighbour colab
 spec = importlib.util.spec_from_file_location(
     "student_version", ROOT / "tools" / "student_version.py"
 )
 student_version = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(student_version)
+every_solution = pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name[:2])
+
+
+def _student(solution):
+    return ROOT / "notebooks" / student_version.student_name(solution)
+
 
 SOLUTION_SOURCE = """\
 import numpy as np
@@ -71,14 +79,27 @@ def _cells(path, kind):
     return [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get(kind)]
 
 
-def test_every_answer_has_nbgrader_metadata_and_a_check():
-    answers, checks = _cells(SOLUTION, "solution"), _cells(SOLUTION, "grade")
-    assert len(answers) == len(checks) == EXERCISES
-    assert all("### BEGIN SOLUTION\n" in c.source for c in answers)
+def _code_exercises(path):
+    """The answer cells graded by a check (written answers are graded by hand)."""
+    return [c for c in _cells(path, "solution") if c.cell_type == "code"]
+
+
+@every_solution
+def test_every_answer_has_nbgrader_metadata_and_a_check(solution):
+    answers, checks = _code_exercises(solution), _cells(solution, "grade")
+    checks = [c for c in checks if c.cell_type == "code"]
+    assert len(answers) == len(checks) >= 5
+    assert all("### BEGIN SOLUTION\n" in c.source for c in _cells(solution, "solution"))
     answer_ids = [c.metadata.nbgrader.grade_id for c in answers]
-    assert len(set(answer_ids)) == EXERCISES
+    assert len(set(answer_ids)) == len(answers)
     assert [c.metadata.nbgrader.grade_id for c in checks] == [f"check_{i}" for i in answer_ids]
     assert all(c.metadata.nbgrader.locked and c.source.startswith("check_") for c in checks)
+    written = [c for c in _cells(solution, "solution") if c.cell_type == "markdown"]
+    assert all(c.metadata.nbgrader.grade and c.metadata.nbgrader.points > 0 for c in written)
+
+
+def test_notebook_17_has_its_nineteen_exercises():
+    assert len(_code_exercises(SOLUTION)) == EXERCISES
 
 
 def _same(cell):
@@ -87,31 +108,42 @@ def _same(cell):
     return cell.cell_type, cell.get("id"), cell.source, metadata
 
 
-def test_the_committed_student_version_is_what_the_solution_version_generates():
-    generated, regions = student_version.student_notebook(SOLUTION, STUDENT.parent)
-    committed = nbformat.read(STUDENT, as_version=4)
-    assert regions == EXERCISES
+@every_solution
+def test_the_committed_student_version_is_what_the_solution_version_generates(solution):
+    student = _student(solution)
+    generated, regions = student_version.student_notebook(solution, student.parent)
+    committed = nbformat.read(student, as_version=4)
+    assert regions == len(_cells(solution, "solution"))
     assert [_same(c) for c in committed.cells] == [_same(c) for c in generated.cells], (
-        "notebooks/17_exercises.ipynb is stale: run `make student`"
+        f"notebooks/{student.name} is stale: run `make student`"
     )
 
 
-def test_the_student_version_has_stubs_no_solutions_and_working_links():
-    notebook = nbformat.read(STUDENT, as_version=4)
+@every_solution
+def test_the_student_version_has_stubs_no_solutions_and_working_links(solution):
+    student = _student(solution)
+    notebook = nbformat.read(student, as_version=4)
     code = [c for c in notebook.cells if c.cell_type == "code"]
     assert not any("SOLUTION" in c.source for c in code)
-    assert sum(c.source.count("raise NotImplementedError()") for c in code) == EXERCISES
+    stubs = sum(c.source.count("raise NotImplementedError()") for c in code)
+    assert stubs == len(_code_exercises(solution))
     markdown = "".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    assert "BEGIN SOLUTION" not in markdown and "Rubric" not in markdown
     links = re.findall(r"\]\((?!https?:)([^)]+\.ipynb)\)", markdown)
-    assert "../instructors/17_exercises_solutions.ipynb" in links
-    missing = [link for link in links if not (STUDENT.parent / link).exists()]
-    assert len(links) >= 13 and not missing, missing
+    assert f"../instructors/{solution.name}" in links
+    missing = [link for link in links if not (student.parent / link).exists()]
+    assert len(links) >= 5 and not missing, missing
 
 
-def test_the_student_version_ships_with_every_check_not_done_yet():
-    notebook = nbformat.read(STUDENT, as_version=4)
-    checks = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert len(checks) == EXERCISES
+@every_solution
+def test_the_student_version_ships_with_every_check_not_done_yet(solution):
+    notebook = nbformat.read(_student(solution), as_version=4)
+    checks = [
+        c
+        for c in notebook.cells
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
+    ]
+    assert len(checks) == len(_code_exercises(solution))
     for cell in checks:
         printed = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
         assert "not done yet" in printed, (cell.source, printed)

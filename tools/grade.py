@@ -1,21 +1,24 @@
 """Grade a folder of submitted student notebooks against the solution version.
 
-    python tools/grade.py SUBMISSIONS/ [--out grades.csv] [--timeout 300] [--jobs 2]
+    python tools/grade.py SUBMISSIONS/ [--solution S] [--out grades.csv] [--timeout 300] [--jobs 2]
 
-The verdict is computed in this process, which never executes student code. Each exercise's
-answer runs in a worker process of its own (``tools/sandbox.py``: its own process group, killed
-when the exercise ends; a temporary working directory; CPU, memory and file-size limits; and,
-where the kernel has them, Landlock and seccomp: it can read Python, the installed packages and
-elbo_lib but nothing else of the project, write only its temporary directory, start no process
-or thread, and open no network connection). The worker runs the submission's definitions (its
-imports, functions, classes and literal constants; the answer's cell whole), then the check
-of ``elbo_lib.exercises`` runs here and calls the answer through the worker, on inputs drawn from
+The solution version is the notebook of ``instructors/`` whose answers' grade ids the submissions
+share (notebook 17's exercises or one of the problem sets), unless ``--solution`` names it.
+
+The verdict is computed in this process, which never executes student code. Each exercise's answer
+runs in a worker process of its own (``tools/sandbox.py``: its own process group, killed when the
+exercise ends; a temporary working directory; CPU, memory and file-size limits; and, where the
+kernel has them, Landlock and seccomp: it can read Python, the installed packages and elbo_lib but
+nothing else of the project, write only its temporary directory, start no process or thread, and
+open no network connection). The worker runs the submission's definitions (its imports, functions,
+classes and literal constants; the answer's cell whole), then the check (of ``elbo_lib.exercises``
+or ``elbo_lib.problems_*``) runs here and calls the answer through the worker, on inputs drawn from
 a seed chosen now, which the notebook cannot know; only plain data comes back (numbers, arrays,
 tensors with their Jacobians, a VAE as its configuration and state dict, which is loaded into this
 process's own VAE class). An answer is found by the name of the function its exercise asks for,
 else by nbgrader's ``grade_id``, else by cell id, so an answer typed into a new cell, a deleted
-stub or lost metadata change nothing. A crash, an ``exit()`` or a hang costs only its own
-exercise; a worker that cannot start is retried, then recorded.
+stub or lost metadata change nothing. A crash, an ``exit()`` or a hang costs only its own exercise;
+a worker that cannot start is retried, then recorded.
 
 The result is a CSV written at the end (a temporary file renamed into place), one row per
 submission and one column per exercise (``pass``, ``fail``, ``error``, ``timeout``; ``invalid``
@@ -39,7 +42,6 @@ from pathlib import Path
 
 import nbformat
 
-from elbo_lib import exercises as checks
 from elbo_lib import harness
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -47,7 +49,7 @@ import sandbox
 from student_version import student_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
-SOLUTION = ROOT / "instructors" / "17_exercises_solutions.ipynb"
+SOLUTIONS = ROOT / "instructors"
 STATUSES = ("pass", "fail", "error", "timeout", "invalid")
 ATTEMPTS = 3  # tries to start a worker
 MEMORY = 2 << 30  # bytes a worker may allocate beyond what it starts with
@@ -262,7 +264,7 @@ class Grader:
                 return "error", f"the answer's cell raised {raised.get('type')}"
             remote = Remote(worker, exercise.function, deadline)
             with _quiet():
-                passed = getattr(checks, exercise.check)(remote)
+                passed = harness.find_check(exercise.check)(remote)
             if passed:
                 return "pass", ""
             if remote.timed_out:
@@ -374,6 +376,25 @@ def submissions_in(folder):
     return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".ipynb" and p.is_file())
 
 
+def _grade_ids(path):
+    """The grade ids of the answer cells of the notebook at ``path`` (none if it cannot be read)."""
+    try:
+        notebook = nbformat.reads(Path(path).read_text(encoding="utf-8"), as_version=4)
+    except Exception:
+        return set()
+    return {_key(c) for c in notebook.cells if _is_answer(c)}
+
+
+def solution_for(paths, solutions=SOLUTIONS):
+    """The solution notebook in ``solutions`` whose answers' grade ids the notebooks at ``paths``
+    share most; None if none or several share the most."""
+    seen = set().union(*map(_grade_ids, paths))
+    shared = {s: len(_grade_ids(s) & seen) for s in sorted(solutions.glob("*_solutions.ipynb"))}
+    best = max(shared.values(), default=0)
+    found = [s for s, n in shared.items() if n == best]
+    return found[0] if best and len(found) == 1 else None
+
+
 def write_atomically(path, rows):
     """Write the CSV ``rows`` to a temporary file beside ``path``, then rename it into place."""
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
@@ -390,7 +411,9 @@ def write_atomically(path, rows):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("submissions", type=Path, help="a folder of submitted .ipynb files")
-    parser.add_argument("--solution", type=Path, default=SOLUTION)
+    parser.add_argument(
+        "--solution", type=Path, help="the solution version (default: found from the grade ids)"
+    )
     parser.add_argument("--out", type=Path, default=Path("grades.csv"))
     parser.add_argument(
         "--timeout", type=_seconds, default=300.0, help="seconds for one exercise (default 300)"
@@ -401,6 +424,13 @@ def main(argv=None):
     os.environ.pop("NBGRADER_EXECUTION", None)  # the checks report to this process, not raise
     if not args.submissions.is_dir():
         parser.error(f"{args.submissions} is not a folder")
+    paths = submissions_in(args.submissions)
+    args.solution = args.solution or solution_for(paths)
+    if args.solution is None:
+        parser.error(
+            f"--solution: no one notebook of {SOLUTIONS} matches the grade ids of the submissions "
+            f"in {args.submissions}: name the solution version"
+        )
     try:
         template, _ = student_notebook(args.solution, args.solution.parent)
         names = [e.name for e in exercises(template)]
@@ -412,7 +442,6 @@ def main(argv=None):
         if only - set(names):
             parser.error(f"--exercises: no exercise {', '.join(sorted(only - set(names)))}")
         names = [n for n in names if n in only]
-    paths = submissions_in(args.submissions)
     out = args.out.resolve()
     if out in {p.resolve() for p in [*paths, args.solution]} or out.suffix.lower() == ".ipynb":
         parser.error(f"--out {args.out} would overwrite an input: write the grades elsewhere")

@@ -28,7 +28,7 @@ STUBS = {
     "code": ("# YOUR CODE HERE", "raise NotImplementedError()"),
     "markdown": ("YOUR ANSWER HERE",),
 }
-NOTEBOOK_LINK = re.compile(r"\]\(([^)#\s]+\.(?:ipynb|md))")  # a notebook or the notation
+NOTEBOOK_LINK = re.compile(r"\]\(([^)#\s]+\.(?:ipynb|md))")  # notebooks and NOTATION.md
 
 
 def strip_solutions(source, cell_type="code"):
