@@ -25,6 +25,7 @@ from elbo_lib.harness import (
     call,
     compare,
     exercise,
+    in_key,
     input_rng,
     numbers,
     pair,
@@ -197,7 +198,7 @@ def _cubic_gradient(mu, s):
     return np.array([3 * mu**2 + 3 * s**2, 3 * mu * s**2])
 
 
-def mean_baseline_estimates(mu, s, n_samples, repeats, rng):
+def _mean_baseline_estimates(mu, s, n_samples, repeats, rng):
     r"""``repeats`` estimates :math:`\frac1S \sum_i (f(z_i) - \bar f)\,\nabla \log q(z_i)` of
     :math:`(\partial_\mu, \partial_{\log s^2})\,\mathbb E[z^3]`, each from S = ``n_samples``
     draws, with the baseline :math:`\bar f = \frac1S\sum_j f(z_j)`: an array (repeats, 2)."""
@@ -242,7 +243,7 @@ def check_mean_baseline_expectation(mean_baseline_expectation):
             shapes={(): "return the pair (∂μ, ∂log s²) as an array of 2 numbers"},
             nonfinite="the expectation is finite",
         )
-        draws = mean_baseline_estimates(
+        draws = _mean_baseline_estimates(
             mu, s, n, 100_000, np.random.default_rng(rng.integers(2**32))
         )
         mean, error = draws.mean(axis=0), draws.std(axis=0, ddof=1) / math.sqrt(len(draws))
@@ -368,6 +369,7 @@ def check_predicted_relaxed_sample(predicted_relaxed_sample):
     torch.manual_seed(int(input_rng(5).integers(2**62)))
     y = relaxed.sample((1_000_000,))
     frequency, mean = float((y.argmax(-1) == 2).double().mean()), float(y[:, 2].mean())
+    in_key((frequency, mean))  # what the prediction is graded against
     told = (
         f"you predicted ({frequency_got:.3f}, {mean_got:.3f}); the check measures "
         f"{estimate(np.array([frequency, mean]), 4)} from a million samples"
@@ -405,7 +407,7 @@ _MODEL_CALLS = frozenset(
 
 
 @functools.cache
-def baseline_model():
+def _baseline_model():
     """Notebook 08's VAE, trained as there: ``VAE(z_dim=8)`` (one hidden layer of 256 units),
     ``train_vae`` for 40 epochs at its defaults (Adam, lr 3e-3, batches of 128), seed 0."""
     x_train = load_digits()[0]
@@ -416,7 +418,7 @@ def baseline_model():
     return model.eval()
 
 
-def held_out_log_likelihood(model, seed):
+def _held_out_log_likelihood(model, seed):
     r"""The mean over the 360 test digits of :math:`\mathcal L_K`, K = :data:`PROJECT_K`, nats."""
     with torch.no_grad():
         return float(
@@ -453,7 +455,7 @@ def check_best_vae(train_best_vae):
     pixels, at most two hidden layers of 512 units, at most 16 latent dimensions) trained by the
     student's own loop within 30 s. Its held-out :math:`\mathcal L_{500}` on the 360 test digits
     must beat the baseline's, notebook 08's VAE trained by the library as there
-    (:func:`baseline_model`), by at least 0.6 nats per image. The model is rebuilt in the library's
+    (:func:`_baseline_model`), by at least 0.6 nats per image. The model is rebuilt in the library's
     own class from its configuration and weights, so only the weights count."""
     rng = input_rng(6)
     seed, eval_seed = int(rng.integers(1000)), int(rng.integers(2**31))
@@ -462,12 +464,12 @@ def check_best_vae(train_best_vae):
         model = call(train_best_vae, x_train, seed, limit=PROJECT_TIME_LIMIT, allow=_MODEL_CALLS)
     model = _rebuilt(model)
     try:
-        ours = held_out_log_likelihood(model, eval_seed)
+        ours = _held_out_log_likelihood(model, eval_seed)
     except (ValueError, RuntimeError) as error:
         raise Wrong(f"the trained model cannot be evaluated ({error})") from None
     if not math.isfinite(ours):
         raise Wrong("the held-out log-likelihood is not finite: did the training diverge?")
-    baseline = held_out_log_likelihood(baseline_model(), eval_seed)
+    baseline = _held_out_log_likelihood(_baseline_model(), eval_seed)
     told = (
         f"held-out L_{PROJECT_K}: yours {estimate(ours)} nats per image, notebook 08's VAE "
         f"{estimate(baseline)} (trained by the check), a difference of {estimate(ours - baseline)}"

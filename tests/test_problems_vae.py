@@ -208,7 +208,7 @@ def test_mean_baseline_mistakes_have_their_hints(wrong, hint, capsys):
 def test_the_bias_of_the_mean_baseline_is_measured(mu, s, n):
     """The claim the check grades, measured: the batch mean keeps 1 − 1/S of the gradient, and
     the leave-one-out estimator (the batch mean times S/(S − 1)) is unbiased."""
-    draws = pv.mean_baseline_estimates(mu, s, n, 400_000, np.random.default_rng(7))
+    draws = pv._mean_baseline_estimates(mu, s, n, 400_000, np.random.default_rng(7))
     mean, error = draws.mean(0), draws.std(0, ddof=1) / math.sqrt(len(draws))
     assert np.all(np.abs(mean - (1 - 1 / n) * _gradient(mu, s)) < 5 * error)
     assert np.all(np.abs(mean - _gradient(mu, s)) > 5 * error)  # visibly biased
@@ -318,7 +318,7 @@ def test_the_measurement_of_the_prediction_changes_with_the_grading_seed(capsys,
 
 @pytest.fixture(scope="module")
 def baseline():
-    return pv.held_out_log_likelihood(pv.baseline_model(), 0)
+    return pv._held_out_log_likelihood(pv._baseline_model(), 0)
 
 
 def test_the_baseline_is_notebook_08s_model(baseline):
@@ -352,7 +352,7 @@ class _ZeroLikelihood(VAE):
 
 def test_a_subclass_that_fakes_its_likelihood_fails(capsys, baseline):
     fake = _ZeroLikelihood(z_dim=8)
-    assert pv.held_out_log_likelihood(fake, 0) > baseline + 10  # what a trusting check would see
+    assert pv._held_out_log_likelihood(fake, 0) > baseline + 10  # what a trusting check would see
     result, out = verdict(pv.check_best_vae, lambda x, seed: fake, capsys)
     assert result is False and "beat it by" in out, out
 
@@ -409,7 +409,7 @@ def _torch_bernoulli(phi, f0, f1, b):
 
 
 def _library_estimates(mu, s, n):
-    return pv.mean_baseline_estimates(mu, s, n, 1000, np.random.default_rng(0)).mean(0)
+    return pv._mean_baseline_estimates(mu, s, n, 1000, np.random.default_rng(0)).mean(0)
 
 
 def _measured_prediction():
@@ -423,7 +423,7 @@ def _measured_prediction():
     [
         (pv.check_cubic_gradient_variances, _scipy_moments, "scipy"),
         (pv.check_bernoulli_score_variance, _torch_bernoulli, "torch.distributions"),
-        (pv.check_mean_baseline_expectation, _library_estimates, "mean_baseline_estimates"),
+        (pv.check_mean_baseline_expectation, _library_estimates, "_mean_baseline_estimates"),
         (pv.check_predicted_relaxed_sample, _measured_prediction, "torch.distributions"),
     ],
 )
