@@ -2,10 +2,13 @@
 hint, a delegating answer fails, the inputs change with the grading seed, and the references the
 checks compare against agree with independent computations (Monte Carlo, quadrature)."""
 
+import csv
 import math
 import re
 import sys
+from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 import torch
@@ -16,6 +19,9 @@ from torch.nn import functional as F
 from elbo_lib import harness
 from elbo_lib import problems_vae as pv
 from elbo_lib.vae import VAE, train_vae
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import student_version
 
 # Honest answers, written as a student would ---------------------------------------------------
 
@@ -444,3 +450,101 @@ def test_the_mini_projects_training_seed_follows_the_grading_seed(capsys, monkey
         assert pv.check_best_vae(untrained) is False
     assert "beat it by" in capsys.readouterr().out
     assert seeds[0] != seeds[1]
+
+
+# The notebook and the grader --------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTION = ROOT / "instructors" / "19_problems_estimators_and_vae_solutions.ipynb"
+STUDENT = ROOT / "notebooks" / "19_problems_estimators_and_vae.ipynb"
+CODE_EXERCISES, WRITTEN = 6, 2
+
+
+def _graded(path, kind):
+    cells = nbformat.read(path, as_version=4).cells
+    return [c for c in cells if c.metadata.get("nbgrader", {}).get(kind)]
+
+
+def test_every_answer_has_its_metadata_and_every_code_answer_a_check():
+    answers = [c for c in _graded(SOLUTION, "solution") if c.cell_type == "code"]
+    written = [c for c in _graded(SOLUTION, "solution") if c.cell_type == "markdown"]
+    checks = [c for c in _graded(SOLUTION, "grade") if c.cell_type == "code"]
+    assert len(answers) == len(checks) == CODE_EXERCISES and len(written) == WRITTEN
+    ids = [c.metadata.nbgrader.grade_id for c in answers]
+    assert all(i.startswith("vae_") for i in ids)
+    assert [c.metadata.nbgrader.grade_id for c in checks] == [f"check_{i}" for i in ids]
+    assert all(c.metadata.nbgrader.locked and c.source.startswith("check_") for c in checks)
+    assert all("**Rubric" in c.source and c.metadata.nbgrader.points for c in written)
+
+
+def test_the_committed_student_version_is_what_the_solution_version_generates():
+    generated, regions = student_version.student_notebook(SOLUTION, STUDENT.parent)
+    committed = nbformat.read(STUDENT, as_version=4)
+    assert regions == CODE_EXERCISES + WRITTEN
+
+    def same(cell):
+        metadata = {k: v for k, v in cell.metadata.items() if k != "execution"}
+        return cell.cell_type, cell.get("id"), cell.source, metadata
+
+    assert [same(c) for c in committed.cells] == [same(c) for c in generated.cells]
+
+
+def test_every_kind_of_exercise_is_there_and_says_where_the_lecture_stops():
+    cells = nbformat.read(SOLUTION, as_version=4).cells
+    statements = [c.source for c in cells if c.source.startswith("## Exercise")]
+    kinds = [s.splitlines()[0].rsplit("(", 1)[1].rstrip(")") for s in statements]
+    assert kinds.count("derivation") == 2
+    for kind in ("proof", "paper to code", "predict then measure", "mini-project"):
+        assert kind in kinds
+    assert "written answer" in kinds
+    assert all("*Practises [notebook 0" in s and "Where the lecture" in s for s in statements)
+
+
+CHEATING = """
+from elbo_lib.vae import VAE as _Library
+
+
+class Confident(_Library):
+    def log_likelihood(self, x, z):
+        return torch.zeros(z.shape[:-1])
+
+
+def train_best_vae(x_train, seed):
+    return Confident(z_dim=8)
+
+
+def concrete_log_density(y, logits, tau):
+    relaxed = torch.distributions.RelaxedOneHotCategorical(
+        torch.tensor(tau), logits=torch.as_tensor(logits)
+    )
+    return relaxed.log_prob(torch.as_tensor(y))
+"""
+
+
+def test_the_grader_passes_the_solutions_and_fails_the_stubs_and_two_cheats(tmp_path):
+    """tools/grade.py with its workers and its own seed: the solution version passes every
+    exercise, the student version none; a submission whose new cell hands the Concrete density to
+    torch.distributions and returns, for the mini-project, an untrained VAE whose log_likelihood
+    claims 0 nats fails those two exercises only."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("grade", ROOT / "tools" / "grade.py")
+    grade = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grade)
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    nbformat.write(nbformat.read(SOLUTION, as_version=4), folder / "solution.ipynb")
+    nbformat.write(nbformat.read(STUDENT, as_version=4), folder / "student.ipynb")
+    cheating = nbformat.read(SOLUTION, as_version=4)
+    cheating.cells.append(nbformat.v4.new_code_cell(CHEATING.strip()))
+    nbformat.write(cheating, folder / "cheating.ipynb")
+    out = tmp_path / "grades.csv"
+    grade.main([str(folder), "--solution", str(SOLUTION), "--out", str(out)])
+    with out.open() as f:
+        rows = {row["submission"]: row for row in csv.DictReader(f)}
+    exercises = [k for k in rows["solution.ipynb"] if k.startswith("vae_")]
+    assert len(exercises) == CODE_EXERCISES
+    assert [rows["solution.ipynb"][e] for e in exercises] == ["pass"] * CODE_EXERCISES
+    assert [rows["student.ipynb"][e] for e in exercises] == ["fail"] * CODE_EXERCISES
+    expected = ["pass", "pass", "pass", "fail", "pass", "fail"]
+    assert [rows["cheating.ipynb"][e] for e in exercises] == expected
