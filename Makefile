@@ -54,7 +54,8 @@ site: $(READY) $(MATHJAX)
 student: $(READY)
 	$(VENV)/bin/python tools/student_version.py
 
-# Grade a folder of submitted exercise notebooks: make grade SUBMISSIONS=dir (writes grades.csv).
+# Grade a folder of submitted notebooks (17 or a problem set): make grade SUBMISSIONS=dir (writes
+# grades.csv).
 # Student code runs only in confined worker processes (tools/sandbox.py), never in the grader.
 grade: $(READY)
 	$(VENV)/bin/python tools/grade.py $(SUBMISSIONS) --out grades.csv
