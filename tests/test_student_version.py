@@ -98,6 +98,37 @@ def test_every_answer_has_nbgrader_metadata_and_a_check(solution):
     assert all(c.metadata.nbgrader.grade and c.metadata.nbgrader.points > 0 for c in written)
 
 
+PROBLEM_SETS = {  # notebook: (grade-id prefix, the lectures it practises)
+    "18": ("theory_", range(1, 6)),
+    "19": ("vae_", range(6, 9)),
+    "20": ("analysis_", range(9, 13)),
+    "21": ("gaps_", range(13, 17)),
+}
+
+
+@pytest.mark.parametrize("number", sorted(PROBLEM_SETS))
+def test_each_problem_set_has_every_kind_and_says_where_the_lecture_stops(number):
+    (solution,) = [s for s in SOLUTIONS if s.name.startswith(f"{number}_problems_")]
+    prefix, lectures = PROBLEM_SETS[number]
+    cells = nbformat.read(solution, as_version=4).cells
+    assert all(
+        c.metadata.nbgrader.grade_id.startswith(prefix) for c in _cells(solution, "solution")
+    )
+    statements = [" ".join(c.source.split()) for c in cells if c.source.startswith("## Exercise")]
+    headings = [c.source.splitlines()[0] for c in cells if c.source.startswith("## Exercise")]
+    kinds = [h.rsplit("(", 1)[1].rstrip(")") for h in headings]
+    assert kinds.count("derivation") >= 2, kinds
+    for kind in ("proof", "paper to code", "mini-project", "written answer"):
+        assert kind in kinds, kind
+    if number != "21":
+        assert "predict then measure" in kinds
+    assert all("*Practises" in s and "Where the lecture" in s for s in statements)
+    practised = {int(n) for s in statements for n in re.findall(r"notebook (\d\d)", s)}
+    assert set(lectures) <= practised, sorted(practised)
+    written = [c for c in _cells(solution, "solution") if c.cell_type == "markdown"]
+    assert written and all("**Rubric" in c.source for c in written)
+
+
 def test_notebook_17_has_its_nineteen_exercises():
     assert len(_code_exercises(SOLUTION)) == EXERCISES
 
