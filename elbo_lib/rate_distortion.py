@@ -33,7 +33,6 @@ from elbo_lib.validation import (
     function,
     hidden,
     non_negative,
-    non_negative_number,
     optional,
     positive_real,
     real,
@@ -68,7 +67,6 @@ def train_beta_vae(
     r"""A :class:`~elbo_lib.vae.VAE` initialised with ``seed`` and trained on ``x`` to minimise
     :math:`D + \beta R` (:func:`~elbo_lib.vae.train_vae`, which calls ``callback`` after each
     epoch); the global random state is left untouched."""
-    beta = non_negative_number(beta, "beta")
     check_images(x, "x", unit_interval=True)
     with seeded(seed):
         model = VAE(x_dim=x.shape[1], z_dim=z_dim, hidden=hidden)

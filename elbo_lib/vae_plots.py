@@ -14,7 +14,6 @@ from matplotlib.patches import Patch
 
 from elbo_lib.data import IMAGE_SHAPE
 from elbo_lib.plots import latent_scatter
-from elbo_lib.vae import VAE
 from elbo_lib.validation import (
     COUNT_LIMIT,
     anything,
@@ -24,10 +23,9 @@ from elbo_lib.validation import (
     count,
     finite_values,
     flag,
+    instance,
     integer,
     optional,
-    positive_int,
-    positive_number,
     positive_real,
     text,
     vae_model,
@@ -48,7 +46,6 @@ def image_grid(ax, images, ncols=10, row_labels=None, title=None):
     if images.size == 0 or images.size % 64:
         raise ValueError(f"images must be rows of 64 pixels, got shape {images.shape}")
     images = images.reshape(-1, *IMAGE_SHAPE)
-    ncols = positive_int(ncols, "ncols")
     nrows = math.ceil(len(images) / ncols)
     h, w = IMAGE_SHAPE
     canvas = np.full((nrows * (h + 1) - 1, ncols * (w + 1) - 1), np.nan)
@@ -83,17 +80,15 @@ def training_curve(ax, history, reference=None, reference_label=None):
 
 
 @validate(
-    ax=axes, ks=anything, log_likelihoods=anything, amortized_elbo=anything, refined_elbo=anything
+    ax=axes,
+    ks=finite_values,
+    log_likelihoods=finite_values,
+    amortized_elbo=finite_values,
+    refined_elbo=finite_values,
 )
 def iwae_against_k(ax, ks, log_likelihoods, amortized_elbo, refined_elbo):
     r"""The importance-sampled :math:`\log p(x)` estimates (average over images) against the
     number of samples K, beside the amortized and refined ELBOs they bound from above."""
-    check_finite(
-        ks=ks,
-        log_likelihoods=log_likelihoods,
-        amortized_elbo=amortized_elbo,
-        refined_elbo=refined_elbo,
-    )
     ax.plot(ks, log_likelihoods, "o-", color=LOG_PX, label=r"IWAE bound $\mathcal{L}_K$")
     ax.axhline(refined_elbo, color=REFINED, ls="--", label="refined ELBO (per-image Gaussian q*)")
     ax.axhline(amortized_elbo, color=AMORTIZED, ls=":", label="amortized ELBO (encoder's q)")
@@ -105,18 +100,15 @@ def iwae_against_k(ax, ks, log_likelihoods, amortized_elbo, refined_elbo):
 
 @validate(
     ax=axes,
-    log_likelihood=anything,
-    refined_elbo=anything,
-    amortized_elbo=anything,
+    log_likelihood=finite_values,
+    refined_elbo=finite_values,
+    amortized_elbo=finite_values,
     title=optional(text),
 )
 def gap_bars(ax, log_likelihood, refined_elbo, amortized_elbo, title=None):
     r"""The three numbers of one image (or averages) as points on a common nats axis, with the
     two gaps of :math:`\log p(x) - \mathrm{ELBO} = \text{approximation gap} +
     \text{amortization gap}` stacked in a floating bar that ends at log p(x)."""
-    check_finite(
-        log_likelihood=log_likelihood, refined_elbo=refined_elbo, amortized_elbo=amortized_elbo
-    )
     values = [amortized_elbo, refined_elbo, log_likelihood]
     names = ["amortized\nELBO", "refined\nELBO", "log p(x)\n(IWAE)", "gaps"]
     approximation = log_likelihood - refined_elbo
@@ -155,7 +147,6 @@ def gap_bars(ax, log_likelihood, refined_elbo, amortized_elbo, title=None):
 def aggregate_posterior(ax, z, labels, title=None):
     r"""Samples of the aggregate posterior :math:`\bar q(z) = \frac1N\sum_n q(z \mid x_n)` in a 2-D
     latent space, coloured by digit, over the prior's circles of radius 1, 2 and 3."""
-    check_finite(z=z, labels=labels)
     latent_scatter(ax, np.asarray(z), np.asarray(labels))
     angle = np.linspace(0, 2 * np.pi, 200)
     for radius in (1, 2, 3):
@@ -175,7 +166,6 @@ def aggregate_posterior(ax, z, labels, title=None):
 def surgery_bar(ax, surgery, n):
     r"""The average KL as a stacked bar: :math:`I_q(X; Z)` + KL(q̄(z) ‖ p(z)), with log N, the
     ceiling of the mutual information over N images."""
-    positive_int(n, "n")
     mi, marginal, average = (
         surgery["mutual_information"],
         surgery["marginal_kl"],
@@ -201,7 +191,6 @@ def surgery_bar(ax, surgery, n):
 def surgery_by_model(ax, surgeries, n):
     r"""One stacked bar per model: :math:`I_q(X; Z)` + KL(q̄(z) ‖ p(z)) from
     :func:`elbo_lib.diagnostics.elbo_surgery`, keyed by the model's name, with log N."""
-    positive_int(n, "n")
     if not surgeries:
         raise ValueError("surgeries must name at least one model")
     names = list(surgeries)
@@ -219,7 +208,6 @@ def surgery_by_model(ax, surgeries, n):
 def surgery_against_beta(ax, betas, results, n):
     """The three terms of :func:`elbo_lib.diagnostics.elbo_surgery` against β (log scale),
     with log N."""
-    check_finite(betas=betas)
     for key, label, colour in (
         ("average_kl", "average KL (rate)", "0.4"),
         ("mutual_information", "I(X; Z)", "C0"),
@@ -237,8 +225,6 @@ def traversal_images(model, unit, values):
     r"""The decoder's output along one latent axis: :math:`z = v\,e_{\text{unit}}` for each v in
     ``values``, every other unit at the prior mean 0. Pixel probabilities (Bernoulli decoder) or
     means (Gaussian), a tensor (len(values), x_dim)."""
-    if not isinstance(model, VAE):
-        raise ValueError(f"model must be a VAE, got {type(model).__name__}")
     if integer(unit, "unit") >= model.z_dim:
         raise ValueError(f"unit must be an integer in [0, {model.z_dim}), got {unit!r}")
     values = torch.as_tensor(as_numpy(values, "values", np.float32))
@@ -262,8 +248,6 @@ def traversal_images(model, unit, values):
 def latent_traversals(ax, model, units, values, row_labels=None, title=None):
     """Latent traversals: one row per unit of ``units``, the decoder's output as that unit runs
     over ``values`` (:func:`traversal_images`), left to right."""
-    if not isinstance(model, VAE):
-        raise ValueError(f"model must be a VAE, got {type(model).__name__}")
     if not (isinstance(units, list | tuple | range) and units) or not all(
         isinstance(u, int) and not isinstance(u, bool) and 0 <= u < model.z_dim for u in units
     ):
@@ -367,13 +351,9 @@ def _square_view(ax, box, title, handles=None):
         ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
 
 
-@validate(fig=anything, refined=flag)
+@validate(fig=instance(FigureBase, what="matplotlib Figure"), refined=flag)
 def posterior_legend(fig, refined=True):
     """One key below all the :func:`posterior_and_q` panels of ``fig`` (constrained layout)."""
-    if not isinstance(fig, FigureBase):
-        raise ValueError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
-    if not isinstance(refined, bool):
-        raise ValueError(f"refined must be True or False, got {refined!r}")
     fig.legend(handles=_posterior_handles(refined), loc="outside lower center", ncols=3)
 
 
@@ -435,13 +415,9 @@ def posterior_and_flow(ax, z1, z2, log_posterior, log_q, gaussian=None, title=No
     _square_view(ax, box, title or "True posterior and the flow's q", handles)
 
 
-@validate(fig=anything, gaussian=flag)
+@validate(fig=instance(FigureBase, what="matplotlib Figure"), gaussian=flag)
 def flow_legend(fig, gaussian=True):
     """One key below all the :func:`posterior_and_flow` panels of ``fig`` (constrained layout)."""
-    if not isinstance(fig, FigureBase):
-        raise ValueError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
-    if not isinstance(gaussian, bool):
-        raise ValueError(f"gaussian must be True or False, got {gaussian!r}")
     fig.legend(handles=_flow_handles(gaussian), loc="outside lower center", ncols=3)
 
 
@@ -494,7 +470,6 @@ def latent_manifold(ax, images, extent):
         raise ValueError(f"images must have shape (m, m, 64) with m ≥ 2, got {pixels.shape}")
     if pixels.shape[2] != 64 or np.any((pixels < 0) | (pixels > 1)):
         raise ValueError("images must hold 64 pixels per tile, each in [0, 1]")
-    positive_number(extent, "extent")
     images = np.asarray(images, dtype=float)
     m = images.shape[0]
     h, w = IMAGE_SHAPE
