@@ -12,6 +12,7 @@ from elbo_lib.validation import (
     anything,
     as_numpy,
     choice,
+    fraction,
     numpy_covariance,
     numpy_finite,
     positive_values,
@@ -134,13 +135,11 @@ def _check_density(log_p, grid):
     return grid, log_p
 
 
-@validate(grid=numpy_finite, separation=real(0.0, 1e150, strict=False), weight=real(0.0, 1.0))
+@validate(grid=numpy_finite, separation=real(0.0, 1e150, strict=False), weight=fraction)
 def mixture_log_density(grid, separation, weight=0.5):
     r""":math:`\log\big(\pi\,\mathcal N(z; -\Delta/2, 1) + (1-\pi)\,\mathcal N(z; \Delta/2, 1)\big)`
     at each z of ``grid``: two unit-variance modes a separation Δ apart, the left one of weight
     π."""
-    if weight == 1:
-        raise ValueError("weight must lie strictly between 0 and 1, got 1.0")
     return np.logaddexp(
         np.log(weight) + log_normal(grid, -separation / 2),
         np.log1p(-weight) + log_normal(grid, separation / 2),

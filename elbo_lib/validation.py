@@ -353,19 +353,24 @@ log_weights = Kind("log_weights", _log_weights, array=True)
 numpy_finite = Kind("numpy_finite", lambda v, n, xp: as_numpy(v, n))
 
 
-def real(low=-math.inf, high=math.inf, *, strict=True):
-    """A finite real number in (low, high] (or [low, high] when not ``strict``), as a float."""
-    return Kind(
-        "real",
-        lambda v, n, xp: number(_scalar(v), n, low=low, high=high, strict=strict),
-        limits=(low, high, strict),
-    )
+def real(low=-math.inf, high=math.inf, *, strict=True, below=False):
+    """A finite real number in (low, high] (or [low, high] when not ``strict``; with ``high``
+    left out too when ``below``), as a float."""
+
+    def check(value, name, xp):
+        value = number(_scalar(value), name, low=low, high=high, strict=strict)
+        if below and value == high:
+            raise ValueError(f"{name} must lie in ({low:g}, {high:g}), got {value!r}")
+        return value
+
+    return Kind("real", check, limits=(low, high, strict, below))
 
 
 real_number = real()
 positive_real = real(0.0)
 non_negative = real(0.0, strict=False)
 probability = real(0.0, 1.0, strict=False)
+fraction = real(0.0, 1.0, below=True)  # in the open interval (0, 1)
 
 COUNT_LIMIT = 10**6
 
