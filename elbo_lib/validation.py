@@ -550,6 +550,16 @@ vae_model = _model_of("elbo_lib.vae", "VAE")  # imported on use: no torch for nu
 linear_gaussian_model = _model_of("elbo_lib.linear_gaussian", "LinearGaussian")
 
 
+def _vae_2d(value, name, xp):
+    value = vae_model(value, name, xp)
+    if value.z_dim != 2:
+        raise ValueError(f"{name} must have a 2-D latent (z_dim == 2), got z_dim = {value.z_dim}")
+    return value
+
+
+vae_2d = Kind("model", _vae_2d, limits=vae_model.limits)  # a VAE whose latent is a plane
+
+
 def _layers(value, name, xp):
     sizes = _sizes(value, name, xp)
     if not sizes:

@@ -45,7 +45,7 @@ from elbo_lib.validation import (
     real_number,
     seed,
     text,
-    vae_model,
+    vae_2d,
     validate,
 )
 
@@ -449,7 +449,7 @@ def posterior_explorer(images, grid, mu, logvar, refined=None, names=None):
     return SliderFigure(draw, {"index": slider}, ncols=2, width_ratios=(1, 3), figsize=(8.5, 3.6))
 
 
-@validate(model=vae_model, mu=anything, labels=anything, extent=positive_real)
+@validate(model=vae_2d, mu=anything, labels=anything, extent=positive_real)
 def latent_explorer(model, mu, labels, extent=3.0):
     r"""Sliders for a latent point :math:`(z_1, z_2)` of a model with a 2-D latent: the point
     over the posterior means ``mu`` (n, 2) of images with digit ``labels``, beside the decoder's
@@ -458,8 +458,6 @@ def latent_explorer(model, mu, labels, extent=3.0):
 
     from elbo_lib import vae_plots
 
-    if model.z_dim != 2:
-        raise ValueError(f"model must be a VAE with a 2-D latent, got {model!r}")
     mu = as_numpy(mu, "mu")
     if mu.ndim != 2 or mu.shape[1] != 2:
         raise ValueError(f"mu must have shape (n, 2), got {mu.shape}")
@@ -485,7 +483,7 @@ def latent_explorer(model, mu, labels, extent=3.0):
 
 
 @validate(
-    model=vae_model,
+    model=vae_2d,
     images=anything,
     grid=anything,
     fits=anything,
@@ -505,8 +503,6 @@ def flow_explorer(model, images, grid, fits=None, names=None, max_length=8):
     from elbo_lib import flows, vae_plots
     from elbo_lib.diagnostics import check_grid, grid_kl_of_density
 
-    if model.z_dim != 2:
-        raise ValueError(f"model must be a VAE with a 2-D latent, got {model!r}")
     images = model.check_data(images, "images")
     check_grid(grid, len(images))
     fits = {} if fits is None else fits
