@@ -23,6 +23,7 @@ from elbo_lib.validation import (
     count,
     finite_values,
     flag,
+    gaussian_pair,
     instance,
     integer,
     optional,
@@ -291,7 +292,7 @@ def posterior_and_q(ax, z1, z2, log_posterior, mu, logvar, refined=None, title=N
         if value.shape != (2,):
             raise ValueError(f"{name} must hold two numbers, got shape {value.shape}")
     if refined is not None:
-        refined = _gaussian_pair(refined, "refined")
+        refined = gaussian_pair(refined, "refined", (2,))
     z1, z2 = np.asarray(z1, dtype=float), np.asarray(z2, dtype=float)
     density = np.exp(np.asarray(log_posterior, dtype=float))
     levels = _mass_levels(density, ELLIPSE_MASSES)
@@ -305,17 +306,6 @@ def posterior_and_q(ax, z1, z2, log_posterior, mu, logvar, refined=None, title=N
         box = _sd_ellipses(ax, m, lv, box, colour, style, lw=1.2)
     handles = _posterior_handles(refined is not None) if legend else None
     _square_view(ax, box, title or "True posterior and q", handles)
-
-
-def _gaussian_pair(value, name):
-    """``value`` as a pair (mu, logvar) of two numpy arrays of two numbers each, or a ValueError
-    naming ``name``."""
-    if not (isinstance(value, tuple | list) and len(value) == 2):
-        raise ValueError(f"{name} must be a pair (mu, logvar), got {value!r}")
-    value = tuple(as_numpy(v, name) for v in value)
-    if any(v.shape != (2,) for v in value):
-        raise ValueError(f"{name} must be a pair (mu, logvar) of two numbers each")
-    return value
 
 
 def _sd_ellipses(ax, mu, logvar, box, colour, style, lw):
@@ -391,7 +381,7 @@ def posterior_and_flow(ax, z1, z2, log_posterior, log_q, gaussian=None, title=No
     _check_posterior(z1, z2, log_posterior)
     _check_posterior(z1, z2, log_q, name="log_q")
     if gaussian is not None:
-        gaussian = _gaussian_pair(gaussian, "gaussian")
+        gaussian = gaussian_pair(gaussian, "gaussian", (2,))
     z1, z2 = np.asarray(z1, dtype=float), np.asarray(z2, dtype=float)
     box = [np.inf, -np.inf, np.inf, -np.inf]
     for log_density, filled in ((log_posterior, True), (log_q, False)):

@@ -560,6 +560,17 @@ def _vae_2d(value, name, xp):
 vae_2d = Kind("model", _vae_2d, limits=vae_model.limits)  # a VAE whose latent is a plane
 
 
+def gaussian_pair(value, name, shape):
+    """``value`` as a pair (mu, logvar) of finite numpy arrays of ``shape``, or a ValueError
+    naming ``name``."""
+    if not (isinstance(value, tuple | list) and len(value) == 2):
+        raise ValueError(f"{name} must be a pair (mu, logvar), got {value!r}")
+    value = tuple(as_numpy(v, name) for v in value)
+    if any(v.shape != tuple(shape) for v in value):
+        raise ValueError(f"{name} must be a pair (mu, logvar) of arrays of shape {tuple(shape)}")
+    return value
+
+
 def _layers(value, name, xp):
     sizes = _sizes(value, name, xp)
     if not sizes:

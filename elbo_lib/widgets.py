@@ -37,6 +37,7 @@ from elbo_lib.validation import (
     count,
     flag,
     function,
+    gaussian_pair,
     instance,
     integer,
     linear_gaussian_model,
@@ -418,11 +419,7 @@ def posterior_explorer(images, grid, mu, logvar, refined=None, names=None):
     if mu.shape != (shape[0], 2) or logvar.shape != (shape[0], 2):
         raise ValueError(f"mu and logvar must have shape ({shape[0]}, 2), one row per image")
     if refined is not None:
-        if not (isinstance(refined, tuple | list) and len(refined) == 2):
-            raise ValueError(f"refined must be a pair (mu, logvar), got {refined!r}")
-        refined = tuple(as_numpy(r, "refined") for r in refined)
-        if any(r.shape != mu.shape for r in refined):
-            raise ValueError(f"refined must be a pair of arrays of shape {mu.shape}")
+        refined = gaussian_pair(refined, "refined", mu.shape)
     if names is not None and (isinstance(names, str) or len(names) != shape[0]):
         raise ValueError(f"names must hold one title per image, got {names!r}")
     images = np.asarray(images)
