@@ -286,7 +286,7 @@ def cavi_explorer(x, k, sigma2=1.0, *, iters=30, seeds=10):
     :math:`\log C!` (:func:`plot_gap`)."""
     import ipywidgets  # here, so that the formulas load without the widgets
 
-    from elbo_lib.widgets import _LAYOUT, _STYLE, SliderFigure
+    from elbo_lib.widgets import LAYOUT, STYLE, SliderFigure
 
     posterior = exact_posterior(x, k, sigma2)
     grid = _grid(x)
@@ -298,7 +298,7 @@ def cavi_explorer(x, k, sigma2=1.0, *, iters=30, seeds=10):
     gap_limits = (0.7 * max(min(gaps.min(), math.lgamma(k + 1)), 1e-9), 1.5 * max(gaps.max(), 1e-9))
     sliders = {
         name: ipywidgets.IntSlider(
-            value=value, min=0, max=high, description=label, style=_STYLE, layout=_LAYOUT
+            value=value, min=0, max=high, description=label, style=STYLE, layout=LAYOUT
         )
         for name, label, value, high in (
             ("t", "iteration t", iters, iters),

@@ -50,8 +50,8 @@ from elbo_lib.validation import (
     validate,
 )
 
-_STYLE = {"description_width": "initial"}
-_LAYOUT = {"width": "420px"}
+STYLE = {"description_width": "initial"}  # of every slider: the label in full, 420 px wide
+LAYOUT = {"width": "420px"}
 _SLIDERS = (ipywidgets.FloatSlider, ipywidgets.FloatLogSlider, ipywidgets.IntSlider)
 
 
@@ -73,8 +73,8 @@ def float_slider(description, low, high, value, step=0.01, *, continuous=True):
         step=step,
         description=description,
         continuous_update=continuous,
-        style=_STYLE,
-        layout=_LAYOUT,
+        style=STYLE,
+        layout=LAYOUT,
     )
 
 
@@ -94,8 +94,8 @@ def log_slider(description, low, high, value, *, continuous=True):
         description=description,
         readout_format=".3g",
         continuous_update=continuous,
-        style=_STYLE,
-        layout=_LAYOUT,
+        style=STYLE,
+        layout=LAYOUT,
     )
 
 
@@ -353,8 +353,8 @@ def choice_slider(description, options, value):
         options=list(options),
         value=value,
         description=description,
-        style=_STYLE,
-        layout=_LAYOUT,
+        style=STYLE,
+        layout=LAYOUT,
     )
 
 
@@ -427,7 +427,7 @@ def posterior_explorer(images, grid, mu, logvar, refined=None, names=None):
     log_posterior = np.asarray(grid["log_posterior"])
     names = [f"image {i}" for i in range(len(images))] if names is None else list(names)
     slider = ipywidgets.IntSlider(
-        value=0, min=0, max=len(images) - 1, description="image", style=_STYLE, layout=_LAYOUT
+        value=0, min=0, max=len(images) - 1, description="image", style=STYLE, layout=LAYOUT
     )
 
     def draw(ax_image, ax_posterior, index):
@@ -552,8 +552,8 @@ def flow_explorer(model, images, grid, fits=None, names=None, max_length=8):
             max=len(images) - 1,
             description="image",
             continuous_update=False,
-            style=_STYLE,
-            layout=_LAYOUT,
+            style=STYLE,
+            layout=LAYOUT,
         ),
         "length": ipywidgets.IntSlider(
             value=min(2, max_length),
@@ -561,8 +561,8 @@ def flow_explorer(model, images, grid, fits=None, names=None, max_length=8):
             max=max_length,
             description="flow length L",
             continuous_update=False,
-            style=_STYLE,
-            layout=_LAYOUT,
+            style=STYLE,
+            layout=LAYOUT,
         ),
     }
     return SliderFigure(draw, sliders, ncols=2, width_ratios=(1, 3), figsize=(9, 3.8))
