@@ -32,6 +32,7 @@ from elbo_lib.validation import (
     positive_array,
     positive_real,
     positive_values,
+    real_number,
     seed,
     skip_validation,
     validate,
@@ -242,8 +243,8 @@ def plot_fit(ax, x, fit, marginals=None, *, top=None):
 
 @validate(
     ax=axes,
-    elbo=anything,
-    log_px=anything,
+    elbo=numpy_finite,
+    log_px=real_number,
     current=optional(count(0, 2**62)),
     floor=optional(positive_real),
 )
@@ -253,10 +254,8 @@ def plot_gap(ax, elbo, log_px, current=None, *, floor=None):
     marked and, if given, a line at ``floor`` (e.g. :math:`\log C!`, the part of the gap that
     label switching costs a unimodal q). A gap under 1e-9 nats (C = 1, where q is exact) is
     drawn at 1e-9."""
-    elbo = as_numpy(elbo, "elbo")
     if elbo.ndim != 1 or elbo.size == 0:
         raise ValueError(f"elbo must be a 1-D array of at least one value, got shape {elbo.shape}")
-    log_px = float(as_numpy(log_px, "log_px"))
     gap = log_px - elbo
     if np.any(gap < -1e-9 * (1 + abs(log_px))):
         raise ValueError(f"log_px must lie above every ELBO, got {log_px} below {elbo.max()}")

@@ -15,10 +15,12 @@ from elbo_lib.validation import (
     axes,
     finite_values,
     linear_gaussian_model,
+    numpy_finite,
     optional,
     positive_array,
     positive_number,
     positive_real,
+    positive_values,
     real_number,
     validate,
 )
@@ -356,11 +358,10 @@ def mixture_fits(ax, grid, log_p, fits):
     ax.legend(fontsize=8, loc="upper left")
 
 
-@validate(ax=axes, separations=anything, fits=anything)
+@validate(ax=axes, separations=numpy_finite, fits=anything)
 def fits_against_separation(ax, separations, fits):
     r"""Fitted means (lines) ± one standard deviation (bands) of each fit in ``fits``
     (label → array of (mean, std) rows) as the modes of a mixture move apart."""
-    separations = as_numpy(separations, "separations")
     for (label, rows), colour in zip(fits.items(), (Q, "C1"), strict=False):
         rows = np.asarray(rows)
         ax.plot(separations, rows[:, 0], color=colour, lw=2, label=f"{label}: mean")
@@ -440,13 +441,13 @@ def estimate_histograms(ax, estimates, exact, bins):
     ax.legend(fontsize=8, loc="lower left")
 
 
-@validate(ax=axes, n_samples=anything, spreads=anything, per_sample_variances=anything)
+@validate(ax=axes, n_samples=positive_values, spreads=anything, per_sample_variances=anything)
 def estimator_spread(ax, n_samples, spreads, per_sample_variances):
     r"""Measured standard deviation of an S-sample gradient estimate against S (log-log), for
     each estimator in ``spreads`` (label → one value per S), beside the law
     :math:`\sqrt{v_1 / S}` from its exact single-sample variance :math:`v_1`
     (``per_sample_variances``, label → number)."""
-    shape = positive_array(np, as_numpy(n_samples, "n_samples"), "n_samples").shape
+    shape = n_samples.shape
     if len(shape) != 1 or shape[0] == 0:
         raise ValueError(f"n_samples must be a non-empty 1-D array, got shape {shape}")
     for label, spread in _labelled(spreads, "spreads").items():
@@ -455,7 +456,6 @@ def estimator_spread(ax, n_samples, spreads, per_sample_variances):
         if not isinstance(per_sample_variances, dict) or label not in per_sample_variances:
             raise ValueError(f"per_sample_variances must give the variance of {label!r}")
         positive_number(per_sample_variances[label], "per_sample_variances")
-    n_samples = np.asarray(n_samples, float)
     for (label, spread), colour in zip(spreads.items(), (Q, "C1", POSTERIOR), strict=False):
         variance = per_sample_variances[label]
         ax.loglog(n_samples, spread, "o", color=colour, label=f"{label}: measured")
@@ -480,12 +480,12 @@ def estimator_spread(ax, n_samples, spreads, per_sample_variances):
     ax.legend(fontsize=8)
 
 
-@validate(ax=axes, means=anything, kl=anything, costs=anything)
+@validate(ax=axes, means=numpy_finite, kl=numpy_finite, costs=anything)
 def mode_costs(ax, means, kl, costs):
     r""":math:`\mathrm{KL}(q\,\|\,p)` of :math:`q = \mathcal N(\mu, 1)` against its mean μ (``kl``
     at ``means``), with the cost of sitting on each mode, :math:`-\log \pi_c` for a mode of weight
     :math:`\pi_c` (``costs``: label → nats), as a dashed level."""
-    if as_numpy(means, "means").ndim != 1 or as_numpy(kl, "kl").shape != np.shape(means):
+    if means.ndim != 1 or kl.shape != means.shape:
         raise ValueError("means and kl must be 1-D arrays of the same length")
     for cost in _labelled(costs, "costs").values():
         positive_number(cost, "costs")

@@ -26,6 +26,7 @@ from elbo_lib.validation import (
     gaussian_pair,
     instance,
     integer,
+    numpy_finite,
     optional,
     positive_real,
     text,
@@ -38,12 +39,11 @@ APPROXIMATION, AMORTIZATION = "C1", "C0"
 
 
 @validate(
-    ax=axes, images=anything, ncols=count(limit=1000), row_labels=anything, title=optional(text)
+    ax=axes, images=numpy_finite, ncols=count(limit=1000), row_labels=anything, title=optional(text)
 )
 def image_grid(ax, images, ncols=10, row_labels=None, title=None):
     """Tile 8×8 images row by row, ``ncols`` per row (black ink on white); ``row_labels`` name
     the rows."""
-    images = as_numpy(images, "images")
     if images.size == 0 or images.size % 64:
         raise ValueError(f"images must be rows of 64 pixels, got shape {images.shape}")
     images = images.reshape(-1, *IMAGE_SHAPE)
@@ -271,8 +271,8 @@ _Q_STYLES = ((AMORTIZED, "-"), (REFINED, "--"))  # q(z | x) and the refined q*
     z1=anything,
     z2=anything,
     log_posterior=anything,
-    mu=anything,
-    logvar=anything,
+    mu=numpy_finite,
+    logvar=numpy_finite,
     refined=anything,
     title=optional(text),
     legend=flag,
@@ -287,7 +287,6 @@ def posterior_and_q(ax, z1, z2, log_posterior, mu, logvar, refined=None, title=N
     is the square that holds both; the key goes right of the axes, or with ``legend=False`` to
     :func:`posterior_legend`."""
     _check_posterior(z1, z2, log_posterior)
-    mu, logvar = as_numpy(mu, "mu"), as_numpy(logvar, "logvar")
     for name, value in (("mu", mu), ("logvar", logvar)):
         if value.shape != (2,):
             raise ValueError(f"{name} must hold two numbers, got shape {value.shape}")
@@ -421,14 +420,12 @@ def _flow_handles(gaussian):
     return handles
 
 
-@validate(ax=axes, lengths=anything, kl=anything, names=anything)
+@validate(ax=axes, lengths=numpy_finite, kl=numpy_finite, names=anything)
 def kl_against_length(ax, lengths, kl, names=None):
     r""":math:`\mathrm{KL}(q \,\|\, p(z \mid x))` in nats against the flow's length: ``kl`` of
     shape (len(lengths), n_images), one thin line per image (labelled by ``names`` where given,
     None for none), their mean in black. Length 0 is the diagonal Gaussian; the y-axis is
     logarithmic."""
-    lengths = as_numpy(lengths, "lengths")
-    kl = as_numpy(kl, "kl")
     if lengths.ndim != 1 or len(lengths) < 2:
         raise ValueError(f"lengths must be a 1-D array of at least two lengths, got {lengths}")
     if kl.ndim != 2 or kl.shape[0] != len(lengths) or kl.shape[1] == 0 or np.any(kl <= 0):
@@ -479,18 +476,18 @@ def latent_manifold(ax, images, extent):
     ax.set(xlabel="$z_1$", ylabel="$z_2$", title="Decoded digits over the latent plane")
 
 
-@validate(ax=axes, z=anything, labels=anything, point=anything)
+@validate(ax=axes, z=numpy_finite, labels=anything, point=numpy_finite)
 def latent_codes(ax, z, labels, point):
     r"""Points in a 2-D latent space (e.g. posterior means) coloured by class label, each label
     written at the median of its points (cheaper to redraw than a legend), and ``point``
     :math:`(z_1, z_2)` marked with a cross."""
-    if as_numpy(z, "z").ndim != 2 or np.shape(z)[1:] != (2,) or len(z) == 0:
+    if z.ndim != 2 or z.shape[1:] != (2,) or len(z) == 0:
         raise ValueError(f"z must have shape (n, 2) with n ≥ 1, got {np.shape(z)}")
     if labels is None or np.shape(labels) != (len(z),):
         raise ValueError(f"labels must hold one label per point of z, got {labels!r}")
-    if as_numpy(point, "point").shape != (2,):
+    if point.shape != (2,):
         raise ValueError(f"point must be two numbers (z1, z2), got {point!r}")
-    z, labels = np.asarray(z, dtype=float), np.asarray(labels)
+    labels = np.asarray(labels)
     classes = np.unique(labels)
     colours = {c: f"C{i % 10}" for i, c in enumerate(classes)}
     ax.scatter(z[:, 0], z[:, 1], c=[colours[c] for c in labels], s=6, alpha=0.6)

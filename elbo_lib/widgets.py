@@ -42,6 +42,7 @@ from elbo_lib.validation import (
     integer,
     linear_gaussian_model,
     number,
+    numpy_finite,
     positive_real,
     real_number,
     seed,
@@ -400,7 +401,12 @@ def gradient_estimators_explorer(mu=1.0, var=1.0, repeats=400, seed=0):
 
 
 @validate(
-    images=anything, grid=anything, mu=anything, logvar=anything, refined=anything, names=anything
+    images=anything,
+    grid=anything,
+    mu=numpy_finite,
+    logvar=numpy_finite,
+    refined=anything,
+    names=anything,
 )
 def posterior_explorer(images, grid, mu, logvar, refined=None, names=None):
     r"""A slider over ``images`` (rows of 64 pixels) showing each image beside its true posterior
@@ -415,7 +421,6 @@ def posterior_explorer(images, grid, mu, logvar, refined=None, names=None):
     if len(shape) != 2 or shape[0] == 0 or shape[1] != 64:
         raise ValueError(f"images must have shape (n, 64) with n ≥ 1, got {shape}")
     check_grid(grid, shape[0])
-    mu, logvar = as_numpy(mu, "mu"), as_numpy(logvar, "logvar")
     if mu.shape != (shape[0], 2) or logvar.shape != (shape[0], 2):
         raise ValueError(f"mu and logvar must have shape ({shape[0]}, 2), one row per image")
     if refined is not None:
@@ -446,7 +451,7 @@ def posterior_explorer(images, grid, mu, logvar, refined=None, names=None):
     return SliderFigure(draw, {"index": slider}, ncols=2, width_ratios=(1, 3), figsize=(8.5, 3.6))
 
 
-@validate(model=vae_2d, mu=anything, labels=anything, extent=positive_real)
+@validate(model=vae_2d, mu=numpy_finite, labels=anything, extent=positive_real)
 def latent_explorer(model, mu, labels, extent=3.0):
     r"""Sliders for a latent point :math:`(z_1, z_2)` of a model with a 2-D latent: the point
     over the posterior means ``mu`` (n, 2) of images with digit ``labels``, beside the decoder's
@@ -455,12 +460,11 @@ def latent_explorer(model, mu, labels, extent=3.0):
 
     from elbo_lib import vae_plots
 
-    mu = as_numpy(mu, "mu")
     if mu.ndim != 2 or mu.shape[1] != 2:
         raise ValueError(f"mu must have shape (n, 2), got {mu.shape}")
     if labels is None or np.shape(labels) != (len(mu),):
         raise ValueError(f"labels must hold one label per row of mu, got {labels!r}")
-    mu, labels = np.asarray(mu), np.asarray(labels)
+    labels = np.asarray(labels)
     sliders = {
         "z1": float_slider("latent z₁", -extent, extent, 0.0, 0.05),
         "z2": float_slider("latent z₂", -extent, extent, 0.0, 0.05),
