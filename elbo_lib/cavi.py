@@ -32,6 +32,7 @@ from elbo_lib.validation import (
     positive_array,
     positive_real,
     positive_values,
+    real_number,
     seed,
     skip_validation,
     validate,
@@ -242,8 +243,8 @@ def plot_fit(ax, x, fit, marginals=None, *, top=None):
 
 @validate(
     ax=axes,
-    elbo=anything,
-    log_px=anything,
+    elbo=numpy_finite,
+    log_px=real_number,
     current=optional(count(0, 2**62)),
     floor=optional(positive_real),
 )
@@ -253,10 +254,8 @@ def plot_gap(ax, elbo, log_px, current=None, *, floor=None):
     marked and, if given, a line at ``floor`` (e.g. :math:`\log C!`, the part of the gap that
     label switching costs a unimodal q). A gap under 1e-9 nats (C = 1, where q is exact) is
     drawn at 1e-9."""
-    elbo = as_numpy(elbo, "elbo")
     if elbo.ndim != 1 or elbo.size == 0:
         raise ValueError(f"elbo must be a 1-D array of at least one value, got shape {elbo.shape}")
-    log_px = float(as_numpy(log_px, "log_px"))
     gap = log_px - elbo
     if np.any(gap < -1e-9 * (1 + abs(log_px))):
         raise ValueError(f"log_px must lie above every ELBO, got {log_px} below {elbo.max()}")
@@ -286,7 +285,7 @@ def cavi_explorer(x, k, sigma2=1.0, *, iters=30, seeds=10):
     :math:`\log C!` (:func:`plot_gap`)."""
     import ipywidgets  # here, so that the formulas load without the widgets
 
-    from elbo_lib.widgets import _LAYOUT, _STYLE, SliderFigure
+    from elbo_lib.widgets import LAYOUT, STYLE, SliderFigure
 
     posterior = exact_posterior(x, k, sigma2)
     grid = _grid(x)
@@ -298,7 +297,7 @@ def cavi_explorer(x, k, sigma2=1.0, *, iters=30, seeds=10):
     gap_limits = (0.7 * max(min(gaps.min(), math.lgamma(k + 1)), 1e-9), 1.5 * max(gaps.max(), 1e-9))
     sliders = {
         name: ipywidgets.IntSlider(
-            value=value, min=0, max=high, description=label, style=_STYLE, layout=_LAYOUT
+            value=value, min=0, max=high, description=label, style=STYLE, layout=LAYOUT
         )
         for name, label, value, high in (
             ("t", "iteration t", iters, iters),

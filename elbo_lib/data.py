@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from elbo_lib.validation import anything, count, flag, optional, real, text, validate
+from elbo_lib.validation import anything, count, flag, fraction, optional, text, validate
 
 IMAGE_SHAPE = (8, 8)
 # scikit-learn's copy of the UCI digits, the file its load_digits reads: one row per image,
@@ -18,7 +18,7 @@ IMAGE_SHAPE = (8, 8)
 DIGITS_CSV = ("datasets", "data", "digits.csv.gz")
 
 
-@validate(binarize=flag, test_fraction=real(0.0, 1.0), seed=count(0, 2**32 - 1))
+@validate(binarize=flag, test_fraction=fraction, seed=count(0, 2**32 - 1))
 def load_digits(binarize=True, test_fraction=0.2, seed=0):
     """The digits scaled to [0, 1] (and thresholded at 0.5 when ``binarize``), split by image as
     scikit-learn's ``train_test_split(random_state=seed)`` splits them: ``ceil(test_fraction ·
@@ -26,8 +26,6 @@ def load_digits(binarize=True, test_fraction=0.2, seed=0):
 
     Returns ``(x_train, x_test, y_train, y_test)``: float32 tensors (n, 64) and int64 labels (n,).
     """
-    if test_fraction == 1:
-        raise ValueError("test_fraction must lie in (0, 1), got 1.0")
     table = np.loadtxt(
         Path(importlib.util.find_spec("sklearn").origin).parent.joinpath(*DIGITS_CSV), delimiter=","
     )

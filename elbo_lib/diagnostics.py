@@ -38,6 +38,7 @@ from elbo_lib.validation import (
     seed,
     skip_validation,
     torch_finite,
+    vae_2d,
     validate,
 )
 
@@ -352,7 +353,7 @@ def _reconstruction(model, x, mu, logvar, eps):
 
 
 @torch.no_grad()
-@validate(DATA, model=MODEL, extent=real(EXTENT[0], EXTENT[1]), n=count(3, GRID_POINTS))
+@validate(DATA, model=vae_2d, extent=real(EXTENT[0], EXTENT[1]), n=count(3, GRID_POINTS))
 def posterior_on_grid(model, x, extent=4.0, n=101):
     r"""The true posterior of a model with a 2-D latent, on the n × n grid of
     :math:`[-e, e]^2` (e = ``extent``), normalised by quadrature with the cell area
@@ -373,8 +374,6 @@ def posterior_on_grid(model, x, extent=4.0, n=101):
     posterior's mass in the cells of the grid's edge; a ``RuntimeWarning`` names the images whose
     edge mass exceeds :data:`EDGE_MASS` (widen ``extent``).
     """
-    if model.z_dim != 2:
-        raise ValueError(f"model must have a 2-D latent (z_dim == 2), got z_dim = {model.z_dim}")
     axis = torch.linspace(-extent, extent, n, dtype=x.dtype)
     z2, z1 = torch.meshgrid(axis, axis, indexing="ij")
     grid = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=-1)  # (n², 2), row-major in z2

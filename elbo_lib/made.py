@@ -19,7 +19,6 @@ from elbo_lib.validation import (
     anything,
     count,
     layers,
-    positive_int,
     seed,
     skip_validation,
     tensor,
@@ -57,10 +56,6 @@ class MADE(nn.Module):
     @validate(x_dim=count(limit=2**14), z_dim=count(limit=2**14), hidden=layers)
     def __init__(self, x_dim, z_dim, hidden=(256,)):
         super().__init__()
-        positive_int(x_dim, "x_dim")
-        positive_int(z_dim, "z_dim")
-        for h in hidden:
-            positive_int(h, "each entry of hidden")
         pixels = torch.arange(x_dim)
         degrees = [torch.arange(h) % x_dim for h in hidden]
         self.input = MaskedLinear(pixels[None, :] < degrees[0][:, None])

@@ -13,14 +13,14 @@ from elbo_lib.validation import (
     anything,
     as_numpy,
     axes,
-    check_finite,
     finite_values,
     linear_gaussian_model,
-    number,
+    numpy_finite,
     optional,
     positive_array,
     positive_number,
     positive_real,
+    positive_values,
     real_number,
     validate,
 )
@@ -34,7 +34,6 @@ def jensen_chord(ax, sigma, eps):
     (so :math:`\mathbb E[Y] = 1`; τ = ``sigma``) on it: their average :math:`(\mathbb E[Y],
     \mathbb E[\log Y]) = (1, -\tau^2/2)` lies below the curve's value
     :math:`\log\mathbb E[Y] = 0`."""
-    check_finite(sigma=sigma, eps=eps)
     u = np.linspace(0.02, 4.0, 300)
     y = np.exp(-(sigma**2) / 2 + sigma * np.asarray(eps))
     ax.plot(u, np.log(u), color="k", lw=1.5, label=r"$\log u$")
@@ -66,7 +65,6 @@ def jensen_chord(ax, sigma, eps):
 def jensen_gap_curve(ax, sigma, sigma_max=2.5):
     r"""The Jensen gap :math:`\log\mathbb E[Y] - \mathbb E[\log Y] = \tau^2/2` of a log-normal
     Y against its spread τ, with the current τ (``sigma``) marked."""
-    check_finite(sigma=sigma)
     s = np.linspace(0, sigma_max, 200)
     ax.plot(s, s**2 / 2, color="k", label=r"gap $= \tau^2/2$")
     ax.plot([sigma], [sigma**2 / 2], "o", color=POSTERIOR, ms=8, label="current τ")
@@ -85,7 +83,6 @@ def log_weights(ax, model, x, qs, z=None):
     r"""The log-weights :math:`\log r(z) = \log p(x, z) - \log q(z)` of each q in ``qs``
     (label → (μ, s²)) against z, with :math:`\log p(x)`: the ELBO is their q-average, and
     they are constant, equal to :math:`\log p(x)`, exactly when q is the posterior."""
-    check_finite(x=x)
     z = np.linspace(-4, 4, 300) if z is None else z
     for colour, (label, (mu, s2)) in zip(("C1", Q, POSTERIOR), qs.items(), strict=False):
         ax.plot(z, model.log_joint(x, z) - log_normal(z, mu, s2), color=colour, label=label)
@@ -111,7 +108,6 @@ def log_weights(ax, model, x, qs, z=None):
 def prior_q_posterior(ax, model, x, mu, s2, z=None):
     r"""Densities of the prior :math:`\mathcal N(0, 1)`, the exact posterior
     :math:`p(z \mid x)` and :math:`q = \mathcal N(\mu, s^2)`."""
-    check_finite(x=x, mu=mu, s2=s2)
     z = np.linspace(-4, 4, 400) if z is None else z
     post_mean, post_var = model.posterior(x)
     ax.plot(z, _normal_pdf(z, 0, 1), color=PRIOR, ls=":", label="prior p(z)")
@@ -126,7 +122,6 @@ def prior_q_posterior(ax, model, x, mu, s2, z=None):
 def elbo_gap_bar(ax, log_evidence, elbo):
     r"""The identity as bars: the ELBO, plus the gap :math:`\mathrm{KL}(q\,\|\,p(z\mid x)) \ge 0`
     stacked on top of it, reaches exactly :math:`\log p(x)` (dashed line)."""
-    check_finite(log_evidence=log_evidence, elbo=elbo)
     gap = log_evidence - elbo
     ax.bar([0], [elbo], width=0.6, color=Q)
     ax.bar([1], [gap], bottom=[elbo], width=0.6, color=POSTERIOR, alpha=0.7)
@@ -155,7 +150,6 @@ def elbo_and_kl_against_mean(ax, model, x, s2, mus):
     r"""ELBO and :math:`\mathrm{KL}(q\,\|\,p(z\mid x))` for :math:`q = \mathcal N(\mu, s^2)` as μ
     runs over ``mus``: they add up to :math:`\log p(x)`, so the ELBO's maximum is the KL's
     minimum."""
-    check_finite(x=x, s2=s2, mus=mus)
     elbo, kl = model.elbo(x, mus, s2), model.kl_to_posterior(x, mus, s2)
     ax.plot(mus, elbo, color=Q, label="ELBO")
     ax.plot(mus, kl, color=POSTERIOR, label="KL(q ‖ p(z|x))")
@@ -175,7 +169,6 @@ def elbo_and_kl_against_mean(ax, model, x, s2, mus):
 def mc_convergence(ax, n_samples, estimates, std_errors, exact):
     r"""Monte Carlo error :math:`|\hat{\mathrm{KL}}_S - \mathrm{KL}|` against the number of samples
     S (log-log), with the two-standard-error band, which shrinks like :math:`1/\sqrt S`."""
-    check_finite(n_samples=n_samples, estimates=estimates, std_errors=std_errors, exact=exact)
     n_samples = np.asarray(n_samples)
     ax.loglog(
         n_samples,
@@ -204,7 +197,6 @@ def kl_map(ax, mu, s2, path=None):
     r"""The map of :math:`\mathrm{KL}(\mathcal N(\mu, s^2)\,\|\,\mathcal N(0, 1))` over
     (μ, s²) with the point (``mu``, ``s2``) and, if given, a path of (μ, s²) iterates (e.g.
     gradient descent on the KL: the pull toward μ = 0, s² = 1)."""
-    check_finite(mu=mu, s2=s2)
     grid_mu, grid_log_s2 = np.meshgrid(
         np.linspace(-3, 3, 121), np.linspace(np.log(0.01), np.log(10), 121)
     )
@@ -246,7 +238,6 @@ def _log_y(ax):
 def q_and_prior(ax, mu, s2, z=None):
     r"""The densities of :math:`q = \mathcal N(\mu, s^2)` and the prior
     :math:`\mathcal N(0, 1)` that the KL term pulls it toward."""
-    check_finite(mu=mu, s2=s2)
     z = np.linspace(-5, 5, 400) if z is None else z
     ax.plot(z, _normal_pdf(z, 0, 1), color=PRIOR, ls=":", lw=2, label="prior N(0, 1)")
     ax.fill_between(
@@ -266,7 +257,6 @@ def elbo_landscape(ax, model, x, path=None):
     r"""Contours of the closed-form ELBO over q's (μ, s²) (s² on a log axis) for one data point,
     the optimum :math:`\mu^* = \frac{wx}{w^2+\sigma^2}, s^{2*} = \frac{\sigma^2}{w^2+\sigma^2}`
     and, if given, a path of (μ, s²) iterates."""
-    check_finite(x=x)
     post_mean, post_var = model.posterior(x)
     mu = np.linspace(min(-1.0, post_mean - 1.5), max(1.0, post_mean + 1.5), 120)
     s2 = np.exp(np.linspace(np.log(min(post_var, 0.02) / 2), np.log(2.5), 120))
@@ -306,7 +296,6 @@ def prior_likelihood_posterior(ax, model, x, z=None):
     r"""As densities of z: the prior :math:`\mathcal N(0,1)`, the likelihood
     :math:`p(x\mid z) \propto \mathcal N(z;\, x/w,\, \sigma^2/w^2)` and the posterior, whose
     mean is their precision-weighted average."""
-    check_finite(x=x)
     z = np.linspace(-5, 5, 500) if z is None else z
     post_mean, post_var = model.posterior(x)
     likelihood = np.exp(-0.5 * (x - model.w * z) ** 2 / model.sigma2)
@@ -338,7 +327,6 @@ def prior_likelihood_posterior(ax, model, x, z=None):
 @validate(ax=axes, z=finite_values, labels=finite_values)
 def latent_scatter(ax, z, labels):
     r"""Points in a 2-D latent space (e.g. posterior means), coloured by class label."""
-    check_finite(z=z, labels=labels)
     scatter = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=6, alpha=0.7)
     ax.legend(
         *scatter.legend_elements(),
@@ -354,7 +342,6 @@ def latent_scatter(ax, z, labels):
 def mixture_fits(ax, grid, log_p, fits):
     r"""A target density (unnormalised log values ``log_p`` on ``grid``) and the Gaussian fits
     in ``fits`` (label → (mean, std))."""
-    check_finite(grid=grid)
     as_numpy(log_p, "log_p", finite=False)
     p = np.exp(log_p - log_p.max())
     p = p / np.trapezoid(p, grid)
@@ -371,11 +358,10 @@ def mixture_fits(ax, grid, log_p, fits):
     ax.legend(fontsize=8, loc="upper left")
 
 
-@validate(ax=axes, separations=anything, fits=anything)
+@validate(ax=axes, separations=numpy_finite, fits=anything)
 def fits_against_separation(ax, separations, fits):
     r"""Fitted means (lines) ± one standard deviation (bands) of each fit in ``fits``
     (label → array of (mean, std) rows) as the modes of a mixture move apart."""
-    separations = as_numpy(separations, "separations")
     for (label, rows), colour in zip(fits.items(), (Q, "C1"), strict=False):
         rows = np.asarray(rows)
         ax.plot(separations, rows[:, 0], color=colour, lw=2, label=f"{label}: mean")
@@ -401,7 +387,6 @@ def fits_against_separation(ax, separations, fits):
 def gaussian_ellipses(ax, mean, covs, n_std=2.0):
     r"""The ``n_std``-standard-deviation ellipse of each 2-D Gaussian
     :math:`\mathcal N(\text{mean}, \Sigma)` in ``covs`` (label → Σ)."""
-    check_finite(mean=mean)
     angle = np.linspace(0, 2 * np.pi, 200)
     circle = n_std * np.stack([np.cos(angle), np.sin(angle)])
     for (label, cov), (colour, style) in zip(
@@ -427,7 +412,6 @@ def estimate_histograms(ax, estimates, exact, bins):
     for values in _labelled(estimates, "estimates").values():
         if as_numpy(values, "estimates").ndim != 1 or len(values) < 2:
             raise ValueError("estimates must hold at least two estimates per estimator")
-    number(exact, "exact")
     if as_numpy(bins, "bins").ndim != 1 or len(bins) < 2 or not np.all(np.diff(bins) > 0):
         raise ValueError(f"bins must be at least two increasing edges, got {bins!r}")
     edges = np.asarray(bins, float)
@@ -457,13 +441,13 @@ def estimate_histograms(ax, estimates, exact, bins):
     ax.legend(fontsize=8, loc="lower left")
 
 
-@validate(ax=axes, n_samples=anything, spreads=anything, per_sample_variances=anything)
+@validate(ax=axes, n_samples=positive_values, spreads=anything, per_sample_variances=anything)
 def estimator_spread(ax, n_samples, spreads, per_sample_variances):
     r"""Measured standard deviation of an S-sample gradient estimate against S (log-log), for
     each estimator in ``spreads`` (label → one value per S), beside the law
     :math:`\sqrt{v_1 / S}` from its exact single-sample variance :math:`v_1`
     (``per_sample_variances``, label → number)."""
-    shape = positive_array(np, as_numpy(n_samples, "n_samples"), "n_samples").shape
+    shape = n_samples.shape
     if len(shape) != 1 or shape[0] == 0:
         raise ValueError(f"n_samples must be a non-empty 1-D array, got shape {shape}")
     for label, spread in _labelled(spreads, "spreads").items():
@@ -472,7 +456,6 @@ def estimator_spread(ax, n_samples, spreads, per_sample_variances):
         if not isinstance(per_sample_variances, dict) or label not in per_sample_variances:
             raise ValueError(f"per_sample_variances must give the variance of {label!r}")
         positive_number(per_sample_variances[label], "per_sample_variances")
-    n_samples = np.asarray(n_samples, float)
     for (label, spread), colour in zip(spreads.items(), (Q, "C1", POSTERIOR), strict=False):
         variance = per_sample_variances[label]
         ax.loglog(n_samples, spread, "o", color=colour, label=f"{label}: measured")
@@ -497,12 +480,12 @@ def estimator_spread(ax, n_samples, spreads, per_sample_variances):
     ax.legend(fontsize=8)
 
 
-@validate(ax=axes, means=anything, kl=anything, costs=anything)
+@validate(ax=axes, means=numpy_finite, kl=numpy_finite, costs=anything)
 def mode_costs(ax, means, kl, costs):
     r""":math:`\mathrm{KL}(q\,\|\,p)` of :math:`q = \mathcal N(\mu, 1)` against its mean μ (``kl``
     at ``means``), with the cost of sitting on each mode, :math:`-\log \pi_c` for a mode of weight
     :math:`\pi_c` (``costs``: label → nats), as a dashed level."""
-    if as_numpy(means, "means").ndim != 1 or as_numpy(kl, "kl").shape != np.shape(means):
+    if means.ndim != 1 or kl.shape != means.shape:
         raise ValueError("means and kl must be 1-D arrays of the same length")
     for cost in _labelled(costs, "costs").values():
         positive_number(cost, "costs")

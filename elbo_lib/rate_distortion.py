@@ -27,13 +27,13 @@ from elbo_lib.validation import (
     anything,
     as_numpy,
     axes,
-    check_finite,
     count,
+    finite_values,
     flag,
     function,
     hidden,
     non_negative,
-    non_negative_number,
+    numpy_finite,
     optional,
     positive_real,
     real,
@@ -68,7 +68,6 @@ def train_beta_vae(
     r"""A :class:`~elbo_lib.vae.VAE` initialised with ``seed`` and trained on ``x`` to minimise
     :math:`D + \beta R` (:func:`~elbo_lib.vae.train_vae`, which calls ``callback`` after each
     epoch); the global random state is left untouched."""
-    beta = non_negative_number(beta, "beta")
     check_images(x, "x", unit_interval=True)
     with seeded(seed):
         model = VAE(x_dim=x.shape[1], z_dim=z_dim, hidden=hidden)
@@ -85,14 +84,15 @@ def train_beta_vae(
     return model
 
 
-@validate(betas=anything, x_train=anything, x_test=anything, threshold=non_negative, progress=flag)
+@validate(
+    betas=numpy_finite, x_train=anything, x_test=anything, threshold=non_negative, progress=flag
+)
 def beta_sweep(betas, x_train, x_test, *, threshold=ACTIVE_THRESHOLD, progress=False, **training):
     r"""Train one β-VAE per β (keyword arguments as :func:`train_beta_vae`) and measure it on
     ``x_test``; ``progress`` shows a progress bar of the β values. Returns a dict of numpy
     arrays, one row per β: ``"beta"``, ``"rate"``, ``"distortion"``, ``"active_units"`` (count
     with :math:`\mathrm{Var}_x \mathbb E_q[z_j]` above ``threshold``) and ``"kl_per_dimension"``
     (len(betas), z_dim); and ``"models"``, the list of trained models."""
-    betas = as_numpy(betas, "betas")
     if betas.ndim != 1 or betas.size == 0 or np.any(betas < 0):
         raise ValueError(f"betas must be a non-empty list of non-negative numbers, got {betas!r}")
     check_images(x_train, "x_train", unit_interval=True)
@@ -179,9 +179,9 @@ def plot_rate_distortion(ax, rate, distortion, beta, *, mark_beta=1.0, latest=No
 
 @validate(
     ax=axes,
-    beta=anything,
-    kl_per_dimension=anything,
-    active_units=anything,
+    beta=numpy_finite,
+    kl_per_dimension=numpy_finite,
+    active_units=finite_values,
     threshold=non_negative,
     floor=positive_real,
 )
@@ -190,9 +190,7 @@ def plot_units_against_beta(
 ):
     """The KL of every latent unit (sorted, largest first; log scale, values below ``floor``
     drawn at it) against β, and the number of units counted active on a second axis."""
-    beta = as_numpy(beta, "beta")
-    ranked = -np.sort(-as_numpy(kl_per_dimension, "kl_per_dimension"), axis=1)
-    check_finite(active_units=active_units)
+    ranked = -np.sort(-kl_per_dimension, axis=1)
     for rank in range(ranked.shape[1]):
         shade = rank / max(1, ranked.shape[1] - 1)
         ax.plot(beta, np.maximum(ranked[:, rank], floor), "-", color=(0.1, 0.3 + 0.5 * shade, 0.8))

@@ -14,7 +14,6 @@ from matplotlib.patches import Patch
 
 from elbo_lib.data import IMAGE_SHAPE
 from elbo_lib.plots import latent_scatter
-from elbo_lib.vae import VAE
 from elbo_lib.validation import (
     COUNT_LIMIT,
     anything,
@@ -24,10 +23,11 @@ from elbo_lib.validation import (
     count,
     finite_values,
     flag,
+    gaussian_pair,
+    instance,
     integer,
+    numpy_finite,
     optional,
-    positive_int,
-    positive_number,
     positive_real,
     text,
     vae_model,
@@ -39,16 +39,14 @@ APPROXIMATION, AMORTIZATION = "C1", "C0"
 
 
 @validate(
-    ax=axes, images=anything, ncols=count(limit=1000), row_labels=anything, title=optional(text)
+    ax=axes, images=numpy_finite, ncols=count(limit=1000), row_labels=anything, title=optional(text)
 )
 def image_grid(ax, images, ncols=10, row_labels=None, title=None):
     """Tile 8×8 images row by row, ``ncols`` per row (black ink on white); ``row_labels`` name
     the rows."""
-    images = as_numpy(images, "images")
     if images.size == 0 or images.size % 64:
         raise ValueError(f"images must be rows of 64 pixels, got shape {images.shape}")
     images = images.reshape(-1, *IMAGE_SHAPE)
-    ncols = positive_int(ncols, "ncols")
     nrows = math.ceil(len(images) / ncols)
     h, w = IMAGE_SHAPE
     canvas = np.full((nrows * (h + 1) - 1, ncols * (w + 1) - 1), np.nan)
@@ -83,17 +81,15 @@ def training_curve(ax, history, reference=None, reference_label=None):
 
 
 @validate(
-    ax=axes, ks=anything, log_likelihoods=anything, amortized_elbo=anything, refined_elbo=anything
+    ax=axes,
+    ks=finite_values,
+    log_likelihoods=finite_values,
+    amortized_elbo=finite_values,
+    refined_elbo=finite_values,
 )
 def iwae_against_k(ax, ks, log_likelihoods, amortized_elbo, refined_elbo):
     r"""The importance-sampled :math:`\log p(x)` estimates (average over images) against the
     number of samples K, beside the amortized and refined ELBOs they bound from above."""
-    check_finite(
-        ks=ks,
-        log_likelihoods=log_likelihoods,
-        amortized_elbo=amortized_elbo,
-        refined_elbo=refined_elbo,
-    )
     ax.plot(ks, log_likelihoods, "o-", color=LOG_PX, label=r"IWAE bound $\mathcal{L}_K$")
     ax.axhline(refined_elbo, color=REFINED, ls="--", label="refined ELBO (per-image Gaussian q*)")
     ax.axhline(amortized_elbo, color=AMORTIZED, ls=":", label="amortized ELBO (encoder's q)")
@@ -105,18 +101,15 @@ def iwae_against_k(ax, ks, log_likelihoods, amortized_elbo, refined_elbo):
 
 @validate(
     ax=axes,
-    log_likelihood=anything,
-    refined_elbo=anything,
-    amortized_elbo=anything,
+    log_likelihood=finite_values,
+    refined_elbo=finite_values,
+    amortized_elbo=finite_values,
     title=optional(text),
 )
 def gap_bars(ax, log_likelihood, refined_elbo, amortized_elbo, title=None):
     r"""The three numbers of one image (or averages) as points on a common nats axis, with the
     two gaps of :math:`\log p(x) - \mathrm{ELBO} = \text{approximation gap} +
     \text{amortization gap}` stacked in a floating bar that ends at log p(x)."""
-    check_finite(
-        log_likelihood=log_likelihood, refined_elbo=refined_elbo, amortized_elbo=amortized_elbo
-    )
     values = [amortized_elbo, refined_elbo, log_likelihood]
     names = ["amortized\nELBO", "refined\nELBO", "log p(x)\n(IWAE)", "gaps"]
     approximation = log_likelihood - refined_elbo
@@ -155,7 +148,6 @@ def gap_bars(ax, log_likelihood, refined_elbo, amortized_elbo, title=None):
 def aggregate_posterior(ax, z, labels, title=None):
     r"""Samples of the aggregate posterior :math:`\bar q(z) = \frac1N\sum_n q(z \mid x_n)` in a 2-D
     latent space, coloured by digit, over the prior's circles of radius 1, 2 and 3."""
-    check_finite(z=z, labels=labels)
     latent_scatter(ax, np.asarray(z), np.asarray(labels))
     angle = np.linspace(0, 2 * np.pi, 200)
     for radius in (1, 2, 3):
@@ -175,7 +167,6 @@ def aggregate_posterior(ax, z, labels, title=None):
 def surgery_bar(ax, surgery, n):
     r"""The average KL as a stacked bar: :math:`I_q(X; Z)` + KL(q̄(z) ‖ p(z)), with log N, the
     ceiling of the mutual information over N images."""
-    positive_int(n, "n")
     mi, marginal, average = (
         surgery["mutual_information"],
         surgery["marginal_kl"],
@@ -201,7 +192,6 @@ def surgery_bar(ax, surgery, n):
 def surgery_by_model(ax, surgeries, n):
     r"""One stacked bar per model: :math:`I_q(X; Z)` + KL(q̄(z) ‖ p(z)) from
     :func:`elbo_lib.diagnostics.elbo_surgery`, keyed by the model's name, with log N."""
-    positive_int(n, "n")
     if not surgeries:
         raise ValueError("surgeries must name at least one model")
     names = list(surgeries)
@@ -219,7 +209,6 @@ def surgery_by_model(ax, surgeries, n):
 def surgery_against_beta(ax, betas, results, n):
     """The three terms of :func:`elbo_lib.diagnostics.elbo_surgery` against β (log scale),
     with log N."""
-    check_finite(betas=betas)
     for key, label, colour in (
         ("average_kl", "average KL (rate)", "0.4"),
         ("mutual_information", "I(X; Z)", "C0"),
@@ -237,8 +226,6 @@ def traversal_images(model, unit, values):
     r"""The decoder's output along one latent axis: :math:`z = v\,e_{\text{unit}}` for each v in
     ``values``, every other unit at the prior mean 0. Pixel probabilities (Bernoulli decoder) or
     means (Gaussian), a tensor (len(values), x_dim)."""
-    if not isinstance(model, VAE):
-        raise ValueError(f"model must be a VAE, got {type(model).__name__}")
     if integer(unit, "unit") >= model.z_dim:
         raise ValueError(f"unit must be an integer in [0, {model.z_dim}), got {unit!r}")
     values = torch.as_tensor(as_numpy(values, "values", np.float32))
@@ -262,8 +249,6 @@ def traversal_images(model, unit, values):
 def latent_traversals(ax, model, units, values, row_labels=None, title=None):
     """Latent traversals: one row per unit of ``units``, the decoder's output as that unit runs
     over ``values`` (:func:`traversal_images`), left to right."""
-    if not isinstance(model, VAE):
-        raise ValueError(f"model must be a VAE, got {type(model).__name__}")
     if not (isinstance(units, list | tuple | range) and units) or not all(
         isinstance(u, int) and not isinstance(u, bool) and 0 <= u < model.z_dim for u in units
     ):
@@ -286,8 +271,8 @@ _Q_STYLES = ((AMORTIZED, "-"), (REFINED, "--"))  # q(z | x) and the refined q*
     z1=anything,
     z2=anything,
     log_posterior=anything,
-    mu=anything,
-    logvar=anything,
+    mu=numpy_finite,
+    logvar=numpy_finite,
     refined=anything,
     title=optional(text),
     legend=flag,
@@ -302,12 +287,11 @@ def posterior_and_q(ax, z1, z2, log_posterior, mu, logvar, refined=None, title=N
     is the square that holds both; the key goes right of the axes, or with ``legend=False`` to
     :func:`posterior_legend`."""
     _check_posterior(z1, z2, log_posterior)
-    mu, logvar = as_numpy(mu, "mu"), as_numpy(logvar, "logvar")
     for name, value in (("mu", mu), ("logvar", logvar)):
         if value.shape != (2,):
             raise ValueError(f"{name} must hold two numbers, got shape {value.shape}")
     if refined is not None:
-        refined = _gaussian_pair(refined, "refined")
+        refined = gaussian_pair(refined, "refined", (2,))
     z1, z2 = np.asarray(z1, dtype=float), np.asarray(z2, dtype=float)
     density = np.exp(np.asarray(log_posterior, dtype=float))
     levels = _mass_levels(density, ELLIPSE_MASSES)
@@ -321,17 +305,6 @@ def posterior_and_q(ax, z1, z2, log_posterior, mu, logvar, refined=None, title=N
         box = _sd_ellipses(ax, m, lv, box, colour, style, lw=1.2)
     handles = _posterior_handles(refined is not None) if legend else None
     _square_view(ax, box, title or "True posterior and q", handles)
-
-
-def _gaussian_pair(value, name):
-    """``value`` as a pair (mu, logvar) of two numpy arrays of two numbers each, or a ValueError
-    naming ``name``."""
-    if not (isinstance(value, tuple | list) and len(value) == 2):
-        raise ValueError(f"{name} must be a pair (mu, logvar), got {value!r}")
-    value = tuple(as_numpy(v, name) for v in value)
-    if any(v.shape != (2,) for v in value):
-        raise ValueError(f"{name} must be a pair (mu, logvar) of two numbers each")
-    return value
 
 
 def _sd_ellipses(ax, mu, logvar, box, colour, style, lw):
@@ -367,13 +340,9 @@ def _square_view(ax, box, title, handles=None):
         ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
 
 
-@validate(fig=anything, refined=flag)
+@validate(fig=instance(FigureBase, what="matplotlib Figure"), refined=flag)
 def posterior_legend(fig, refined=True):
     """One key below all the :func:`posterior_and_q` panels of ``fig`` (constrained layout)."""
-    if not isinstance(fig, FigureBase):
-        raise ValueError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
-    if not isinstance(refined, bool):
-        raise ValueError(f"refined must be True or False, got {refined!r}")
     fig.legend(handles=_posterior_handles(refined), loc="outside lower center", ncols=3)
 
 
@@ -411,7 +380,7 @@ def posterior_and_flow(ax, z1, z2, log_posterior, log_q, gaussian=None, title=No
     _check_posterior(z1, z2, log_posterior)
     _check_posterior(z1, z2, log_q, name="log_q")
     if gaussian is not None:
-        gaussian = _gaussian_pair(gaussian, "gaussian")
+        gaussian = gaussian_pair(gaussian, "gaussian", (2,))
     z1, z2 = np.asarray(z1, dtype=float), np.asarray(z2, dtype=float)
     box = [np.inf, -np.inf, np.inf, -np.inf]
     for log_density, filled in ((log_posterior, True), (log_q, False)):
@@ -435,13 +404,9 @@ def posterior_and_flow(ax, z1, z2, log_posterior, log_q, gaussian=None, title=No
     _square_view(ax, box, title or "True posterior and the flow's q", handles)
 
 
-@validate(fig=anything, gaussian=flag)
+@validate(fig=instance(FigureBase, what="matplotlib Figure"), gaussian=flag)
 def flow_legend(fig, gaussian=True):
     """One key below all the :func:`posterior_and_flow` panels of ``fig`` (constrained layout)."""
-    if not isinstance(fig, FigureBase):
-        raise ValueError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
-    if not isinstance(gaussian, bool):
-        raise ValueError(f"gaussian must be True or False, got {gaussian!r}")
     fig.legend(handles=_flow_handles(gaussian), loc="outside lower center", ncols=3)
 
 
@@ -455,14 +420,12 @@ def _flow_handles(gaussian):
     return handles
 
 
-@validate(ax=axes, lengths=anything, kl=anything, names=anything)
+@validate(ax=axes, lengths=numpy_finite, kl=numpy_finite, names=anything)
 def kl_against_length(ax, lengths, kl, names=None):
     r""":math:`\mathrm{KL}(q \,\|\, p(z \mid x))` in nats against the flow's length: ``kl`` of
     shape (len(lengths), n_images), one thin line per image (labelled by ``names`` where given,
     None for none), their mean in black. Length 0 is the diagonal Gaussian; the y-axis is
     logarithmic."""
-    lengths = as_numpy(lengths, "lengths")
-    kl = as_numpy(kl, "kl")
     if lengths.ndim != 1 or len(lengths) < 2:
         raise ValueError(f"lengths must be a 1-D array of at least two lengths, got {lengths}")
     if kl.ndim != 2 or kl.shape[0] != len(lengths) or kl.shape[1] == 0 or np.any(kl <= 0):
@@ -494,7 +457,6 @@ def latent_manifold(ax, images, extent):
         raise ValueError(f"images must have shape (m, m, 64) with m ≥ 2, got {pixels.shape}")
     if pixels.shape[2] != 64 or np.any((pixels < 0) | (pixels > 1)):
         raise ValueError("images must hold 64 pixels per tile, each in [0, 1]")
-    positive_number(extent, "extent")
     images = np.asarray(images, dtype=float)
     m = images.shape[0]
     h, w = IMAGE_SHAPE
@@ -514,18 +476,18 @@ def latent_manifold(ax, images, extent):
     ax.set(xlabel="$z_1$", ylabel="$z_2$", title="Decoded digits over the latent plane")
 
 
-@validate(ax=axes, z=anything, labels=anything, point=anything)
+@validate(ax=axes, z=numpy_finite, labels=anything, point=numpy_finite)
 def latent_codes(ax, z, labels, point):
     r"""Points in a 2-D latent space (e.g. posterior means) coloured by class label, each label
     written at the median of its points (cheaper to redraw than a legend), and ``point``
     :math:`(z_1, z_2)` marked with a cross."""
-    if as_numpy(z, "z").ndim != 2 or np.shape(z)[1:] != (2,) or len(z) == 0:
+    if z.ndim != 2 or z.shape[1:] != (2,) or len(z) == 0:
         raise ValueError(f"z must have shape (n, 2) with n ≥ 1, got {np.shape(z)}")
     if labels is None or np.shape(labels) != (len(z),):
         raise ValueError(f"labels must hold one label per point of z, got {labels!r}")
-    if as_numpy(point, "point").shape != (2,):
+    if point.shape != (2,):
         raise ValueError(f"point must be two numbers (z1, z2), got {point!r}")
-    z, labels = np.asarray(z, dtype=float), np.asarray(labels)
+    labels = np.asarray(labels)
     classes = np.unique(labels)
     colours = {c: f"C{i % 10}" for i, c in enumerate(classes)}
     ax.scatter(z[:, 0], z[:, 1], c=[colours[c] for c in labels], s=6, alpha=0.6)

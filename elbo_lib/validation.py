@@ -353,19 +353,24 @@ log_weights = Kind("log_weights", _log_weights, array=True)
 numpy_finite = Kind("numpy_finite", lambda v, n, xp: as_numpy(v, n))
 
 
-def real(low=-math.inf, high=math.inf, *, strict=True):
-    """A finite real number in (low, high] (or [low, high] when not ``strict``), as a float."""
-    return Kind(
-        "real",
-        lambda v, n, xp: number(_scalar(v), n, low=low, high=high, strict=strict),
-        limits=(low, high, strict),
-    )
+def real(low=-math.inf, high=math.inf, *, strict=True, below=False):
+    """A finite real number in (low, high] (or [low, high] when not ``strict``; with ``high``
+    left out too when ``below``), as a float."""
+
+    def check(value, name, xp):
+        value = number(_scalar(value), name, low=low, high=high, strict=strict)
+        if below and value == high:
+            raise ValueError(f"{name} must lie in ({low:g}, {high:g}), got {value!r}")
+        return value
+
+    return Kind("real", check, limits=(low, high, strict, below))
 
 
 real_number = real()
 positive_real = real(0.0)
 non_negative = real(0.0, strict=False)
 probability = real(0.0, 1.0, strict=False)
+fraction = real(0.0, 1.0, below=True)  # in the open interval (0, 1)
 
 COUNT_LIMIT = 10**6
 
@@ -543,6 +548,27 @@ def _model_of(module, cls):
 
 vae_model = _model_of("elbo_lib.vae", "VAE")  # imported on use: no torch for numpy callers
 linear_gaussian_model = _model_of("elbo_lib.linear_gaussian", "LinearGaussian")
+
+
+def _vae_2d(value, name, xp):
+    value = vae_model(value, name, xp)
+    if value.z_dim != 2:
+        raise ValueError(f"{name} must have a 2-D latent (z_dim == 2), got z_dim = {value.z_dim}")
+    return value
+
+
+vae_2d = Kind("model", _vae_2d, limits=vae_model.limits)  # a VAE whose latent is a plane
+
+
+def gaussian_pair(value, name, shape):
+    """``value`` as a pair (mu, logvar) of finite numpy arrays of ``shape``, or a ValueError
+    naming ``name``."""
+    if not (isinstance(value, tuple | list) and len(value) == 2):
+        raise ValueError(f"{name} must be a pair (mu, logvar), got {value!r}")
+    value = tuple(as_numpy(v, name) for v in value)
+    if any(v.shape != tuple(shape) for v in value):
+        raise ValueError(f"{name} must be a pair (mu, logvar) of arrays of shape {tuple(shape)}")
+    return value
 
 
 def _layers(value, name, xp):

@@ -37,21 +37,22 @@ from elbo_lib.validation import (
     count,
     flag,
     function,
+    gaussian_pair,
+    instance,
     integer,
     linear_gaussian_model,
     number,
-    positive_int,
-    positive_number,
+    numpy_finite,
     positive_real,
     real_number,
     seed,
     text,
-    vae_model,
+    vae_2d,
     validate,
 )
 
-_STYLE = {"description_width": "initial"}
-_LAYOUT = {"width": "420px"}
+STYLE = {"description_width": "initial"}  # of every slider: the label in full, 420 px wide
+LAYOUT = {"width": "420px"}
 _SLIDERS = (ipywidgets.FloatSlider, ipywidgets.FloatLogSlider, ipywidgets.IntSlider)
 
 
@@ -73,8 +74,8 @@ def float_slider(description, low, high, value, step=0.01, *, continuous=True):
         step=step,
         description=description,
         continuous_update=continuous,
-        style=_STYLE,
-        layout=_LAYOUT,
+        style=STYLE,
+        layout=LAYOUT,
     )
 
 
@@ -84,7 +85,7 @@ def float_slider(description, low, high, value, step=0.01, *, continuous=True):
 def log_slider(description, low, high, value, *, continuous=True):
     """A :class:`ipywidgets.FloatLogSlider` from ``low`` to ``high`` (values, not exponents),
     for scales such as variances."""
-    _check_range(number(low, "low", low=0.0), high, value)
+    _check_range(low, high, value)
     return ipywidgets.FloatLogSlider(
         value=value,
         base=10,
@@ -94,18 +95,14 @@ def log_slider(description, low, high, value, *, continuous=True):
         description=description,
         readout_format=".3g",
         continuous_update=continuous,
-        style=_STYLE,
-        layout=_LAYOUT,
+        style=STYLE,
+        layout=LAYOUT,
     )
 
 
-@validate(slider=anything)
+@validate(slider=instance(*_SLIDERS, what="ipywidgets slider"))
 def value_range(slider):
     """(lowest, highest) value a slider can take; a log slider's ends in values, not exponents."""
-    if not isinstance(
-        slider, ipywidgets.FloatSlider | ipywidgets.FloatLogSlider | ipywidgets.IntSlider
-    ):
-        raise ValueError(f"slider must be an ipywidgets slider, got {type(slider).__name__}")
     if isinstance(slider, ipywidgets.FloatLogSlider):
         return slider.base**slider.min, slider.base**slider.max
     return slider.min, slider.max
@@ -128,8 +125,6 @@ class SliderFigure(ipywidgets.VBox):
         figsize=anything,
     )
     def __init__(self, draw, sliders, *, nrows=1, ncols=1, width_ratios=None, figsize=(8, 3.4)):
-        if not callable(draw):
-            raise ValueError(f"draw must be a callable of the axes and values, got {draw!r}")
         self.sliders = dict(sliders)
         self.figure = Figure(figsize=figsize, dpi=80, layout="constrained")
         FigureCanvasAgg(self.figure)
@@ -201,7 +196,6 @@ class SliderFigure(ipywidgets.VBox):
 
 
 def _check_range(low, high, value):
-    low, high = number(low, "low"), number(high, "high")
     if not low < high:
         raise ValueError(f"low must be below high, got {low!r} and {high!r}")
     number(value, "value", low=low, high=high, strict=False)
@@ -248,7 +242,7 @@ def _remove_artists(ax):
 def jensen_explorer(seed=0):
     r"""Jensen's inequality :math:`\log\mathbb E[Y] \ge \mathbb E[\log Y]` for a log-normal Y
     with :math:`\mathbb E[Y] = 1` and spread τ (slider); the gap is :math:`\tau^2/2`."""
-    eps = np.random.default_rng(integer(seed, "seed")).standard_normal(200)
+    eps = np.random.default_rng(seed).standard_normal(200)
     sigma = float_slider("spread of log Y, τ", 0.05, 2.5, 1.2)
 
     def draw(ax_curve, ax_gap, sigma):
@@ -262,8 +256,6 @@ def jensen_explorer(seed=0):
 def kl_identity_explorer(model, x):
     r"""Sliders for q's mean μ and variance s² move :math:`\log p(x) = \mathrm{ELBO}(q) +
     \mathrm{KL}(q\,\|\,p(z\mid x))` as a stacked bar, beside q and the posterior."""
-    if not isinstance(model, LinearGaussian):
-        raise ValueError(f"model must be a LinearGaussian, got {type(model).__name__}")
     sliders = {
         "mu": float_slider("mean of q, μ", -4, 4, round(float(model.posterior(x)[0]) - 1.5, 2)),
         "s2": log_slider("variance of q, s²", 0.01, 10, 1.0),
@@ -354,8 +346,6 @@ def factorised_fit_explorer():
 @validate(description=text, options=anything, value=anything)
 def choice_slider(description, options, value):
     """A :class:`ipywidgets.SelectionSlider` over ``options`` (e.g. sample sizes 1, 2, 5, …)."""
-    if not isinstance(description, str):
-        raise ValueError(f"description must be a string, got {description!r}")
     if not (isinstance(options, list | tuple | range) and options):
         raise ValueError(f"options must be a non-empty sequence, got {options!r}")
     if value not in options:
@@ -364,15 +354,15 @@ def choice_slider(description, options, value):
         options=list(options),
         value=value,
         description=description,
-        style=_STYLE,
-        layout=_LAYOUT,
+        style=STYLE,
+        layout=LAYOUT,
     )
 
 
 SAMPLE_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
 
-@validate(mu=real_number, var=positive_real, repeats=count(limit=10**5), seed=seed)
+@validate(mu=real_number, var=positive_real, repeats=count(2, limit=10**5), seed=seed)
 def gradient_estimators_explorer(mu=1.0, var=1.0, repeats=400, seed=0):
     r"""A slider for the number of samples S per estimate: histograms of ``repeats`` estimates
     of :math:`\partial/\partial\mu\ \mathbb E_q[z^2] = 2\mu`, :math:`q = \mathcal N(\mu, s^2)`,
@@ -382,11 +372,6 @@ def gradient_estimators_explorer(mu=1.0, var=1.0, repeats=400, seed=0):
     row."""
     # imported here: the other explorers run without torch, which is slow to load
     from elbo_lib.estimators import pathwise_gradients, score_function_gradients
-
-    if positive_int(repeats, "repeats") < 2:
-        raise ValueError(
-            f"repeats must be at least 2 (a spread needs two estimates), got {repeats}"
-        )
 
     def square(z):
         return z**2
@@ -416,7 +401,12 @@ def gradient_estimators_explorer(mu=1.0, var=1.0, repeats=400, seed=0):
 
 
 @validate(
-    images=anything, grid=anything, mu=anything, logvar=anything, refined=anything, names=anything
+    images=anything,
+    grid=anything,
+    mu=numpy_finite,
+    logvar=numpy_finite,
+    refined=anything,
+    names=anything,
 )
 def posterior_explorer(images, grid, mu, logvar, refined=None, names=None):
     r"""A slider over ``images`` (rows of 64 pixels) showing each image beside its true posterior
@@ -431,15 +421,10 @@ def posterior_explorer(images, grid, mu, logvar, refined=None, names=None):
     if len(shape) != 2 or shape[0] == 0 or shape[1] != 64:
         raise ValueError(f"images must have shape (n, 64) with n ≥ 1, got {shape}")
     check_grid(grid, shape[0])
-    mu, logvar = as_numpy(mu, "mu"), as_numpy(logvar, "logvar")
     if mu.shape != (shape[0], 2) or logvar.shape != (shape[0], 2):
         raise ValueError(f"mu and logvar must have shape ({shape[0]}, 2), one row per image")
     if refined is not None:
-        if not (isinstance(refined, tuple | list) and len(refined) == 2):
-            raise ValueError(f"refined must be a pair (mu, logvar), got {refined!r}")
-        refined = tuple(as_numpy(r, "refined") for r in refined)
-        if any(r.shape != mu.shape for r in refined):
-            raise ValueError(f"refined must be a pair of arrays of shape {mu.shape}")
+        refined = gaussian_pair(refined, "refined", mu.shape)
     if names is not None and (isinstance(names, str) or len(names) != shape[0]):
         raise ValueError(f"names must hold one title per image, got {names!r}")
     images = np.asarray(images)
@@ -447,7 +432,7 @@ def posterior_explorer(images, grid, mu, logvar, refined=None, names=None):
     log_posterior = np.asarray(grid["log_posterior"])
     names = [f"image {i}" for i in range(len(images))] if names is None else list(names)
     slider = ipywidgets.IntSlider(
-        value=0, min=0, max=len(images) - 1, description="image", style=_STYLE, layout=_LAYOUT
+        value=0, min=0, max=len(images) - 1, description="image", style=STYLE, layout=LAYOUT
     )
 
     def draw(ax_image, ax_posterior, index):
@@ -466,7 +451,7 @@ def posterior_explorer(images, grid, mu, logvar, refined=None, names=None):
     return SliderFigure(draw, {"index": slider}, ncols=2, width_ratios=(1, 3), figsize=(8.5, 3.6))
 
 
-@validate(model=vae_model, mu=anything, labels=anything, extent=positive_real)
+@validate(model=vae_2d, mu=numpy_finite, labels=anything, extent=positive_real)
 def latent_explorer(model, mu, labels, extent=3.0):
     r"""Sliders for a latent point :math:`(z_1, z_2)` of a model with a 2-D latent: the point
     over the posterior means ``mu`` (n, 2) of images with digit ``labels``, beside the decoder's
@@ -474,17 +459,12 @@ def latent_explorer(model, mu, labels, extent=3.0):
     import torch
 
     from elbo_lib import vae_plots
-    from elbo_lib.vae import VAE
 
-    if not (isinstance(model, VAE) and model.z_dim == 2):
-        raise ValueError(f"model must be a VAE with a 2-D latent, got {model!r}")
-    mu = as_numpy(mu, "mu")
     if mu.ndim != 2 or mu.shape[1] != 2:
         raise ValueError(f"mu must have shape (n, 2), got {mu.shape}")
     if labels is None or np.shape(labels) != (len(mu),):
         raise ValueError(f"labels must hold one label per row of mu, got {labels!r}")
-    positive_number(extent, "extent")
-    mu, labels = np.asarray(mu), np.asarray(labels)
+    labels = np.asarray(labels)
     sliders = {
         "z1": float_slider("latent z₁", -extent, extent, 0.0, 0.05),
         "z2": float_slider("latent z₂", -extent, extent, 0.0, 0.05),
@@ -504,7 +484,7 @@ def latent_explorer(model, mu, labels, extent=3.0):
 
 
 @validate(
-    model=anything,
+    model=vae_2d,
     images=anything,
     grid=anything,
     fits=anything,
@@ -523,10 +503,7 @@ def flow_explorer(model, images, grid, fits=None, names=None, max_length=8):
     the images' titles (default: their positions)."""
     from elbo_lib import flows, vae_plots
     from elbo_lib.diagnostics import check_grid, grid_kl_of_density
-    from elbo_lib.vae import VAE
 
-    if not (isinstance(model, VAE) and model.z_dim == 2):
-        raise ValueError(f"model must be a VAE with a 2-D latent, got {model!r}")
     images = model.check_data(images, "images")
     check_grid(grid, len(images))
     fits = {} if fits is None else fits
@@ -579,8 +556,8 @@ def flow_explorer(model, images, grid, fits=None, names=None, max_length=8):
             max=len(images) - 1,
             description="image",
             continuous_update=False,
-            style=_STYLE,
-            layout=_LAYOUT,
+            style=STYLE,
+            layout=LAYOUT,
         ),
         "length": ipywidgets.IntSlider(
             value=min(2, max_length),
@@ -588,8 +565,8 @@ def flow_explorer(model, images, grid, fits=None, names=None, max_length=8):
             max=max_length,
             description="flow length L",
             continuous_update=False,
-            style=_STYLE,
-            layout=_LAYOUT,
+            style=STYLE,
+            layout=LAYOUT,
         ),
     }
     return SliderFigure(draw, sliders, ncols=2, width_ratios=(1, 3), figsize=(9, 3.8))

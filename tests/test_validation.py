@@ -1106,7 +1106,7 @@ def hostile_values(kind):
             values += [low - 1.0] + ([low] if strict else [])
             extra = st.floats(max_value=low, exclude_max=not strict, allow_infinity=False)
         if math.isfinite(high):
-            values.append(high * 10 + 1)
+            values += [high * 10 + 1] + ([high] if limits[3:] == (True,) else [])
             extra = extra | st.floats(min_value=high, exclude_min=True, allow_infinity=False)
     elif tag in ("count", "seed"):
         low, limit = limits[:2]

@@ -167,8 +167,9 @@ def test_gradient_estimators_explorer_estimates_average_the_first_n_single_sampl
 
 
 def test_gradient_estimators_explorer_refuses_a_bad_number_of_repeats():
-    with pytest.raises(ValueError, match="repeats must be a positive integer"):
-        widgets.gradient_estimators_explorer(repeats=0)
+    for repeats in (0, 1):  # a spread needs two estimates
+        with pytest.raises(ValueError, match="repeats must be an integer of at least 2"):
+            widgets.gradient_estimators_explorer(repeats=repeats)
 
 
 def small_vae():
