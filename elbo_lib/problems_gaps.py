@@ -527,7 +527,7 @@ def check_radial_flow(radial_flow):
 BANANA_NOISE = 0.1  # σ² of x given z in the mini-project's model
 PROJECT_FACTOR = 0.25  # the flow's KL must be at most this share of the best Gaussian's
 PROJECT_MAX_LAYERS = 16
-PROJECT_TIME_LIMIT = 60.0  # seconds for the answer's fit (the solution takes about 4 on an idle CPU)
+PROJECT_TIME_LIMIT = 60.0  # seconds for the answer's fit (the solution takes about 4 when idle)
 _KL_DRAWS = 20_000  # draws of the flow's Monte Carlo ELBO
 _AXIS = np.linspace(-6.0, 6.0, 241)  # the quadrature grid of each latent coordinate
 
