@@ -50,6 +50,15 @@ def _baseline(value, name, xp):
 baseline_kind = Kind("baseline", _baseline)
 
 
+_GAUSSIAN_DRAWS = {  # what the estimators of d/d(mu, log s^2) E[f(z)], z ~ N(mu, s^2), take
+    "f": function,
+    "mu": real_number,
+    "var": positive_real,
+    "n_samples": count(limit=SAMPLE_LIMIT),
+    "seed": seed_kind,
+}
+
+
 @validate(mu=finite, logvar=finite, eps=finite)
 def reparameterize(mu, logvar, eps):
     r""":math:`z = \mu + s \odot \varepsilon` with :math:`s = e^{\frac12\log s^2}`:
@@ -58,14 +67,7 @@ def reparameterize(mu, logvar, eps):
     return mu + namespace(mu, logvar, eps).exp(0.5 * logvar) * eps
 
 
-@validate(
-    f=function,
-    mu=real_number,
-    var=positive_real,
-    n_samples=count(limit=SAMPLE_LIMIT),
-    baseline=baseline_kind,
-    seed=seed_kind,
-)
+@validate(**_GAUSSIAN_DRAWS, baseline=baseline_kind)
 def score_function_gradients(f, mu, var, n_samples, *, baseline=0.0, seed=0):
     r"""Single-sample score-function estimates, shape (n_samples, 2), for
     :math:`z \sim \mathcal N(\mu, s^2)`:
@@ -88,13 +90,7 @@ def score_function_gradients(f, mu, var, n_samples, *, baseline=0.0, seed=0):
         return _rows((fz - b_mu) * eps / math.sqrt(var), (fz - b_logvar) * 0.5 * (eps**2 - 1))
 
 
-@validate(
-    f=function,
-    mu=real_number,
-    var=positive_real,
-    n_samples=count(limit=SAMPLE_LIMIT),
-    seed=seed_kind,
-)
+@validate(**_GAUSSIAN_DRAWS)
 def pathwise_gradients(f, mu, var, n_samples, *, seed=0):
     r"""Single-sample pathwise estimates, shape (n_samples, 2): with
     :math:`z = \mu + e^{\frac12\log s^2}\varepsilon`,
@@ -114,13 +110,7 @@ def pathwise_gradients(f, mu, var, n_samples, *, seed=0):
         return _rows(*torch.autograd.grad(fz.sum(), (mus, logvars)))
 
 
-@validate(
-    f=function,
-    mu=real_number,
-    var=positive_real,
-    n_samples=count(limit=SAMPLE_LIMIT),
-    seed=seed_kind,
-)
+@validate(**_GAUSSIAN_DRAWS)
 def optimal_baseline(f, mu, var, n_samples, *, seed=0):
     r"""Monte Carlo estimate, from ``n_samples`` draws of :math:`z \sim \mathcal N(\mu, s^2)`, of
     the variance-optimal baseline of the score-function estimator, one per component k of
